@@ -1,0 +1,922 @@
+//! The operations: backup, open (restore and verify), inspect. Data flows one way: from here to
+//! the format, crypto, slot, token and media modules; nothing here reads a terminal.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretBox};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, Key32};
+use crate::format::{
+    self, BackupFile, CommonHeader, Descriptor, Encoded, FileFields, FormatError, KdfParams,
+    SlotKind, display_escaped, normalize_free_text,
+};
+use crate::media::{self, MediaError};
+use crate::prompt::{PromptError, Prompter};
+use crate::slot::{self, OpenError};
+use crate::token::locate::{TokenEnv, Tokens};
+use crate::token::uri::TokenLocator;
+use crate::token::{KeyOps, TokenError, TokenKey};
+
+/// The master secret in memory.
+pub type Secret = SecretBox<Vec<u8>>;
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const OTHER: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const AUTH: i32 = 3;
+    pub const NOT_FOUND: i32 = 4;
+    pub const DAMAGED: i32 = 5;
+    pub const PIN_LOCKED: i32 = 6;
+    pub const OUTPUT_EXISTS: i32 = 7;
+    pub const NOT_ENOUGH_SHARES: i32 = 8;
+}
+
+fn token_exit(e: &TokenError) -> i32 {
+    match e {
+        TokenError::PinIncorrect { .. } | TokenError::WrongKey { .. } => exit::AUTH,
+        TokenError::PinLocked { .. } => exit::PIN_LOCKED,
+        TokenError::NotFound { .. } | TokenError::KeyUnusable { .. } => exit::NOT_FOUND,
+        _ => exit::OTHER,
+    }
+}
+
+fn token_advice(e: &TokenError) -> &'static str {
+    match e {
+        TokenError::PinIncorrect { .. } => {
+            "check the PIN and run the command again; custody never retries a PIN by itself"
+        }
+        TokenError::PinLocked { .. } => {
+            "the token's security officer must unlock the PIN (SO PIN / PUK) before it can be used"
+        }
+        TokenError::NotFound { .. } => {
+            "plug in the token, check the URI and the module (`custody token list`)"
+        }
+        TokenError::KeyUnusable { .. } => {
+            "use a key made with `custody token keygen`, or one with the attributes named above"
+        }
+        TokenError::WrongKey { .. } => "use the token and key this file was made with",
+        TokenError::Failed { .. } => "check the token and its module",
+    }
+}
+
+// ───────────────────────────── backup ─────────────────────────────
+
+/// What `custody backup` asks for.
+pub struct BackupRequest {
+    pub secret: Secret,
+    pub tokens: Vec<TokenLocator>,
+    pub out: PathBuf,
+    pub hint: Option<String>,
+    pub label: String,
+    pub kdf: KdfParams,
+    pub allow_weak_kdf: bool,
+    pub single_token: bool,
+    pub force: bool,
+}
+
+/// What a successful backup reports.
+pub struct BackupReport {
+    pub set_id: [u8; 16],
+    pub fingerprint: [u8; 16],
+    pub slots: Vec<(String, bool)>,
+    pub weak_kdf: bool,
+}
+
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// The request itself is wrong (size, label, KDF parameters, ...).
+    Invalid { reason: String },
+    /// A token or key could not be used.
+    Token { error: TokenError },
+    /// A new slot did not open from the bytes written: the key cannot do the job.
+    SlotCheck { key: String, reason: String },
+    Prompt(PromptError),
+    /// Writing or reading back the file failed; nothing was left under its name.
+    Write { error: MediaError },
+}
+
+impl fmt::Display for BackupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackupError::Invalid { reason } => write!(f, "{reason}"),
+            BackupError::Token { error } => write!(f, "{error}"),
+            BackupError::SlotCheck { key, reason } => write!(
+                f,
+                "the new slot for {key} did not open again from the bytes written ({reason}): \
+                 that key cannot protect a backup"
+            ),
+            BackupError::Prompt(e) => write!(f, "{e}"),
+            BackupError::Write { error } => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for BackupError {}
+
+impl BackupError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BackupError::Invalid { .. } => exit::USAGE,
+            BackupError::Token { error } => token_exit(error),
+            BackupError::SlotCheck { .. } => exit::NOT_FOUND,
+            BackupError::Prompt(_) => exit::OTHER,
+            BackupError::Write { error } => match error {
+                MediaError::Exists { .. } => exit::OUTPUT_EXISTS,
+                _ => exit::OTHER,
+            },
+        }
+    }
+    pub fn advice(&self) -> &'static str {
+        match self {
+            BackupError::Invalid { .. } => "correct the command line and run it again",
+            BackupError::Token { error } => token_advice(error),
+            BackupError::SlotCheck { .. } => {
+                "make a key with `custody token keygen` (AES: encrypt+decrypt; P-256: derive)"
+            }
+            BackupError::Prompt(_) => {
+                "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
+            }
+            BackupError::Write { error } => match error {
+                MediaError::Exists { .. } => "choose another --out, or add --force to replace it",
+                _ => "check the medium (space, write protection) and run the backup again",
+            },
+        }
+    }
+}
+
+pub fn check_secret_len(n: usize) -> Result<(), String> {
+    if !(format::MIN_SECRET_BYTES..=format::MAX_SECRET_BYTES).contains(&n) {
+        return Err(format!(
+            "the secret is {n} bytes; custody backs up secrets of {} to {} bytes",
+            format::MIN_SECRET_BYTES,
+            format::MAX_SECRET_BYTES
+        ));
+    }
+    Ok(())
+}
+
+/// Check KDF parameters asked for at backup.
+pub fn check_kdf_request(kdf: &KdfParams, allow_weak: bool) -> Result<(), String> {
+    kdf.check_readable()?;
+    if kdf.is_weak() && !allow_weak {
+        return Err(format!(
+            "Argon2id m={} MiB, t={} is below the minimum m=64 MiB, t=3; add --allow-weak-kdf \
+             to accept it (the file will be marked weak)",
+            kdf.memory_kib / 1024,
+            kdf.iterations
+        ));
+    }
+    Ok(())
+}
+
+fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Make the slots of one file: one per key, each wrapping `s` under `a`.
+fn build_file(
+    common: CommonHeader,
+    own: FileFields,
+    keys: &[TokenKey<'_>],
+    a: &Key32,
+    s: &Key32,
+    payload: Vec<u8>,
+) -> Result<(BackupFile, Encoded), BackupError> {
+    let hc = crypto::common_header_hash(&format::encode_common(&common));
+    let ff = format::encode_file_fields(&own);
+    let mut slots = Vec::new();
+    for k in keys {
+        slots.push(slot::make_slot(&hc, &ff, k, a, s).map_err(|error| BackupError::Token { error })?);
+    }
+    let mut file = BackupFile {
+        common,
+        own,
+        slots,
+        payload,
+        mac: [0; 32],
+    };
+    let enc = file
+        .encode()
+        .map_err(|e| BackupError::Invalid { reason: e.to_string() })?;
+    file.mac = slot::compute_mac(&file, &enc, s);
+    let enc = file
+        .encode()
+        .map_err(|e| BackupError::Invalid { reason: e.to_string() })?;
+    Ok((file, enc))
+}
+
+/// Check written bytes with the keys still in memory: checksum, strict parse, file MAC, payload.
+fn check_written(bytes: &[u8], s: &Key32, d: &Key32, secret: &[u8]) -> Result<(), String> {
+    let (file, enc) = format::parse(bytes).map_err(|e| e.to_string())?;
+    if !crypto::ct_eq(&slot::compute_mac(&file, &enc, s), &file.mac) {
+        return Err("the file MAC does not match".into());
+    }
+    let pt = decrypt_payload(&file, &enc, d).ok_or("the payload does not decrypt")?;
+    if !crypto::ct_eq(&pt, secret) {
+        return Err("the payload is not the secret".into());
+    }
+    Ok(())
+}
+
+fn decrypt_payload(file: &BackupFile, enc: &Encoded, d: &Key32) -> Option<Zeroizing<Vec<u8>>> {
+    let hc = crypto::common_header_hash(enc.common());
+    let pk = crypto::payload_key(d, &file.common.set_id);
+    crypto::aead_open(&pk, &file.common.payload_nonce, &hc, &file.payload)
+}
+
+pub fn backup(
+    req: BackupRequest,
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+) -> Result<BackupReport, BackupError> {
+    let invalid = |reason: String| BackupError::Invalid { reason };
+    let secret = req.secret.expose_secret();
+    check_secret_len(secret.len()).map_err(invalid)?;
+    check_kdf_request(&req.kdf, req.allow_weak_kdf).map_err(invalid)?;
+    let label = normalize_free_text(&req.label).map_err(|e| invalid(format!("--label {e}")))?;
+    let hint = req
+        .hint
+        .as_deref()
+        .map(normalize_free_text)
+        .transpose()
+        .map_err(|e| invalid(format!("--hint {e}")))?;
+    if req.tokens.is_empty() {
+        return Err(invalid("give at least one --token".into()));
+    }
+
+    let mut tokens = Tokens::new(env, prompter);
+    let mut keys = Vec::new();
+    for loc in &req.tokens {
+        let k = tokens.resolve(loc).map_err(|error| BackupError::Token { error })?;
+        if keys.iter().any(|o: &TokenKey<'_>| o.descriptor == k.descriptor) {
+            return Err(invalid(format!("{} is given twice", k.name)));
+        }
+        keys.push(k);
+    }
+    let prompter = tokens.prompter();
+    if keys.len() == 1 && !req.single_token {
+        prompter.warn(&format!(
+            "this backup can be opened only with {}: if that token is lost or broken, the backup \
+             is lost with it. Add a spare with a second --token, or pass --single-token to accept this.",
+            keys[0].name
+        ));
+    }
+    if crypto::looks_like_text(secret) {
+        prompter.warn(
+            "the secret looks like text: anyone holding the file can test guesses of it against \
+             its fingerprint. A master secret should be random bytes (`custody generate`).",
+        );
+    }
+
+    let np = prompter
+        .new_password(&format!("the backup {}", req.out.display()), hint.is_none())
+        .map_err(BackupError::Prompt)?;
+    let hint = match (hint, np.hint) {
+        (Some(h), _) => h,
+        (None, Some(h)) => normalize_free_text(&h).map_err(|e| invalid(format!("the hint {e}")))?,
+        (None, None) => String::new(),
+    };
+    crypto::normalize_password(&np.password)
+        .map_err(|_| BackupError::Prompt(PromptError::Refused { reason: "an empty password is not allowed".into() }))?;
+
+    let d = crypto::random_key();
+    let set_id: [u8; 16] = crypto::random_array();
+    let fingerprint = crypto::fingerprint(secret);
+    let common = CommonHeader {
+        set_id,
+        created: now_utc(),
+        label,
+        threshold: 1,
+        count: 1,
+        officers: vec![String::new()],
+        commitments: vec![crypto::share_commitment(&set_id, 1, &d)],
+        fingerprint,
+        payload_nonce: crypto::random_array(),
+    };
+    let own = FileFields {
+        index: 1,
+        hint,
+        kdf: req.kdf,
+        kdf_salt: crypto::random_array(),
+    };
+    prompter.info(&format!(
+        "Deriving the password key (Argon2id, {} MiB, t={}, p={})...",
+        req.kdf.memory_kib / 1024,
+        req.kdf.iterations,
+        req.kdf.parallelism
+    ));
+    let a = crypto::argon2id(&np.password, &own.kdf_salt, &own.kdf).map_err(invalid)?;
+    let hc = crypto::common_header_hash(&format::encode_common(&common));
+    let payload = crypto::aead_seal(
+        &crypto::payload_key(&d, &set_id),
+        &common.payload_nonce,
+        &hc,
+        secret,
+    );
+    // A single backup's slots wrap D itself; a split set wraps one share per file.
+    let (file, enc) = build_file(common, own, &keys, &a, &d, payload)?;
+
+    // Open every slot whose token is here once, from the encoded bytes, before writing.
+    let (reparsed, reenc) = format::parse(&enc.bytes).map_err(|e| invalid(e.to_string()))?;
+    for (i, k) in keys.iter().enumerate() {
+        if matches!(k.ops, KeyOps::PublicOnly(_)) {
+            continue;
+        }
+        match slot::open_slot(&reparsed, &reenc, i, &k.ops, &a) {
+            Ok(s) if crypto::ct_eq(&s[..], &d[..]) => {}
+            Ok(_) => {
+                return Err(BackupError::SlotCheck {
+                    key: k.name.clone(),
+                    reason: "it opened to another value".into(),
+                });
+            }
+            Err(e) => {
+                return Err(BackupError::SlotCheck {
+                    key: k.name.clone(),
+                    reason: open_error_text(&e),
+                });
+            }
+        }
+    }
+    for k in &keys {
+        if let KeyOps::PublicOnly(p) = &k.ops {
+            prompter.warn(&format!(
+                "the slot for {} was made from a public key alone and cannot be checked now. \
+                 Compare its key hash {} with the key-generation record.",
+                k.name,
+                hex::encode(crypto::p256_key_hash(p))
+            ));
+        }
+    }
+
+    let outcome = media::write_new(&req.out, &enc.bytes, req.force, &mut |bytes| {
+        check_written(bytes, &d, &d, secret)
+    })
+    .map_err(|error| BackupError::Write { error })?;
+    if outcome.mode_ignored {
+        prompter.warn(&format!(
+            "the filesystem of {} does not keep file modes (FAT?): the file is readable by \
+             whoever can read the medium. It is still protected by the token and password.",
+            req.out.display()
+        ));
+    }
+    Ok(BackupReport {
+        set_id: file.common.set_id,
+        fingerprint: file.common.fingerprint,
+        slots: keys.iter().map(|k| (k.name.clone(), !matches!(k.ops, KeyOps::PublicOnly(_)))).collect(),
+        weak_kdf: file.own.kdf.is_weak(),
+    })
+}
+
+fn open_error_text(e: &OpenError) -> String {
+    match e {
+        OpenError::Token(t) => t.to_string(),
+        OpenError::BadPoint(r) => format!("the file's ephemeral key {r}"),
+        OpenError::KeyHashMismatch => "the token's key is not the one this slot names".into(),
+        OpenError::PublicOnly => "a public key alone cannot open a slot".into(),
+        OpenError::Commitment => {
+            "the password is wrong (the token key was right), or the file was deliberately altered".into()
+        }
+        OpenError::Aead => "the slot was deliberately altered".into(),
+    }
+}
+
+// ───────────────────────────── restore / verify ─────────────────────────────
+
+/// Why a file could not be opened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenFileError {
+    Read { file: PathBuf, error: MediaError },
+    Format { file: PathBuf, error: FormatError },
+    /// None of the tokens the file accepts is present.
+    NoToken { file: PathBuf, accepted: Vec<String>, detail: Option<String> },
+    /// A token failed in a way that stops everything (PIN, locked, ...).
+    Token { file: PathBuf, error: TokenError },
+    /// Every slot tried refused to open.
+    Auth { file: PathBuf, attempts: Vec<String> },
+    /// A slot opened, but the file does not check out (MAC, commitment, payload, fingerprint).
+    Altered { file: PathBuf, reason: String },
+    Prompt { file: PathBuf, error: PromptError },
+}
+
+impl fmt::Display for OpenFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenFileError::Read { file, error } => write!(f, "{}: {error}", file.display()),
+            OpenFileError::Format { file, error } => match error {
+                FormatError::Damaged { .. } => write!(
+                    f,
+                    "{}: {error}. Its checksum does not match: the medium or a copy damaged it.",
+                    file.display()
+                ),
+                _ => write!(f, "{}: {error}", file.display()),
+            },
+            OpenFileError::NoToken { file, accepted, detail } => {
+                write!(
+                    f,
+                    "{}: none of the tokens this file accepts is present. It accepts: {}",
+                    file.display(),
+                    accepted.join("; ")
+                )?;
+                if let Some(d) = detail {
+                    write!(f, " ({d})")?;
+                }
+                Ok(())
+            }
+            OpenFileError::Token { file, error } => write!(f, "{}: {error}", file.display()),
+            OpenFileError::Auth { file, attempts } => write!(
+                f,
+                "{}: the file did not open. Its checksum is intact, so it is not damaged: the \
+                 password or the token key is wrong, or the file was deliberately altered. Tried: {}",
+                file.display(),
+                attempts.join("; ")
+            ),
+            OpenFileError::Altered { file, reason } => write!(
+                f,
+                "{}: the file was deliberately altered after it was made: {reason}",
+                file.display()
+            ),
+            OpenFileError::Prompt { file, error } => write!(f, "{}: {error}", file.display()),
+        }
+    }
+}
+
+impl std::error::Error for OpenFileError {}
+
+impl OpenFileError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            OpenFileError::Read { .. } | OpenFileError::Prompt { .. } => exit::OTHER,
+            OpenFileError::Format { .. } | OpenFileError::Altered { .. } => exit::DAMAGED,
+            OpenFileError::NoToken { .. } => exit::NOT_FOUND,
+            OpenFileError::Token { error, .. } => token_exit(error),
+            OpenFileError::Auth { .. } => exit::AUTH,
+        }
+    }
+    pub fn advice(&self) -> &'static str {
+        match self {
+            OpenFileError::Read { .. } => "check the path and the medium",
+            OpenFileError::Format { error, .. } => match error {
+                FormatError::Damaged { .. } => "use another copy of this backup (or another share)",
+                FormatError::UnsupportedVersion { .. } => "use a newer custody",
+                _ => "this is not a file custody wrote: use another copy of the backup",
+            },
+            OpenFileError::NoToken { .. } => {
+                "plug in one of those tokens, or name one with --token (see `custody token list`)"
+            }
+            OpenFileError::Token { error, .. } => token_advice(error),
+            OpenFileError::Auth { .. } => {
+                "check the password (its hint is shown above) and that the token holds the key the file names"
+            }
+            OpenFileError::Altered { .. } => {
+                "do not trust this file; use another copy and report the incident"
+            }
+            OpenFileError::Prompt { .. } => {
+                "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
+            }
+        }
+    }
+}
+
+/// A file read and checked for damage, not yet opened.
+pub struct LoadedFile {
+    pub path: PathBuf,
+    pub file: BackupFile,
+    pub enc: Encoded,
+}
+
+pub fn load(path: &Path) -> Result<LoadedFile, OpenFileError> {
+    let bytes = media::read_bounded(path, format::MAX_FILE_BYTES).map_err(|error| OpenFileError::Read {
+        file: path.to_owned(),
+        error,
+    })?;
+    let (file, enc) = format::parse(&bytes).map_err(|error| OpenFileError::Format {
+        file: path.to_owned(),
+        error,
+    })?;
+    Ok(LoadedFile {
+        path: path.to_owned(),
+        file,
+        enc,
+    })
+}
+
+/// An opened file: its secret s, checked against the MAC and its share commitment.
+pub struct Opened {
+    pub s: Key32,
+    pub slot: usize,
+}
+
+/// What a restore or verify gives back.
+pub struct OpenedBackup {
+    pub secret: Secret,
+    pub set_id: [u8; 16],
+    pub fingerprint: [u8; 16],
+    pub weak_kdf: bool,
+    pub opened_with: String,
+}
+
+pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
+    let c = &lf.file.common;
+    p.info(&format!("Backup {}", lf.path.display()));
+    if !c.label.is_empty() {
+        p.info(&format!("  label:       {}", display_escaped(&c.label)));
+    }
+    p.info(&format!("  set id:      {}", hex::encode(c.set_id)));
+    p.info(&format!(
+        "  fingerprint: {} (compare with the ceremony record)",
+        crypto::fingerprint_display(&c.fingerprint)
+    ));
+    p.info(&format!("  created:     {}", c.created));
+    if lf.file.own.kdf.is_weak() {
+        p.warn(&format!(
+            "{} was made with weak Argon2id parameters (m={} MiB, t={}): rewrap it with stronger ones.",
+            lf.path.display(),
+            lf.file.own.kdf.memory_kib / 1024,
+            lf.file.own.kdf.iterations
+        ));
+    }
+}
+
+/// Open one file's slot with the token(s) and the password; check the MAC and commitment.
+pub fn open_file(
+    lf: &LoadedFile,
+    overrides: &[TokenLocator],
+    tokens: &mut Tokens<'_>,
+) -> Result<Opened, OpenFileError> {
+    let file = &lf.file;
+    let path = &lf.path;
+    let accepted: Vec<String> = file.slots.iter().map(|s| s.descriptor.describe()).collect();
+
+    // Which keys to try on which slots, found before any password or PIN is asked.
+    enum Candidate {
+        Override(usize),
+        Present(std::sync::Arc<crate::token::pkcs11::Module>, crate::token::pkcs11::TokenInfo),
+    }
+    let mut plan: Vec<(usize, Candidate)> = Vec::new();
+    let mut list_error = None;
+    if overrides.is_empty() {
+        match tokens.module_for_restore() {
+            Ok((m, present)) => {
+                for (i, s) in file.slots.iter().enumerate() {
+                    if let Some(t) = tokens.token_for_slot(&s.descriptor, &present) {
+                        plan.push((i, Candidate::Present(m.clone(), t)));
+                    }
+                }
+            }
+            Err(e) => list_error = Some(e.to_string()),
+        }
+    } else {
+        for (o, loc) in overrides.iter().enumerate() {
+            let kinds: &[SlotKind] = match loc {
+                TokenLocator::Pkcs11(_) => &[SlotKind::Pkcs11Aes, SlotKind::Pkcs11P256],
+                TokenLocator::Yubikey(_) => &[SlotKind::PivP256],
+                TokenLocator::Pubkey(_) => &[],
+            };
+            for (i, s) in file.slots.iter().enumerate() {
+                if kinds.contains(&s.descriptor.kind()) {
+                    plan.push((i, Candidate::Override(o)));
+                }
+            }
+        }
+    }
+    if plan.is_empty() {
+        return Err(OpenFileError::NoToken {
+            file: path.clone(),
+            accepted,
+            detail: list_error,
+        });
+    }
+
+    // Hint, password, then PIN: one Argon2id run whatever the number of slots.
+    if !file.own.hint.is_empty() {
+        tokens
+            .prompter()
+            .info(&format!("Password hint: {}", display_escaped(&file.own.hint)));
+    }
+    let password = tokens
+        .prompter()
+        .password(&format!("{}", path.display()))
+        .map_err(|error| OpenFileError::Prompt { file: path.clone(), error })?;
+    let a = crypto::argon2id(&password, &file.own.kdf_salt, &file.own.kdf).map_err(|reason| {
+        OpenFileError::Prompt {
+            file: path.clone(),
+            error: PromptError::Refused { reason },
+        }
+    })?;
+
+    let mut resolved: Vec<Option<Result<TokenKey<'static>, String>>> = overrides.iter().map(|_| None).collect();
+    let mut attempts = Vec::new();
+    for (i, cand) in plan {
+        let slot_desc = &file.slots[i].descriptor;
+        let key = match cand {
+            Candidate::Override(o) => {
+                if resolved[o].is_none() {
+                    resolved[o] = Some(match tokens.resolve(&overrides[o]) {
+                        Ok(k) => Ok(k),
+                        Err(e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. })) => {
+                            return Err(OpenFileError::Token { file: path.clone(), error: e });
+                        }
+                        Err(e) => Err(e.to_string()),
+                    });
+                }
+                match resolved[o].as_ref().expect("resolved") {
+                    Ok(k) if k.descriptor.kind() == slot_desc.kind() => k,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        attempts.push(format!("slot {} ({}): {e}", i + 1, slot_desc.describe()));
+                        continue;
+                    }
+                }
+            }
+            Candidate::Present(m, t) => {
+                // The ephemeral point is checked before the token is even logged in to.
+                if let Some(e) = ephemeral_of(&file.slots[i]) && let Err(r) = crypto::validate_p256_point(e) {
+                    return Err(OpenFileError::Altered {
+                        file: path.clone(),
+                        reason: format!("slot {}: the ephemeral key {r}", i + 1),
+                    });
+                }
+                match tokens.key_for_slot(&m, &t, slot_desc) {
+                    Ok(k) => {
+                        let opened = try_slot(lf, i, &k, &a, &mut attempts)?;
+                        if let Some(o) = opened {
+                            return Ok(o);
+                        }
+                        continue;
+                    }
+                    Err(e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. })) => {
+                        return Err(OpenFileError::Token { file: path.clone(), error: e });
+                    }
+                    Err(e) => {
+                        attempts.push(format!("slot {}: {e}", i + 1));
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Some(o) = try_slot(lf, i, key, &a, &mut attempts)? {
+            return Ok(o);
+        }
+    }
+    if attempts.iter().all(|a| a.contains("has no") || a.contains("no token")) {
+        return Err(OpenFileError::NoToken {
+            file: path.clone(),
+            accepted,
+            detail: Some(attempts.join("; ")),
+        });
+    }
+    Err(OpenFileError::Auth {
+        file: path.clone(),
+        attempts,
+    })
+}
+
+fn ephemeral_of(s: &format::Slot) -> Option<&[u8; 65]> {
+    match &s.material {
+        format::SlotMaterial::Ephemeral(e) => Some(e),
+        _ => None,
+    }
+}
+
+fn try_slot(
+    lf: &LoadedFile,
+    i: usize,
+    key: &TokenKey<'_>,
+    a: &Key32,
+    attempts: &mut Vec<String>,
+) -> Result<Option<Opened>, OpenFileError> {
+    let path = &lf.path;
+    match slot::open_slot(&lf.file, &lf.enc, i, &key.ops, a) {
+        Ok(s) => {
+            if !crypto::ct_eq(&slot::compute_mac(&lf.file, &lf.enc, &s), &lf.file.mac) {
+                return Err(OpenFileError::Altered {
+                    file: path.clone(),
+                    reason: "the file MAC does not match (a field outside the slot that opened was changed)".into(),
+                });
+            }
+            let idx = lf.file.own.index;
+            let want = &lf.file.common.commitments[idx as usize - 1];
+            if !crypto::ct_eq(&crypto::share_commitment(&lf.file.common.set_id, idx, &s), want) {
+                return Err(OpenFileError::Altered {
+                    file: path.clone(),
+                    reason: "the secret in the slot does not match the set's commitment".into(),
+                });
+            }
+            Ok(Some(Opened { s, slot: i }))
+        }
+        Err(OpenError::Token(e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. }))) => {
+            Err(OpenFileError::Token { file: path.clone(), error: e })
+        }
+        Err(OpenError::BadPoint(r)) => Err(OpenFileError::Altered {
+            file: path.clone(),
+            reason: format!("slot {}: the ephemeral key {r}", i + 1),
+        }),
+        Err(OpenError::Aead) => Err(OpenFileError::Altered {
+            file: path.clone(),
+            reason: format!("slot {}: its key commitment matched but its ciphertext did not open", i + 1),
+        }),
+        Err(e) => {
+            attempts.push(format!("slot {} with {}: {}", i + 1, key.name, open_error_text(&e)));
+            Ok(None)
+        }
+    }
+}
+
+/// Restore or verify a single (1-of-1) backup.
+pub fn open_backup(
+    path: &Path,
+    overrides: &[TokenLocator],
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+) -> Result<OpenedBackup, OpenFileError> {
+    let lf = load(path)?;
+    show_header(&lf, prompter);
+    if lf.file.common.count != 1 {
+        return Err(OpenFileError::Format {
+            file: path.to_owned(),
+            error: FormatError::Invalid {
+                line: 0,
+                reason: format!(
+                    "this is share {} of a {}-of-{} split set; split restore is not built yet",
+                    lf.file.own.index, lf.file.common.threshold, lf.file.common.count
+                ),
+            },
+        });
+    }
+    let mut tokens = Tokens::new(env, prompter);
+    let opened = open_file(&lf, overrides, &mut tokens)?;
+    let secret = decrypt_payload(&lf.file, &lf.enc, &opened.s).ok_or_else(|| OpenFileError::Altered {
+        file: path.to_owned(),
+        reason: "the payload does not decrypt under the data key".into(),
+    })?;
+    if !crypto::ct_eq(&crypto::fingerprint(&secret), &lf.file.common.fingerprint) {
+        return Err(OpenFileError::Altered {
+            file: path.to_owned(),
+            reason: "the secret does not match the file's fingerprint".into(),
+        });
+    }
+    Ok(OpenedBackup {
+        secret: SecretBox::new(Box::new(secret.to_vec())),
+        set_id: lf.file.common.set_id,
+        fingerprint: lf.file.common.fingerprint,
+        weak_kdf: lf.file.own.kdf.is_weak(),
+        opened_with: lf.file.slots[opened.slot].descriptor.describe(),
+    })
+}
+
+// ───────────────────────────── inspect ─────────────────────────────
+
+/// Everything in a file that is not secret, as JSON (values as stored; escape them to display).
+pub fn inspect_json(lf: &LoadedFile) -> serde_json::Value {
+    use serde_json::json;
+    let f = &lf.file;
+    let slots: Vec<_> = f
+        .slots
+        .iter()
+        .map(|s| {
+            let mut v = match &s.descriptor {
+                Descriptor::Pkcs11 {
+                    token_label,
+                    token_serial,
+                    key_label,
+                    key_id,
+                    key_hash,
+                    ..
+                } => json!({
+                    "token_label": token_label,
+                    "token_serial": token_serial,
+                    "key_label": key_label,
+                    "key_id": hex::encode(key_id),
+                    "key_hash": key_hash.map(hex::encode),
+                }),
+                Descriptor::Piv {
+                    card_serial,
+                    piv_slot,
+                    key_hash,
+                } => json!({
+                    "card_serial": card_serial,
+                    "piv_slot": format!("{piv_slot:02x}"),
+                    "key_hash": hex::encode(key_hash),
+                }),
+            };
+            v["kind"] = json!(s.descriptor.kind().name());
+            v["verified"] = json!(s.verified);
+            v
+        })
+        .collect();
+    json!({
+        "file": lf.path.display().to_string(),
+        "format_version": 1,
+        "set_id": hex::encode(f.common.set_id),
+        "created": f.common.created,
+        "label": f.common.label,
+        "threshold": f.common.threshold,
+        "count": f.common.count,
+        "index": f.own.index,
+        "officers": f.common.officers,
+        "fingerprint": crypto::fingerprint_display(&f.common.fingerprint),
+        "fingerprint_full": hex::encode(f.common.fingerprint),
+        "hint": f.own.hint,
+        "kdf": {
+            "algorithm": "argon2id",
+            "memory_kib": f.own.kdf.memory_kib,
+            "iterations": f.own.kdf.iterations,
+            "parallelism": f.own.kdf.parallelism,
+            "weak": f.own.kdf.is_weak(),
+        },
+        "secret_bytes": f.payload.len() - format::TAG_BYTES,
+        "tokens_that_can_open": f.slots.len(),
+        "slots": slots,
+    })
+}
+
+/// The same, for people.
+pub fn inspect_text(lf: &LoadedFile) -> String {
+    let f = &lf.file;
+    let mut o = String::new();
+    let mut line = |k: &str, v: String| o.push_str(&format!("{k:<13}{v}\n"));
+    line("file:", lf.path.display().to_string());
+    line("format:", "custody-backup v1".into());
+    line("set id:", hex::encode(f.common.set_id));
+    line("fingerprint:", crypto::fingerprint_display(&f.common.fingerprint));
+    line("created:", f.common.created.clone());
+    line("label:", display_escaped(&f.common.label));
+    if f.common.count == 1 {
+        line("kind:", "single backup (1 of 1)".into());
+    } else {
+        line(
+            "kind:",
+            format!(
+                "share {} of a {}-of-{} split set",
+                f.own.index, f.common.threshold, f.common.count
+            ),
+        );
+        let officer = &f.common.officers[f.own.index as usize - 1];
+        line("officer:", display_escaped(officer));
+    }
+    line("hint:", display_escaped(&f.own.hint));
+    line(
+        "password kdf:",
+        format!(
+            "argon2id m={} MiB t={} p={}{}",
+            f.own.kdf.memory_kib / 1024,
+            f.own.kdf.iterations,
+            f.own.kdf.parallelism,
+            if f.own.kdf.is_weak() { "  WEAK" } else { "" }
+        ),
+    );
+    line("secret:", format!("{} bytes", f.payload.len() - format::TAG_BYTES));
+    line(
+        "tokens:",
+        format!(
+            "{} token{} can open this file (each together with the password)",
+            f.slots.len(),
+            if f.slots.len() == 1 { "" } else { "s" }
+        ),
+    );
+    for (i, s) in f.slots.iter().enumerate() {
+        o.push_str(&format!(
+            "  slot {}: {} [{}]{}\n",
+            i + 1,
+            s.descriptor.describe(),
+            s.descriptor.kind().name(),
+            if s.verified {
+                "  opened when made"
+            } else {
+                "  UNVERIFIED (made from a public key alone)"
+            }
+        ));
+        if let Some(h) = s.descriptor.key_hash() {
+            o.push_str(&format!("          key hash {}\n", hex::encode(h)));
+        }
+    }
+    o
+}

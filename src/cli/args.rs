@@ -1,0 +1,183 @@
+//! The command line, as clap sees it. Interfaces named in the issues are a contract: extend, don't rename.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "custody",
+    version,
+    about = "Keep a master secret recoverable without leaving it exposed: two-factor (hardware token + password) backups",
+    after_help = "Exit codes: 0 ok, 1 other error, 2 usage, 3 authentication failed, 4 token or key not found, \
+                  5 file damaged or invalid, 6 PIN blocked, 7 output exists, 8 not enough shares.\n\
+                  Environment: CUSTODY_PASSWORD, CUSTODY_PIN, CUSTODY_PKCS11_MODULE."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate a new random master secret.
+    Generate(GenerateArgs),
+    /// Back up a master secret under a token key and a password.
+    Backup(BackupArgs),
+    /// Restore the master secret from a backup.
+    Restore(RestoreArgs),
+    /// Unlock and check a backup without outputting the secret.
+    Verify(VerifyArgs),
+    /// Show everything in a backup that is not secret (no token or password needed).
+    Inspect(InspectArgs),
+    /// Change one file's password and/or tokens, keeping its secret (not built yet).
+    Rewrap(NotBuiltArgs),
+    /// Make a new split set from an old one (not built yet).
+    Reshare(NotBuiltArgs),
+    /// Manage token keys.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutFormat {
+    Raw,
+    Hex,
+    Base64,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Number of random bytes (16 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(16..=4096))]
+    pub bytes: u16,
+    /// Output file (created new, mode 0600, raw bytes), or - for standard output.
+    #[arg(long, value_name = "FILE|-")]
+    pub out: PathBuf,
+    /// Encoding on standard output (raw bytes are refused on a terminal).
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormat>,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// The secret: a file of 16 to 4096 raw bytes, or - for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    pub secret: PathBuf,
+    /// A token key: pkcs11:token=...;object=...?module-path=... or pubkey:FILE. Repeat for spares.
+    #[arg(long = "token", value_name = "URI", required = true)]
+    pub tokens: Vec<String>,
+    /// The backup file to write (never overwritten unless --force).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub out: Vec<PathBuf>,
+    /// Password hint, stored in clear and shown at restore.
+    #[arg(long)]
+    pub hint: Option<String>,
+    /// A label for the backup, stored in clear.
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// Argon2id memory in MiB (default 1024).
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub kdf_memory: u32,
+    /// Argon2id iterations (default 3).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub kdf_iterations: u32,
+    /// Argon2id lanes (default 4).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub kdf_parallelism: u32,
+    /// Accept Argon2id parameters below m=64 MiB, t=3 (down to 8 MiB, t=1, p=1); marks the file weak.
+    #[arg(long)]
+    pub allow_weak_kdf: bool,
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Accept that the backup depends on a single token.
+    #[arg(long)]
+    pub single_token: bool,
+    /// Replace an existing output file (atomically).
+    #[arg(long)]
+    pub force: bool,
+    /// Split into shares: K of the --out files restore (not built yet).
+    #[arg(long, value_name = "K")]
+    pub threshold: Option<u8>,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The backup file.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where to write the secret (created new, mode 0600), or - for standard output.
+    #[arg(long, value_name = "FILE|-")]
+    pub out: PathBuf,
+    /// Encoding on standard output.
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormat>,
+    /// Use this token instead of finding one from the file.
+    #[arg(long = "token", value_name = "URI")]
+    pub tokens: Vec<String>,
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also confirm the backup holds exactly this secret.
+    #[arg(long, value_name = "FILE")]
+    pub secret: Option<PathBuf>,
+    #[arg(long = "token", value_name = "URI")]
+    pub tokens: Vec<String>,
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NotBuiltArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum KeyType {
+    Aes,
+    P256,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Generate a key on a token (sensitive, non-extractable).
+    Keygen {
+        /// pkcs11:token=<label>;object=<key label>[;id=%xx]?module-path=...
+        #[arg(long, value_name = "URI")]
+        token: String,
+        #[arg(long = "type", value_enum)]
+        key_type: KeyType,
+    },
+    /// List tokens and the custody keys on them.
+    List {
+        /// PKCS#11 module (default: CUSTODY_PKCS11_MODULE, else SoftHSM2).
+        #[arg(long, value_name = "PATH")]
+        module: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a P-256 token key's public key, for backups made without the token present.
+    Pubkey {
+        #[arg(long, value_name = "URI")]
+        token: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}

@@ -1,0 +1,492 @@
+//! The binary: turns arguments into validated requests, calls the library, prints results and
+//! errors (what went wrong, then what to do), and maps them to exit codes.
+
+mod args;
+mod term;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use secrecy::{ExposeSecret, SecretBox};
+use zeroize::Zeroizing;
+
+use args::{Cli, Command, KeyType, OutFormat, TokenCommand};
+use custody::ceremony::{self, exit};
+use custody::crypto;
+use custody::format::{self, KdfParams, PubkeyFile, display_escaped};
+use custody::media;
+use custody::prompt::Prompter;
+use custody::token::locate::{SOFTHSM_DEFAULT_MODULE, TokenEnv, Tokens};
+use custody::token::uri::TokenLocator;
+use custody::token::KeyOps;
+use term::TerminalPrompter;
+
+/// A failure to report: the message, what to do, and the exit code.
+struct Failure {
+    msg: String,
+    advice: String,
+    code: i32,
+}
+
+impl Failure {
+    fn new(code: i32, msg: impl Into<String>, advice: impl Into<String>) -> Self {
+        Failure {
+            msg: msg.into(),
+            advice: advice.into(),
+            code,
+        }
+    }
+    fn usage(msg: impl Into<String>) -> Self {
+        Failure::new(exit::USAGE, msg, "see `custody --help`")
+    }
+}
+
+type Res = Result<(), Failure>;
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(()) => exit::OK,
+        Err(f) => {
+            eprintln!("error: {}", f.msg);
+            if !f.advice.is_empty() {
+                eprintln!("  what to do: {}", f.advice);
+            }
+            f.code
+        }
+    }
+}
+
+fn token_env() -> TokenEnv {
+    TokenEnv {
+        default_module: std::env::var_os("CUSTODY_PKCS11_MODULE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(SOFTHSM_DEFAULT_MODULE)),
+    }
+}
+
+fn locators(raw: &[String]) -> Result<Vec<TokenLocator>, Failure> {
+    raw.iter()
+        .map(|s| {
+            s.parse::<TokenLocator>()
+                .map_err(|e| Failure::usage(format!("--token: {e}")))
+        })
+        .collect()
+}
+
+fn run(cli: Cli) -> Res {
+    match cli.command {
+        Command::Generate(a) => generate(a),
+        Command::Backup(a) => backup(a),
+        Command::Restore(a) => restore(a),
+        Command::Verify(a) => verify(a),
+        Command::Inspect(a) => inspect(a),
+        Command::Rewrap(_) => Err(not_built("rewrap")),
+        Command::Reshare(_) => Err(not_built("reshare")),
+        Command::Token(t) => token(t),
+    }
+}
+
+fn not_built(what: &str) -> Failure {
+    Failure::new(
+        exit::OTHER,
+        format!("`custody {what}` is not built yet in this version"),
+        "nothing was changed; use a later custody",
+    )
+}
+
+/// Write secret bytes to a new file (0600) or standard output in the chosen encoding.
+fn emit_secret(out: &Path, fmt: Option<OutFormat>, bytes: &[u8]) -> Res {
+    if out == Path::new("-") {
+        let fmt = fmt.unwrap_or(OutFormat::Raw);
+        let mut stdout = std::io::stdout();
+        if fmt == OutFormat::Raw && stdout.is_terminal() {
+            return Err(Failure::usage(
+                "raw secret bytes are not written to a terminal; add --format hex or --format base64, or redirect standard output",
+            ));
+        }
+        let text: Zeroizing<Vec<u8>> = Zeroizing::new(match fmt {
+            OutFormat::Raw => bytes.to_vec(),
+            OutFormat::Hex => format!("{}\n", hex::encode(bytes)).into_bytes(),
+            OutFormat::Base64 => format!(
+                "{}\n",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+            )
+            .into_bytes(),
+        });
+        return match stdout.write_all(&text).and_then(|_| stdout.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(Failure::new(exit::OTHER, format!("writing to standard output: {e}"), "")),
+        };
+    }
+    if fmt.is_some_and(|f| f != OutFormat::Raw) {
+        return Err(Failure::usage(
+            "--format applies to standard output only (--out -); files get raw bytes",
+        ));
+    }
+    media::write_secret_new(out, bytes).map_err(|e| {
+        let code = if matches!(e, media::MediaError::Exists { .. }) {
+            exit::OUTPUT_EXISTS
+        } else {
+            exit::OTHER
+        };
+        Failure::new(code, e.to_string(), "choose a new output file; custody never overwrites a secret")
+    })?;
+    Ok(())
+}
+
+fn generate(a: args::GenerateArgs) -> Res {
+    let mut buf = Zeroizing::new(vec![0u8; a.bytes as usize]);
+    crypto::fill_random(&mut buf);
+    emit_secret(&a.out, a.format, &buf)?;
+    if a.out != Path::new("-") {
+        eprintln!(
+            "Wrote {} random bytes to {} (mode 0600). Fingerprint: {}",
+            a.bytes,
+            a.out.display(),
+            crypto::fingerprint_display(&crypto::fingerprint(&buf))
+        );
+    }
+    Ok(())
+}
+
+fn read_secret(path: &Path) -> Result<ceremony::Secret, Failure> {
+    let max = format::MAX_SECRET_BYTES as u64 + 1;
+    let bytes = if path == Path::new("-") {
+        let mut v = Zeroizing::new(Vec::new());
+        std::io::stdin()
+            .take(max)
+            .read_to_end(&mut v)
+            .map_err(|e| Failure::new(exit::OTHER, format!("reading the secret from standard input: {e}"), ""))?;
+        v
+    } else {
+        Zeroizing::new(media::read_bounded(path, max).map_err(|e| {
+            Failure::new(exit::OTHER, format!("reading the secret: {e}"), "check the --secret path")
+        })?)
+    };
+    ceremony::check_secret_len(bytes.len()).map_err(Failure::usage)?;
+    Ok(SecretBox::new(Box::new(bytes.to_vec())))
+}
+
+fn backup(a: args::BackupArgs) -> Res {
+    if a.out.len() > 1 || a.threshold.is_some() {
+        return Err(not_built("backup --threshold (split custody)"));
+    }
+    let tokens = locators(&a.tokens)?;
+    let kdf = KdfParams {
+        memory_kib: a.kdf_memory.checked_mul(1024).ok_or_else(|| Failure::usage("--kdf-memory is too large"))?,
+        iterations: a.kdf_iterations,
+        parallelism: a.kdf_parallelism,
+    };
+    ceremony::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
+    let out = a.out.into_iter().next().expect("clap requires --out");
+    if out.exists() && !a.force {
+        return Err(Failure::new(
+            exit::OUTPUT_EXISTS,
+            format!("{} already exists", out.display()),
+            "choose another --out, or add --force to replace it",
+        ));
+    }
+    let secret = read_secret(&a.secret)?;
+    let req = ceremony::BackupRequest {
+        secret,
+        tokens,
+        out: out.clone(),
+        hint: a.hint,
+        label: a.label,
+        kdf,
+        allow_weak_kdf: a.allow_weak_kdf,
+        single_token: a.single_token,
+        force: a.force,
+    };
+    let mut p = TerminalPrompter {
+        password_file: a.password_file,
+        quiet: false,
+    };
+    let r = ceremony::backup(req, token_env(), &mut p)
+        .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))?;
+    println!("Backup written to {} and read back: it opens.", out.display());
+    println!("  set id:      {}", hex::encode(r.set_id));
+    println!("  fingerprint: {}", crypto::fingerprint_display(&r.fingerprint));
+    for (name, checked) in &r.slots {
+        println!(
+            "  token:       {name}{}",
+            if *checked { " (opened)" } else { " (UNVERIFIED: public key only)" }
+        );
+    }
+    if r.weak_kdf {
+        println!("  WEAK password key derivation (--allow-weak-kdf): for tests only.");
+    }
+    println!("Record the set id and fingerprint in the ceremony record.");
+    Ok(())
+}
+
+fn open_one(
+    file: &Path,
+    tokens: &[String],
+    password_file: Option<PathBuf>,
+) -> Result<ceremony::OpenedBackup, Failure> {
+    let overrides = locators(tokens)?;
+    let mut p = TerminalPrompter {
+        password_file,
+        quiet: false,
+    };
+    ceremony::open_backup(file, &overrides, token_env(), &mut p)
+        .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))
+}
+
+fn restore(a: args::RestoreArgs) -> Res {
+    if a.files.len() > 1 {
+        return Err(not_built("restore from several share files"));
+    }
+    if a.out != Path::new("-") && a.out.symlink_metadata().is_ok() {
+        return Err(Failure::new(
+            exit::OUTPUT_EXISTS,
+            format!("{} already exists", a.out.display()),
+            "choose a new output file; custody never overwrites a secret",
+        ));
+    }
+    if a.out != Path::new("-") && a.format.is_some_and(|f| f != OutFormat::Raw) {
+        return Err(Failure::usage("--format applies to standard output only (--out -)"));
+    }
+    let o = open_one(&a.files[0], &a.tokens, a.password_file)?;
+    emit_secret(&a.out, a.format, o.secret.expose_secret())?;
+    eprintln!(
+        "Restored {} bytes (fingerprint {} matches; set id {}), opened with {}.",
+        o.secret.expose_secret().len(),
+        crypto::fingerprint_display(&o.fingerprint),
+        hex::encode(o.set_id),
+        o.opened_with
+    );
+    if o.weak_kdf {
+        eprintln!("warning: this backup uses weak password key derivation.");
+    }
+    Ok(())
+}
+
+fn verify(a: args::VerifyArgs) -> Res {
+    if a.files.len() > 1 {
+        return Err(not_built("verify of several share files"));
+    }
+    let expected = a.secret.as_deref().map(read_secret).transpose()?;
+    let o = open_one(&a.files[0], &a.tokens, a.password_file)?;
+    println!("{}: OK, it opens with {}", a.files[0].display(), o.opened_with);
+    println!("  set id:      {}", hex::encode(o.set_id));
+    println!("  fingerprint: {}", crypto::fingerprint_display(&o.fingerprint));
+    if o.weak_kdf {
+        println!("  WEAK password key derivation");
+    }
+    if let Some(e) = expected {
+        if crypto::ct_eq(e.expose_secret(), o.secret.expose_secret()) {
+            println!("  it holds exactly the secret in {}", a.secret.unwrap_or_default().display());
+        } else {
+            return Err(Failure::new(
+                exit::OTHER,
+                format!(
+                    "{} opens, but holds another secret than {}",
+                    a.files[0].display(),
+                    a.secret.unwrap_or_default().display()
+                ),
+                "check that you compared the right secret file with the right backup",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn inspect(a: args::InspectArgs) -> Res {
+    let mut all = Vec::new();
+    let mut first_err = None;
+    for f in &a.files {
+        match ceremony::load(f) {
+            Ok(lf) => {
+                if a.json {
+                    all.push(ceremony::inspect_json(&lf));
+                } else {
+                    print!("{}", ceremony::inspect_text(&lf));
+                    if a.files.len() > 1 {
+                        println!();
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}\n  what to do: {}", e.advice());
+                first_err.get_or_insert(e.exit_code());
+            }
+        }
+    }
+    if a.json {
+        let v = if a.files.len() == 1 && all.len() == 1 {
+            all.pop().expect("one")
+        } else {
+            serde_json::Value::Array(all)
+        };
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    }
+    match first_err {
+        Some(code) => Err(Failure::new(code, "some files could not be read (see above)", "")),
+        None => Ok(()),
+    }
+}
+
+fn token(t: TokenCommand) -> Res {
+    let mut p = TerminalPrompter {
+        password_file: None,
+        quiet: false,
+    };
+    let tf = |e: custody::token::TokenError| {
+        let code = match e {
+            custody::token::TokenError::PinIncorrect { .. } => exit::AUTH,
+            custody::token::TokenError::PinLocked { .. } => exit::PIN_LOCKED,
+            custody::token::TokenError::NotFound { .. }
+            | custody::token::TokenError::KeyUnusable { .. } => exit::NOT_FOUND,
+            _ => exit::OTHER,
+        };
+        Failure::new(code, e.to_string(), "check the token URI, the module and the PIN (`custody token list`)")
+    };
+    match t {
+        TokenCommand::Keygen { token, key_type } => {
+            let loc = token.parse::<TokenLocator>().map_err(|e| Failure::usage(format!("--token: {e}")))?;
+            let TokenLocator::Pkcs11(uri) = loc else {
+                return Err(not_built("token keygen for a YubiKey"));
+            };
+            let Some(label) = uri.object_label.clone() else {
+                return Err(Failure::usage("the token URI must name the new key with object=<label>"));
+            };
+            let mut tokens = Tokens::new(token_env(), &mut p);
+            let (session, info) = tokens.open_uri(&uri).map_err(tf)?;
+            let id = uri.object_id.clone().unwrap_or_else(|| crypto::random_array::<8>().to_vec());
+            for kind in [custody::token::pkcs11::KeyKind::Aes, custody::token::pkcs11::KeyKind::P256] {
+                let existing = session
+                    .find_keys(Some(&label), None, kind)
+                    .map_err(|e| Failure::new(exit::OTHER, e.to_string(), ""))?;
+                if !existing.is_empty() {
+                    return Err(Failure::new(
+                        exit::OUTPUT_EXISTS,
+                        format!("token \"{}\" already has a key labelled \"{}\"", display_escaped(&info.label), display_escaped(&label)),
+                        "choose another object= label; custody never replaces a key",
+                    ));
+                }
+            }
+            let key = match key_type {
+                KeyType::Aes => session.generate_aes256(&label, &id),
+                KeyType::P256 => session.generate_p256(&label, &id),
+            }
+            .map_err(|e| Failure::new(exit::OTHER, e.to_string(), "check that the token supports the key type"))?;
+            println!(
+                "Generated {} key \"{}\" (id {}) on token \"{}\" (serial {}): sensitive, not extractable, made on the token.",
+                if key_type == KeyType::Aes { "AES-256" } else { "P-256" },
+                display_escaped(&key.label),
+                hex::encode(&key.id),
+                display_escaped(&info.label),
+                display_escaped(&info.serial)
+            );
+            if let Some(pt) = key.public_point {
+                println!("  key hash: {}", hex::encode(crypto::p256_key_hash(&pt)));
+                println!("  Record the key hash: backups made from its public key show it.");
+            }
+            println!(
+                "  Use it with: --token 'pkcs11:token={};object={}'",
+                custody::token::uri::percent_encode(info.label.as_bytes()),
+                custody::token::uri::percent_encode(label.as_bytes())
+            );
+            Ok(())
+        }
+        TokenCommand::List { module, json } => {
+            let tokens = Tokens::new(token_env(), &mut p);
+            let (m, list) = tokens.list(module.as_deref()).map_err(tf)?;
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "module": m.path().display().to_string(),
+                            "slot_id": t.slot.id(),
+                            "label": t.label,
+                            "serial": t.serial,
+                            "manufacturer": t.manufacturer,
+                            "model": t.model,
+                            "login_required": t.login_required,
+                            "pin_count_low": t.pin_count_low,
+                            "pin_final_try": t.pin_final_try,
+                            "pin_locked": t.pin_locked,
+                            "uri": format!("pkcs11:token={};serial={}", custody::token::uri::percent_encode(t.label.as_bytes()), custody::token::uri::percent_encode(t.serial.as_bytes())),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            } else {
+                println!("PKCS#11 module {}", m.path().display());
+                if list.is_empty() {
+                    println!("  no token present");
+                }
+                for t in &list {
+                    println!(
+                        "  token \"{}\" serial {} ({} {}){}",
+                        display_escaped(&t.label),
+                        display_escaped(&t.serial),
+                        display_escaped(&t.manufacturer),
+                        display_escaped(&t.model),
+                        if t.pin_locked {
+                            " PIN LOCKED"
+                        } else if t.pin_final_try {
+                            " PIN: final try"
+                        } else {
+                            ""
+                        }
+                    );
+                    println!(
+                        "    --token 'pkcs11:token={};serial={};object=<key label>'",
+                        custody::token::uri::percent_encode(t.label.as_bytes()),
+                        custody::token::uri::percent_encode(t.serial.as_bytes())
+                    );
+                }
+            }
+            Ok(())
+        }
+        TokenCommand::Pubkey { token, out } => {
+            let loc = token.parse::<TokenLocator>().map_err(|e| Failure::usage(format!("--token: {e}")))?;
+            let mut tokens = Tokens::new(token_env(), &mut p);
+            let key = tokens.resolve(&loc).map_err(tf)?;
+            let point = match &key.ops {
+                KeyOps::Ecdh(k) => k.public_point(),
+                KeyOps::PublicOnly(p) => *p,
+                KeyOps::Aes(_) => {
+                    return Err(Failure::usage(format!(
+                        "{} is an AES key: it has no public key; a backup under it needs the token present",
+                        key.name
+                    )));
+                }
+            };
+            let f = PubkeyFile {
+                descriptor: key.descriptor.clone(),
+                public_key: point,
+            };
+            let bytes = f.encode().map_err(|e| Failure::new(exit::OTHER, e.to_string(), ""))?;
+            media::write_new(&out, &bytes, false, &mut |b| {
+                PubkeyFile::parse(b).map(|_| ()).map_err(|e| e.to_string())
+            })
+            .map_err(|e| {
+                let code = if matches!(e, media::MediaError::Exists { .. }) { exit::OUTPUT_EXISTS } else { exit::OTHER };
+                Failure::new(code, e.to_string(), "choose another --out")
+            })?;
+            println!("Wrote the public key of {} to {}", key.name, out.display());
+            println!("  key hash: {}", hex::encode(crypto::p256_key_hash(&point)));
+            Ok(())
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_prompter(p: &mut TerminalPrompter) -> &mut dyn Prompter {
+    p
+}

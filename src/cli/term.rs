@@ -1,0 +1,154 @@
+//! The terminal side of [`Prompter`]: passwords from --password-file, CUSTODY_PASSWORD or a
+//! no-echo prompt on the controlling terminal; PINs from CUSTODY_PIN or a prompt.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use custody::prompt::{NewPassword, PromptError, Prompter};
+
+pub struct TerminalPrompter {
+    pub password_file: Option<PathBuf>,
+    /// Quiet: information lines are not printed (warnings still are).
+    pub quiet: bool,
+}
+
+fn tty() -> Option<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()
+}
+
+/// First line of a password file, minus exactly one trailing `\n` or `\r\n`.
+pub fn read_secret_line(path: &std::path::Path, what: &str) -> Result<SecretString, PromptError> {
+    let bytes = Zeroizing::new(custody::media::read_bounded(path, 64 * 1024).map_err(|e| {
+        PromptError::Io {
+            detail: format!("cannot read the {what} file {}: {e}", path.display()),
+        }
+    })?);
+    let text = std::str::from_utf8(&bytes).map_err(|_| PromptError::Io {
+        detail: format!("the {what} file {} is not UTF-8", path.display()),
+    })?;
+    let line = match text.find('\n') {
+        Some(i) => &text[..i],
+        None => text,
+    };
+    let line = if text.find('\n').is_some() {
+        line.strip_suffix('\r').unwrap_or(line)
+    } else {
+        line
+    };
+    Ok(SecretString::from(line.to_owned()))
+}
+
+fn env_secret(name: &str) -> Option<SecretString> {
+    std::env::var(name).ok().map(SecretString::from)
+}
+
+impl TerminalPrompter {
+    fn ask_hidden(&self, prompt: &str, what: &str) -> Result<SecretString, PromptError> {
+        if tty().is_none() {
+            return Err(PromptError::NotInteractive { what: what.into() });
+        }
+        rpassword::prompt_password(prompt)
+            .map(SecretString::from)
+            .map_err(|e| PromptError::Io {
+                detail: e.to_string(),
+            })
+    }
+
+    fn ask_line(&self, prompt: &str) -> Result<String, PromptError> {
+        let Some(t) = tty() else {
+            return Err(PromptError::NotInteractive {
+                what: "an answer".into(),
+            });
+        };
+        let mut w = t.try_clone().map_err(|e| PromptError::Io {
+            detail: e.to_string(),
+        })?;
+        let _ = write!(w, "{prompt}");
+        let _ = w.flush();
+        let mut line = String::new();
+        BufReader::new(t)
+            .read_line(&mut line)
+            .map_err(|e| PromptError::Io {
+                detail: e.to_string(),
+            })?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+    }
+}
+
+impl Prompter for TerminalPrompter {
+    fn info(&mut self, msg: &str) {
+        if !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+
+    fn warn(&mut self, msg: &str) {
+        eprintln!("warning: {msg}");
+    }
+
+    fn new_password(&mut self, who: &str, ask_hint: bool) -> Result<NewPassword, PromptError> {
+        if let Some(p) = &self.password_file {
+            return Ok(NewPassword {
+                password: read_secret_line(p, "password")?,
+                hint: None,
+            });
+        }
+        if let Some(p) = env_secret("CUSTODY_PASSWORD") {
+            return Ok(NewPassword {
+                password: p,
+                hint: None,
+            });
+        }
+        let what = format!("a password for {who}");
+        let first = self.ask_hidden(&format!("New password for {who}: "), &what)?;
+        if first.expose_secret().is_empty() {
+            return Err(PromptError::Refused {
+                reason: "an empty password is not allowed".into(),
+            });
+        }
+        let second = self.ask_hidden("Type it again: ", &what)?;
+        if first.expose_secret() != second.expose_secret() {
+            return Err(PromptError::Mismatch);
+        }
+        let hint = if ask_hint {
+            Some(self.ask_line("Password hint (stored in clear, shown at restore; Enter for none): ")?)
+        } else {
+            None
+        };
+        Ok(NewPassword {
+            password: first,
+            hint,
+        })
+    }
+
+    fn password(&mut self, who: &str) -> Result<SecretString, PromptError> {
+        if let Some(p) = &self.password_file {
+            return read_secret_line(p, "password");
+        }
+        if let Some(p) = env_secret("CUSTODY_PASSWORD") {
+            return Ok(p);
+        }
+        self.ask_hidden(
+            &format!("Password for {who}: "),
+            &format!("the password of {who}"),
+        )
+    }
+
+    fn pin(&mut self, token: &str) -> Result<SecretString, PromptError> {
+        if let Some(p) = env_secret("CUSTODY_PIN") {
+            return Ok(p);
+        }
+        self.ask_hidden(
+            &format!("PIN for {token}: "),
+            &format!("the PIN of {token} (CUSTODY_PIN or pin-source= in the URI)"),
+        )
+    }
+}

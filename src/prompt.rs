@@ -1,0 +1,58 @@
+//! What the library needs from a person, behind a trait: the CLI implements it for a terminal,
+//! tests implement it with scripted answers. The library never reads a terminal itself.
+
+use std::fmt;
+
+use secrecy::SecretString;
+
+/// A new password (already confirmed) and the hint typed with it, if one was asked.
+pub struct NewPassword {
+    pub password: SecretString,
+    /// `Some` only when the password was typed interactively and a hint was asked for.
+    pub hint: Option<String>,
+}
+
+/// Why a prompt gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PromptError {
+    /// Nothing to ask and no terminal to ask on.
+    NotInteractive { what: String },
+    /// The two entries of a new password differed.
+    Mismatch,
+    /// The password given is not acceptable (empty, ...).
+    Refused { reason: String },
+    /// Reading the answer failed.
+    Io { detail: String },
+}
+
+impl fmt::Display for PromptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PromptError::NotInteractive { what } => write!(
+                f,
+                "{what} is needed, but there is no terminal to ask on and none was given"
+            ),
+            PromptError::Mismatch => write!(f, "the two passwords typed differ"),
+            PromptError::Refused { reason } => write!(f, "{reason}"),
+            PromptError::Io { detail } => write!(f, "reading the answer failed: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for PromptError {}
+
+/// The person at the keyboard, as the library sees them.
+pub trait Prompter {
+    /// A line of information (progress, what was found, what to compare).
+    fn info(&mut self, msg: &str);
+    /// A warning the person should read.
+    fn warn(&mut self, msg: &str);
+    /// A new password for `who` (a file or an officer), asked twice. When `ask_hint` is true and
+    /// the password is typed interactively, also ask for a hint.
+    fn new_password(&mut self, who: &str, ask_hint: bool) -> Result<NewPassword, PromptError>;
+    /// The password of an existing file (its hint has been shown through `info` already).
+    fn password(&mut self, who: &str) -> Result<SecretString, PromptError>;
+    /// The PIN of a token named in `token`.
+    fn pin(&mut self, token: &str) -> Result<SecretString, PromptError>;
+}

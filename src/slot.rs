@@ -1,0 +1,154 @@
+//! Making and opening one slot: the step that wraps a file's secret s (the data key D, or one
+//! share of it) under token ⊕ password. It knows the token only through the traits in
+//! [`crate::token`], and the file only through its encoded regions.
+
+use crate::crypto::{self, Key32};
+use crate::format::{self, BackupFile, Descriptor, Encoded, Slot, SlotMaterial};
+use crate::token::{KeyOps, TokenError, TokenKey};
+
+/// Why a slot did not open.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The token failed or refused (PIN, wrong AES key, missing function, ...).
+    Token(TokenError),
+    /// The file's ephemeral point is not on P-256: never sent to the token.
+    BadPoint(String),
+    /// The token's P-256 key is not the one this slot names (checked before any ECDH).
+    KeyHashMismatch,
+    /// A `pubkey:` key cannot open anything.
+    PublicOnly,
+    /// The key commitment did not match: wrong password (the token part was right), or the
+    /// file was deliberately altered.
+    Commitment,
+    /// Commitment matched but the AEAD did not open: deliberately altered.
+    Aead,
+}
+
+impl From<TokenError> for OpenError {
+    fn from(e: TokenError) -> Self {
+        OpenError::Token(e)
+    }
+}
+
+/// Make a slot for `key` that wraps `s` under `a` (the file's Argon2id output).
+pub fn make_slot(
+    hc: &[u8; 32],
+    file_fields: &[u8],
+    key: &TokenKey<'_>,
+    a: &Key32,
+    s: &Key32,
+) -> Result<Slot, TokenError> {
+    let salt: [u8; 32] = crypto::random_array();
+    let descriptor = key.descriptor.clone();
+    let (material, z, verified) = match &key.ops {
+        KeyOps::Aes(k) => {
+            let z = crypto::random_key();
+            let mut iv: [u8; 12] = crypto::random_array();
+            let aad = crypto::token_aad(hc, &format::encode_descriptor(&descriptor));
+            let ciphertext = k.encrypt_z(&mut iv, &aad, &z)?;
+            (SlotMaterial::TokenCiphertext { iv, ciphertext }, z, true)
+        }
+        KeyOps::Ecdh(k) => {
+            let (e, z) = ecdh_to(&k.public_point(), &key.name)?;
+            (SlotMaterial::Ephemeral(e), z, true)
+        }
+        KeyOps::PublicOnly(p) => {
+            let (e, z) = ecdh_to(p, &key.name)?;
+            (SlotMaterial::Ephemeral(e), z, false)
+        }
+    };
+    let slot_fields = format::encode_slot_fields(&descriptor, verified, &salt, &material);
+    let aad = crypto::slot_aad(hc, file_fields, &slot_fields);
+    let (kek, key_commitment) = crypto::slot_keys(&z, a, &salt, &aad);
+    let wrap_nonce: [u8; 12] = crypto::random_array();
+    let wrapped: [u8; 48] = crypto::aead_seal(&kek, &wrap_nonce, &aad, &s[..])
+        .try_into()
+        .expect("32-byte message + 16-byte tag");
+    Ok(Slot {
+        descriptor,
+        verified,
+        salt,
+        material,
+        wrap_nonce,
+        wrapped,
+        key_commitment,
+    })
+}
+
+fn ecdh_to(point: &[u8; 65], name: &str) -> Result<([u8; 65], Key32), TokenError> {
+    let pk = crypto::validate_p256_point(point).map_err(|e| TokenError::KeyUnusable {
+        key: name.to_owned(),
+        reason: format!("its public key is {e}"),
+    })?;
+    let (e, z) = crypto::ephemeral_ecdh(&pk);
+    let z = crypto::check_z(&z[..]).map_err(|reason| TokenError::KeyUnusable {
+        key: name.to_owned(),
+        reason,
+    })?;
+    Ok((e, z))
+}
+
+/// Before a token sees anything from slot `i`: the ephemeral point must be a valid P-256 point
+/// and the token key must be the one the slot names.
+pub fn precheck_ecdh(file: &BackupFile, i: usize, token_point: &[u8; 65]) -> Result<p256::PublicKey, OpenError> {
+    let slot = &file.slots[i];
+    let SlotMaterial::Ephemeral(e) = &slot.material else {
+        unreachable!("the parser pairs ECDH slots with an ephemeral point")
+    };
+    let peer = crypto::validate_p256_point(e).map_err(OpenError::BadPoint)?;
+    let want = slot.descriptor.key_hash().expect("ECDH slots carry a key hash");
+    if !crypto::ct_eq(want, &crypto::p256_key_hash(token_point)) {
+        return Err(OpenError::KeyHashMismatch);
+    }
+    Ok(peer)
+}
+
+/// Open slot `i` of a parsed file with a token key and the file's Argon2id output: returns s.
+/// The caller checks the file MAC with s before using it for anything else.
+pub fn open_slot(
+    file: &BackupFile,
+    enc: &Encoded,
+    i: usize,
+    ops: &KeyOps<'_>,
+    a: &Key32,
+) -> Result<Key32, OpenError> {
+    let slot = &file.slots[i];
+    let hc = crypto::common_header_hash(enc.common());
+    let z = match (ops, &slot.material) {
+        (KeyOps::Aes(k), SlotMaterial::TokenCiphertext { iv, ciphertext }) => {
+            let aad = crypto::token_aad(&hc, enc.slot_descriptor(i));
+            k.decrypt_z(iv, &aad, ciphertext)?
+        }
+        (KeyOps::Ecdh(k), SlotMaterial::Ephemeral(_)) => {
+            let peer = precheck_ecdh(file, i, &k.public_point())?;
+            let z = k.ecdh(&peer)?;
+            crypto::check_z(&z[..]).map_err(|reason| {
+                OpenError::Token(TokenError::Failed {
+                    token: describe(&slot.descriptor),
+                    detail: reason,
+                })
+            })?
+        }
+        (KeyOps::PublicOnly(_), _) => return Err(OpenError::PublicOnly),
+        _ => unreachable!("the caller matches key kinds to slot kinds"),
+    };
+    let aad = crypto::slot_aad(&hc, enc.file_fields(), enc.slot_fields(i));
+    let (kek, commitment) = crypto::slot_keys(&z, a, &slot.salt, &aad);
+    if !crypto::ct_eq(&commitment, &slot.key_commitment) {
+        return Err(OpenError::Commitment);
+    }
+    let s = crypto::aead_open(&kek, &slot.wrap_nonce, &aad, &slot.wrapped).ok_or(OpenError::Aead)?;
+    let mut out = zeroize::Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&s[..]);
+    Ok(out)
+}
+
+fn describe(d: &Descriptor) -> String {
+    d.describe()
+}
+
+/// The file MAC of an encoded file under its secret s.
+pub fn compute_mac(file: &BackupFile, enc: &Encoded, s: &Key32) -> [u8; 32] {
+    let k = crypto::file_mac_key(s, &file.common.set_id, file.own.index);
+    crypto::file_mac(&k, enc.before_mac())
+}

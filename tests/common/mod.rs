@@ -1,0 +1,215 @@
+//! Shared fixture for integration tests that need a SoftHSM2 token.
+//!
+//! SoftHSM reads `SOFTHSM2_CONF` once, at `C_Initialize`, so every test in one test binary
+//! shares one token directory: give each test its own token label.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cryptoki::session::UserType;
+use custody::token::pkcs11::Module;
+use secrecy::SecretString;
+
+/// The SO PIN `init_token` sets.
+#[allow(dead_code)]
+pub const SO_PIN: &str = "12345678";
+/// The user PIN `init_token` sets.
+#[allow(dead_code)]
+pub const USER_PIN: &str = "123456";
+
+/// The SoftHSM2 module: `CUSTODY_PKCS11_MODULE`, else Debian's path. Panics if it is missing,
+/// so that a machine without SoftHSM fails the tests instead of skipping them.
+#[allow(dead_code)]
+pub fn softhsm_module() -> PathBuf {
+    let path = std::env::var_os("CUSTODY_PKCS11_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
+    assert!(
+        path.is_file(),
+        "SoftHSM2 PKCS#11 module not found at {} (install the `softhsm2` package or set \
+         CUSTODY_PKCS11_MODULE)",
+        path.display()
+    );
+    path
+}
+
+/// This test process's SoftHSM token directory (its parent holds `softhsm2.conf`).
+///
+/// Made once per process, and `SOFTHSM2_CONF` is set to it before anything can load the module.
+/// Every test must call this (directly or through `init_token`) before loading SoftHSM.
+#[allow(dead_code)]
+pub fn process_token_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        remove_dead_token_dirs();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let base =
+            std::env::temp_dir().join(format!("custody-softhsm-{}-{nanos}", std::process::id()));
+        let tokens = base.join("tokens");
+        std::fs::create_dir_all(&tokens)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", tokens.display()));
+        let conf = base.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", conf.display()));
+        // SAFETY: set inside the OnceLock initialiser, before any test of this process can
+        // have loaded SoftHSM (which reads it) or read it from another thread; the tests only
+        // read it through this fixture.
+        unsafe { std::env::set_var("SOFTHSM2_CONF", &conf) };
+        tokens
+    })
+}
+
+/// Statics are never dropped, so a test process cannot clean up its own directory: remove
+/// those left behind by test processes that have exited instead.
+fn remove_dead_token_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("custody-softhsm-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The `softhsm2.conf` of this process's token directory.
+#[allow(dead_code)]
+pub fn softhsm_conf() -> PathBuf {
+    process_token_dir()
+        .parent()
+        .expect("token dir has a parent")
+        .join("softhsm2.conf")
+}
+
+/// Initialises a fresh SoftHSM token labelled `label` in the free slot, with SO PIN
+/// [`SO_PIN`] and user PIN [`USER_PIN`]. Returns (SO PIN, user PIN).
+///
+/// This is done in-process through the cached module rather than with
+/// `softhsm2-util --init-token`: SoftHSM scans its token directory only at `C_Initialize`, so a
+/// token made by another process after this process loaded the module would stay invisible to
+/// it. Other processes (the CLI, `pkcs11-tool`) do see tokens made this way.
+#[allow(dead_code)]
+pub fn init_token(label: &str) -> (String, String) {
+    // Tests run in parallel and SoftHSM has one free slot at a time.
+    static INIT: Mutex<()> = Mutex::new(());
+    let _serial = INIT.lock().unwrap_or_else(|p| p.into_inner());
+    process_token_dir();
+    let module = Module::load(&softhsm_module()).expect("load SoftHSM");
+    let ctx = module.cryptoki();
+    let free = ctx
+        .get_slots_with_token()
+        .expect("C_GetSlotList")
+        .into_iter()
+        .find(|slot| {
+            !ctx.get_token_info(*slot)
+                .expect("C_GetTokenInfo")
+                .token_initialized()
+        })
+        .expect("SoftHSM has no free slot");
+    ctx.init_token(free, &SecretString::from(SO_PIN), label)
+        .unwrap_or_else(|e| panic!("C_InitToken {label:?}: {e}"));
+    // The slot id changes once the token is initialised: find it again by label.
+    let token = module
+        .tokens()
+        .expect("list tokens")
+        .into_iter()
+        .find(|t| t.label == label)
+        .unwrap_or_else(|| panic!("token {label:?} not found after C_InitToken"));
+    let session = ctx.open_rw_session(token.slot).expect("C_OpenSession");
+    session
+        .login(UserType::So, Some(&SecretString::from(SO_PIN)))
+        .expect("SO login");
+    session
+        .init_pin(&SecretString::from(USER_PIN))
+        .expect("C_InitPIN");
+    session.logout().expect("C_Logout");
+    (SO_PIN.to_owned(), USER_PIN.to_owned())
+}
+
+/// Runs `pkcs11-tool --module <softhsm> --slot <id> --login --pin <user pin> <args>` on the
+/// token labelled `token` in this process's token directory. Panics with its output on failure.
+///
+/// The token is picked by slot id, not with `--token-label`, because pkcs11-tool matches labels
+/// by prefix ("tool-ec" would also select a token named "tool-ec-sign"). The id is looked up by
+/// serial in pkcs11-tool's own listing: SoftHSM numbers slots differently in a process that
+/// initialised the token itself.
+#[allow(dead_code)]
+pub fn pkcs11_tool(token: &str, args: &[&str]) -> String {
+    process_token_dir();
+    let module = Module::load(&softhsm_module()).expect("load SoftHSM");
+    let matching: Vec<_> = module
+        .tokens()
+        .expect("list tokens")
+        .into_iter()
+        .filter(|t| t.label == token)
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "want exactly one token labelled {token:?}"
+    );
+    let serial = &matching[0].serial;
+
+    let listing = run_pkcs11_tool(&["--list-token-slots"]);
+    let mut slot = None;
+    let mut current = None;
+    for line in listing.lines() {
+        if let Some(rest) = line.strip_prefix("Slot ") {
+            // "Slot 0 (0x5805da55): SoftHSM slot ID 0x5805da55"
+            current = rest
+                .split_once("(0x")
+                .and_then(|(_, r)| r.split_once(')'))
+                .and_then(|(hex, _)| u64::from_str_radix(hex, 16).ok());
+        } else if let Some((key, value)) = line.split_once(':')
+            && key.trim() == "serial num"
+            && value.trim() == serial
+        {
+            slot = current;
+        }
+    }
+    let slot = slot
+        .unwrap_or_else(|| panic!("token {token:?} (serial {serial}) not in:\n{listing}"))
+        .to_string();
+
+    let mut full = vec!["--slot", &slot, "--login", "--pin", USER_PIN];
+    full.extend_from_slice(args);
+    run_pkcs11_tool(&full)
+}
+
+fn run_pkcs11_tool(args: &[&str]) -> String {
+    let output = Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", softhsm_conf())
+        .arg("--module")
+        .arg(softhsm_module())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run pkcs11-tool (is opensc installed?): {e}"));
+    assert!(
+        output.status.success(),
+        "pkcs11-tool {args:?} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
