@@ -394,15 +394,16 @@ pub fn backup(
     })
 }
 
+const WRONG_PASSWORD: &str =
+    "the password is wrong (the token key was right), or the file was deliberately altered";
+
 fn open_error_text(e: &OpenError) -> String {
     match e {
         OpenError::Token(t) => t.to_string(),
         OpenError::BadPoint(r) => format!("the file's ephemeral key {r}"),
         OpenError::KeyHashMismatch => "the token's key is not the one this slot names".into(),
         OpenError::PublicOnly => "a public key alone cannot open a slot".into(),
-        OpenError::Commitment => {
-            "the password is wrong (the token key was right), or the file was deliberately altered".into()
-        }
+        OpenError::Commitment => WRONG_PASSWORD.into(),
         OpenError::Aead => "the slot was deliberately altered".into(),
     }
 }
@@ -433,7 +434,7 @@ impl fmt::Display for OpenFileError {
             OpenFileError::Format { file, error } => match error {
                 FormatError::Damaged { .. } => write!(
                     f,
-                    "{}: {error}. Its checksum does not match: the medium or a copy damaged it.",
+                    "{}: {error}: the medium or a copy changed its bytes (not a wrong password or token)",
                     file.display()
                 ),
                 _ => write!(f, "{}: {error}", file.display()),
@@ -451,13 +452,27 @@ impl fmt::Display for OpenFileError {
                 Ok(())
             }
             OpenFileError::Token { file, error } => write!(f, "{}: {error}", file.display()),
-            OpenFileError::Auth { file, attempts } => write!(
-                f,
-                "{}: the file did not open. Its checksum is intact, so it is not damaged: the \
-                 password or the token key is wrong, or the file was deliberately altered. Tried: {}",
-                file.display(),
-                attempts.join("; ")
-            ),
+            OpenFileError::Auth { file, attempts } => {
+                if attempts.iter().all(|a| a.ends_with(WRONG_PASSWORD)) {
+                    write!(
+                        f,
+                        "{}: the password is wrong. The token key was the right one and the file's \
+                         checksum is intact, so the file is not damaged (unless it was deliberately \
+                         altered). Tried {} slot(s).",
+                        file.display(),
+                        attempts.len()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{}: the file did not open. Its checksum is intact, so it is not damaged: \
+                         the password or the token key is wrong, or the file was deliberately \
+                         altered. Tried: {}",
+                        file.display(),
+                        attempts.join("; ")
+                    )
+                }
+            }
             OpenFileError::Altered { file, reason } => write!(
                 f,
                 "{}: the file was deliberately altered after it was made: {reason}",

@@ -10,26 +10,11 @@ use custody::token::pkcs11::{KeyInfo, KeyKind, Module, Pkcs11Error, Session, Tok
 use p256::elliptic_curve::Generate;
 use secrecy::SecretString;
 
-fn module() -> Arc<Module> {
-    common::process_token_dir();
-    Module::load(&common::softhsm_module()).expect("load SoftHSM")
-}
-
-fn find_token(module: &Module, label: &str) -> TokenInfo {
-    let tokens = module.tokens().expect("list tokens");
-    let mut matching = tokens.into_iter().filter(|t| t.label == label);
-    let token = matching
-        .next()
-        .unwrap_or_else(|| panic!("token {label:?} not found"));
-    assert!(matching.next().is_none(), "token {label:?} found twice");
-    token
-}
-
 /// A fresh token labelled `label`, and a logged-in session on it.
 fn logged_in(label: &str) -> (Arc<Module>, TokenInfo, Session) {
     let (_so_pin, pin) = common::init_token(label);
-    let module = module();
-    let token = find_token(&module, label);
+    let module = common::softhsm();
+    let token = common::find_token(label);
     let session = module.open(&token).expect("open session");
     session.login(&SecretString::from(pin)).expect("login");
     (module, token, session)
@@ -236,8 +221,8 @@ fn ecdh_leaves_no_session_objects() {
 #[test]
 fn wrong_pin_is_pin_incorrect_and_login_twice_is_ok() {
     let (_so_pin, pin) = common::init_token("wrong-pin");
-    let module = module();
-    let token = find_token(&module, "wrong-pin");
+    let module = common::softhsm();
+    let token = common::find_token("wrong-pin");
     let session = module.open(&token).unwrap();
     let wrong = "999999";
     let err = session.login(&SecretString::from(wrong)).unwrap_err();
@@ -252,7 +237,7 @@ fn wrong_pin_is_pin_incorrect_and_login_twice_is_ok() {
     );
 
     // SoftHSM reports the wrong try, but never locks.
-    let token = find_token(&module, "wrong-pin");
+    let token = common::find_token("wrong-pin");
     assert!(token.pin_count_low);
 
     session.login(&SecretString::from(pin.clone())).unwrap();
@@ -262,8 +247,8 @@ fn wrong_pin_is_pin_incorrect_and_login_twice_is_ok() {
 #[test]
 fn keys_without_login_are_not_visible() {
     let (_so_pin, pin) = common::init_token("no-login");
-    let module = module();
-    let token = find_token(&module, "no-login");
+    let module = common::softhsm();
+    let token = common::find_token("no-login");
     let session = module.open(&token).unwrap();
     session.login(&SecretString::from(pin)).unwrap();
     session.generate_aes256("private-aes", &[9]).unwrap();
@@ -373,9 +358,12 @@ fn ec_key_without_derive_is_refused() {
 #[test]
 fn module_load_is_cached() {
     common::process_token_dir();
+    // Loaded through the fixture first: the first load reads every token (see common).
+    let first = common::softhsm();
     let path = common::softhsm_module();
-    let first = Module::load(&path).unwrap();
     let second = Module::load(&path).unwrap();
+    let third = Module::load(&path).unwrap();
+    assert!(Arc::ptr_eq(&second, &third));
     assert!(Arc::ptr_eq(&first, &second));
     // The same file reached through another spelling of its path is the same module.
     let dotted = path

@@ -249,12 +249,17 @@ impl Module {
     }
 
     /// Every slot that has a token present.
+    ///
+    /// A token whose description cannot be read is left out, so that one broken or busy token
+    /// does not hide the others (SoftHSM, for one, fails `C_GetTokenInfo` on a token another
+    /// process is writing). Only if no token at all can be read is the error returned.
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, Pkcs11Error> {
         let slots = self
             .ctx
             .get_slots_with_token()
             .map_err(|e| map_err(e, "C_GetSlotList"))?;
         let mut tokens = Vec::with_capacity(slots.len());
+        let mut unreadable = None;
         for slot in slots {
             let info = match self.ctx.get_token_info(slot) {
                 Ok(info) => info,
@@ -263,7 +268,10 @@ impl Module {
                     RvError::TokenNotPresent | RvError::DeviceRemoved | RvError::SlotIdInvalid,
                     _,
                 )) => continue,
-                Err(e) => return Err(map_err(e, "C_GetTokenInfo")),
+                Err(e) => {
+                    unreadable = Some(map_err(e, "C_GetTokenInfo"));
+                    continue;
+                }
             };
             tokens.push(TokenInfo {
                 slot,
@@ -278,7 +286,10 @@ impl Module {
                 pin_locked: info.user_pin_locked(),
             });
         }
-        Ok(tokens)
+        match unreadable {
+            Some(err) if tokens.is_empty() => Err(err),
+            _ => Ok(tokens),
+        }
     }
 
     /// Opens a read-write session on `token`, not logged in.

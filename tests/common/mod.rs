@@ -2,14 +2,21 @@
 //!
 //! SoftHSM reads `SOFTHSM2_CONF` once, at `C_Initialize`, so every test in one test binary
 //! shares one token directory: give each test its own token label.
+//!
+//! SoftHSM is not safe against one process reading a token's files while another process
+//! writes them: the reader gets `CKR_GENERAL_ERROR`, and if that happens while it indexes the
+//! token, it never sees that token's objects again. So in this process, go through
+//! [`softhsm`], [`find_token`] and [`init_token`] (which touch every token) rather than
+//! calling `Module::load` or `Module::tokens` directly, and start other processes that use
+//! SoftHSM only while holding [`exclusive`] (as [`pkcs11_tool`] does).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cryptoki::session::UserType;
-use custody::token::pkcs11::Module;
+use custody::token::pkcs11::{Module, TokenInfo};
 use secrecy::SecretString;
 
 /// The SO PIN `init_token` sets.
@@ -38,7 +45,7 @@ pub fn softhsm_module() -> PathBuf {
 /// This test process's SoftHSM token directory (its parent holds `softhsm2.conf`).
 ///
 /// Made once per process, and `SOFTHSM2_CONF` is set to it before anything can load the module.
-/// Every test must call this (directly or through `init_token`) before loading SoftHSM.
+/// Every test must call this (directly or through the other helpers) before loading SoftHSM.
 #[allow(dead_code)]
 pub fn process_token_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -101,6 +108,49 @@ pub fn softhsm_conf() -> PathBuf {
         .join("softhsm2.conf")
 }
 
+static SOFTHSM_FILES: RwLock<()> = RwLock::new(());
+
+/// Held while this process reads every token (loading the module, listing tokens). Do not
+/// hold it while calling the other helpers: they take it themselves.
+#[allow(dead_code)]
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    SOFTHSM_FILES.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Held while another process (pkcs11-tool, the custody binary) uses this process's SoftHSM
+/// tokens, so that this process does not read a token while that process writes it.
+#[allow(dead_code)]
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    SOFTHSM_FILES.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The SoftHSM module, loaded with this process's token directory.
+#[allow(dead_code)]
+pub fn softhsm() -> Arc<Module> {
+    process_token_dir();
+    let _shared = shared();
+    Module::load(&softhsm_module()).expect("load SoftHSM")
+}
+
+/// The one token labelled `label`. Panics if there is none or more than one.
+#[allow(dead_code)]
+pub fn find_token(label: &str) -> TokenInfo {
+    let module = softhsm();
+    let _shared = shared();
+    let mut matching: Vec<_> = module
+        .tokens()
+        .expect("list tokens")
+        .into_iter()
+        .filter(|t| t.label == label)
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "want exactly one token labelled {label:?}"
+    );
+    matching.remove(0)
+}
+
 /// Initialises a fresh SoftHSM token labelled `label` in the free slot, with SO PIN
 /// [`SO_PIN`] and user PIN [`USER_PIN`]. Returns (SO PIN, user PIN).
 ///
@@ -110,20 +160,19 @@ pub fn softhsm_conf() -> PathBuf {
 /// it. Other processes (the CLI, `pkcs11-tool`) do see tokens made this way.
 #[allow(dead_code)]
 pub fn init_token(label: &str) -> (String, String) {
-    // Tests run in parallel and SoftHSM has one free slot at a time.
+    // SoftHSM has one free slot at a time.
     static INIT: Mutex<()> = Mutex::new(());
+    let module = softhsm();
     let _serial = INIT.lock().unwrap_or_else(|p| p.into_inner());
-    process_token_dir();
-    let module = Module::load(&softhsm_module()).expect("load SoftHSM");
+    let _shared = shared();
     let ctx = module.cryptoki();
     let free = ctx
         .get_slots_with_token()
         .expect("C_GetSlotList")
         .into_iter()
         .find(|slot| {
-            !ctx.get_token_info(*slot)
-                .expect("C_GetTokenInfo")
-                .token_initialized()
+            ctx.get_token_info(*slot)
+                .is_ok_and(|info| !info.token_initialized())
         })
         .expect("SoftHSM has no free slot");
     ctx.init_token(free, &SecretString::from(SO_PIN), label)
@@ -147,66 +196,34 @@ pub fn init_token(label: &str) -> (String, String) {
 }
 
 /// Runs `pkcs11-tool --module <softhsm> --slot <id> --login --pin <user pin> <args>` on the
-/// token labelled `token` in this process's token directory. Panics with its output on failure.
+/// token labelled `token` in this process's token directory, holding [`exclusive`]. Panics
+/// with its output on failure.
 ///
 /// The token is picked by slot id, not with `--token-label`, because pkcs11-tool matches labels
-/// by prefix ("tool-ec" would also select a token named "tool-ec-sign"). The id is looked up by
-/// serial in pkcs11-tool's own listing: SoftHSM numbers slots differently in a process that
-/// initialised the token itself.
+/// by prefix ("tool-ec" would also select a token named "tool-ec-sign"). SoftHSM gives a token
+/// a different slot id in a process that initialised it itself, so the id is computed the way
+/// SoftHSM does when it finds the token at start-up: the serial's last 8 hex digits, top bit
+/// cleared.
 #[allow(dead_code)]
 pub fn pkcs11_tool(token: &str, args: &[&str]) -> String {
-    process_token_dir();
-    let module = Module::load(&softhsm_module()).expect("load SoftHSM");
-    let matching: Vec<_> = module
-        .tokens()
-        .expect("list tokens")
-        .into_iter()
-        .filter(|t| t.label == token)
-        .collect();
-    assert_eq!(
-        matching.len(),
-        1,
-        "want exactly one token labelled {token:?}"
-    );
-    let serial = &matching[0].serial;
-
-    let listing = run_pkcs11_tool(&["--list-token-slots"]);
-    let mut slot = None;
-    let mut current = None;
-    for line in listing.lines() {
-        if let Some(rest) = line.strip_prefix("Slot ") {
-            // "Slot 0 (0x5805da55): SoftHSM slot ID 0x5805da55"
-            current = rest
-                .split_once("(0x")
-                .and_then(|(_, r)| r.split_once(')'))
-                .and_then(|(hex, _)| u64::from_str_radix(hex, 16).ok());
-        } else if let Some((key, value)) = line.split_once(':')
-            && key.trim() == "serial num"
-            && value.trim() == serial
-        {
-            slot = current;
-        }
-    }
-    let slot = slot
-        .unwrap_or_else(|| panic!("token {token:?} (serial {serial}) not in:\n{listing}"))
-        .to_string();
-
-    let mut full = vec!["--slot", &slot, "--login", "--pin", USER_PIN];
-    full.extend_from_slice(args);
-    run_pkcs11_tool(&full)
-}
-
-fn run_pkcs11_tool(args: &[&str]) -> String {
+    let serial = find_token(token).serial;
+    let slot = serial
+        .get(serial.len().saturating_sub(8)..)
+        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+        .map(|id| (id & 0x7fff_ffff).to_string())
+        .unwrap_or_else(|| panic!("token serial {serial:?} is not SoftHSM's hex form"));
+    let _exclusive = exclusive();
     let output = Command::new("pkcs11-tool")
         .env("SOFTHSM2_CONF", softhsm_conf())
         .arg("--module")
         .arg(softhsm_module())
+        .args(["--slot", &slot, "--login", "--pin", USER_PIN])
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run pkcs11-tool (is opensc installed?): {e}"));
     assert!(
         output.status.success(),
-        "pkcs11-tool {args:?} failed ({}):\n{}{}",
+        "pkcs11-tool {args:?} on token {token:?} (slot {slot}) failed ({}):\n{}{}",
         output.status,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
