@@ -90,14 +90,23 @@ pub struct BackupReport {
 #[non_exhaustive]
 pub enum BackupError {
     /// The request itself is wrong (size, label, KDF parameters, ...).
-    Invalid { reason: String },
+    Invalid {
+        reason: String,
+    },
     /// A token or key could not be used.
-    Token { error: TokenError },
+    Token {
+        error: TokenError,
+    },
     /// A new slot did not open from the bytes written: the key cannot do the job.
-    SlotCheck { key: String, reason: String },
+    SlotCheck {
+        key: String,
+        reason: String,
+    },
     Prompt(PromptError),
     /// Writing or reading back the file failed; nothing was left under its name.
-    Write { error: MediaError },
+    Write {
+        error: MediaError,
+    },
 }
 
 impl fmt::Display for BackupError {
@@ -212,7 +221,9 @@ fn build_file(
     let ff = format::encode_file_fields(&own);
     let mut slots = Vec::new();
     for k in keys {
-        slots.push(slot::make_slot(&hc, &ff, k, a, s).map_err(|error| BackupError::Token { error })?);
+        slots.push(
+            slot::make_slot(&hc, &ff, k, a, s).map_err(|error| BackupError::Token { error })?,
+        );
     }
     let mut file = BackupFile {
         common,
@@ -221,13 +232,13 @@ fn build_file(
         payload,
         mac: [0; 32],
     };
-    let enc = file
-        .encode()
-        .map_err(|e| BackupError::Invalid { reason: e.to_string() })?;
+    let enc = file.encode().map_err(|e| BackupError::Invalid {
+        reason: e.to_string(),
+    })?;
     file.mac = slot::compute_mac(&file, &enc, s);
-    let enc = file
-        .encode()
-        .map_err(|e| BackupError::Invalid { reason: e.to_string() })?;
+    let enc = file.encode().map_err(|e| BackupError::Invalid {
+        reason: e.to_string(),
+    })?;
     Ok((file, enc))
 }
 
@@ -273,8 +284,13 @@ pub fn backup(
     let mut tokens = Tokens::new(env, prompter);
     let mut keys = Vec::new();
     for loc in &req.tokens {
-        let k = tokens.resolve(loc).map_err(|error| BackupError::Token { error })?;
-        if keys.iter().any(|o: &TokenKey<'_>| o.descriptor == k.descriptor) {
+        let k = tokens
+            .resolve(loc)
+            .map_err(|error| BackupError::Token { error })?;
+        if keys
+            .iter()
+            .any(|o: &TokenKey<'_>| o.descriptor == k.descriptor)
+        {
             return Err(invalid(format!("{} is given twice", k.name)));
         }
         keys.push(k);
@@ -302,8 +318,11 @@ pub fn backup(
         (None, Some(h)) => normalize_free_text(&h).map_err(|e| invalid(format!("the hint {e}")))?,
         (None, None) => String::new(),
     };
-    crypto::normalize_password(&np.password)
-        .map_err(|_| BackupError::Prompt(PromptError::Refused { reason: "an empty password is not allowed".into() }))?;
+    crypto::normalize_password(&np.password).map_err(|_| {
+        BackupError::Prompt(PromptError::Refused {
+            reason: "an empty password is not allowed".into(),
+        })
+    })?;
 
     let d = crypto::random_key();
     let set_id: [u8; 16] = crypto::random_array();
@@ -389,7 +408,10 @@ pub fn backup(
     Ok(BackupReport {
         set_id: file.common.set_id,
         fingerprint: file.common.fingerprint,
-        slots: keys.iter().map(|k| (k.name.clone(), !matches!(k.ops, KeyOps::PublicOnly(_)))).collect(),
+        slots: keys
+            .iter()
+            .map(|k| (k.name.clone(), !matches!(k.ops, KeyOps::PublicOnly(_))))
+            .collect(),
         weak_kdf: file.own.kdf.is_weak(),
     })
 }
@@ -414,17 +436,39 @@ fn open_error_text(e: &OpenError) -> String {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum OpenFileError {
-    Read { file: PathBuf, error: MediaError },
-    Format { file: PathBuf, error: FormatError },
+    Read {
+        file: PathBuf,
+        error: MediaError,
+    },
+    Format {
+        file: PathBuf,
+        error: FormatError,
+    },
     /// None of the tokens the file accepts is present.
-    NoToken { file: PathBuf, accepted: Vec<String>, detail: Option<String> },
+    NoToken {
+        file: PathBuf,
+        accepted: Vec<String>,
+        detail: Option<String>,
+    },
     /// A token failed in a way that stops everything (PIN, locked, ...).
-    Token { file: PathBuf, error: TokenError },
+    Token {
+        file: PathBuf,
+        error: TokenError,
+    },
     /// Every slot tried refused to open.
-    Auth { file: PathBuf, attempts: Vec<String> },
+    Auth {
+        file: PathBuf,
+        attempts: Vec<String>,
+    },
     /// A slot opened, but the file does not check out (MAC, commitment, payload, fingerprint).
-    Altered { file: PathBuf, reason: String },
-    Prompt { file: PathBuf, error: PromptError },
+    Altered {
+        file: PathBuf,
+        reason: String,
+    },
+    Prompt {
+        file: PathBuf,
+        error: PromptError,
+    },
 }
 
 impl fmt::Display for OpenFileError {
@@ -439,7 +483,11 @@ impl fmt::Display for OpenFileError {
                 ),
                 _ => write!(f, "{}: {error}", file.display()),
             },
-            OpenFileError::NoToken { file, accepted, detail } => {
+            OpenFileError::NoToken {
+                file,
+                accepted,
+                detail,
+            } => {
                 write!(
                     f,
                     "{}: none of the tokens this file accepts is present. It accepts: {}",
@@ -528,10 +576,11 @@ pub struct LoadedFile {
 }
 
 pub fn load(path: &Path) -> Result<LoadedFile, OpenFileError> {
-    let bytes = media::read_bounded(path, format::MAX_FILE_BYTES).map_err(|error| OpenFileError::Read {
-        file: path.to_owned(),
-        error,
-    })?;
+    let bytes =
+        media::read_bounded(path, format::MAX_FILE_BYTES).map_err(|error| OpenFileError::Read {
+            file: path.to_owned(),
+            error,
+        })?;
     let (file, enc) = format::parse(&bytes).map_err(|error| OpenFileError::Format {
         file: path.to_owned(),
         error,
@@ -593,7 +642,10 @@ pub fn open_file(
     // Which keys to try on which slots, found before any password or PIN is asked.
     enum Candidate {
         Override(usize),
-        Present(std::sync::Arc<crate::token::pkcs11::Module>, crate::token::pkcs11::TokenInfo),
+        Present(
+            std::sync::Arc<crate::token::pkcs11::Module>,
+            crate::token::pkcs11::TokenInfo,
+        ),
     }
     let mut plan: Vec<(usize, Candidate)> = Vec::new();
     let mut list_error = None;
@@ -632,14 +684,18 @@ pub fn open_file(
 
     // Hint, password, then PIN: one Argon2id run whatever the number of slots.
     if !file.own.hint.is_empty() {
-        tokens
-            .prompter()
-            .info(&format!("Password hint: {}", display_escaped(&file.own.hint)));
+        tokens.prompter().info(&format!(
+            "Password hint: {}",
+            display_escaped(&file.own.hint)
+        ));
     }
     let password = tokens
         .prompter()
         .password(&format!("{}", path.display()))
-        .map_err(|error| OpenFileError::Prompt { file: path.clone(), error })?;
+        .map_err(|error| OpenFileError::Prompt {
+            file: path.clone(),
+            error,
+        })?;
     let a = crypto::argon2id(&password, &file.own.kdf_salt, &file.own.kdf).map_err(|reason| {
         OpenFileError::Prompt {
             file: path.clone(),
@@ -647,7 +703,8 @@ pub fn open_file(
         }
     })?;
 
-    let mut resolved: Vec<Option<Result<TokenKey<'static>, String>>> = overrides.iter().map(|_| None).collect();
+    let mut resolved: Vec<Option<Result<TokenKey<'static>, String>>> =
+        overrides.iter().map(|_| None).collect();
     let mut attempts = Vec::new();
     for (i, cand) in plan {
         let slot_desc = &file.slots[i].descriptor;
@@ -656,8 +713,13 @@ pub fn open_file(
                 if resolved[o].is_none() {
                     resolved[o] = Some(match tokens.resolve(&overrides[o]) {
                         Ok(k) => Ok(k),
-                        Err(e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. })) => {
-                            return Err(OpenFileError::Token { file: path.clone(), error: e });
+                        Err(
+                            e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. }),
+                        ) => {
+                            return Err(OpenFileError::Token {
+                                file: path.clone(),
+                                error: e,
+                            });
                         }
                         Err(e) => Err(e.to_string()),
                     });
@@ -673,7 +735,9 @@ pub fn open_file(
             }
             Candidate::Present(m, t) => {
                 // The ephemeral point is checked before the token is even logged in to.
-                if let Some(e) = ephemeral_of(&file.slots[i]) && let Err(r) = crypto::validate_p256_point(e) {
+                if let Some(e) = ephemeral_of(&file.slots[i])
+                    && let Err(r) = crypto::validate_p256_point(e)
+                {
                     return Err(OpenFileError::Altered {
                         file: path.clone(),
                         reason: format!("slot {}: the ephemeral key {r}", i + 1),
@@ -688,7 +752,10 @@ pub fn open_file(
                         continue;
                     }
                     Err(e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. })) => {
-                        return Err(OpenFileError::Token { file: path.clone(), error: e });
+                        return Err(OpenFileError::Token {
+                            file: path.clone(),
+                            error: e,
+                        });
                     }
                     Err(e) => {
                         attempts.push(format!("slot {}: {e}", i + 1));
@@ -701,7 +768,10 @@ pub fn open_file(
             return Ok(o);
         }
     }
-    if attempts.iter().all(|a| a.contains("has no") || a.contains("no token")) {
+    if attempts
+        .iter()
+        .all(|a| a.contains("has no") || a.contains("no token"))
+    {
         return Err(OpenFileError::NoToken {
             file: path.clone(),
             accepted,
@@ -739,7 +809,10 @@ fn try_slot(
             }
             let idx = lf.file.own.index;
             let want = &lf.file.common.commitments[idx as usize - 1];
-            if !crypto::ct_eq(&crypto::share_commitment(&lf.file.common.set_id, idx, &s), want) {
+            if !crypto::ct_eq(
+                &crypto::share_commitment(&lf.file.common.set_id, idx, &s),
+                want,
+            ) {
                 return Err(OpenFileError::Altered {
                     file: path.clone(),
                     reason: "the secret in the slot does not match the set's commitment".into(),
@@ -747,19 +820,30 @@ fn try_slot(
             }
             Ok(Some(Opened { s, slot: i }))
         }
-        Err(OpenError::Token(e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. }))) => {
-            Err(OpenFileError::Token { file: path.clone(), error: e })
-        }
+        Err(OpenError::Token(
+            e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. }),
+        )) => Err(OpenFileError::Token {
+            file: path.clone(),
+            error: e,
+        }),
         Err(OpenError::BadPoint(r)) => Err(OpenFileError::Altered {
             file: path.clone(),
             reason: format!("slot {}: the ephemeral key {r}", i + 1),
         }),
         Err(OpenError::Aead) => Err(OpenFileError::Altered {
             file: path.clone(),
-            reason: format!("slot {}: its key commitment matched but its ciphertext did not open", i + 1),
+            reason: format!(
+                "slot {}: its key commitment matched but its ciphertext did not open",
+                i + 1
+            ),
         }),
         Err(e) => {
-            attempts.push(format!("slot {} with {}: {}", i + 1, key.name, open_error_text(&e)));
+            attempts.push(format!(
+                "slot {} with {}: {}",
+                i + 1,
+                key.name,
+                open_error_text(&e)
+            ));
             Ok(None)
         }
     }
@@ -788,10 +872,11 @@ pub fn open_backup(
     }
     let mut tokens = Tokens::new(env, prompter);
     let opened = open_file(&lf, overrides, &mut tokens)?;
-    let secret = decrypt_payload(&lf.file, &lf.enc, &opened.s).ok_or_else(|| OpenFileError::Altered {
-        file: path.to_owned(),
-        reason: "the payload does not decrypt under the data key".into(),
-    })?;
+    let secret =
+        decrypt_payload(&lf.file, &lf.enc, &opened.s).ok_or_else(|| OpenFileError::Altered {
+            file: path.to_owned(),
+            reason: "the payload does not decrypt under the data key".into(),
+        })?;
     if !crypto::ct_eq(&crypto::fingerprint(&secret), &lf.file.common.fingerprint) {
         return Err(OpenFileError::Altered {
             file: path.to_owned(),
@@ -881,7 +966,10 @@ pub fn inspect_text(lf: &LoadedFile) -> String {
     line("file:", lf.path.display().to_string());
     line("format:", "custody-backup v1".into());
     line("set id:", hex::encode(f.common.set_id));
-    line("fingerprint:", crypto::fingerprint_display(&f.common.fingerprint));
+    line(
+        "fingerprint:",
+        crypto::fingerprint_display(&f.common.fingerprint),
+    );
     line("created:", f.common.created.clone());
     line("label:", display_escaped(&f.common.label));
     if f.common.count == 1 {
@@ -908,7 +996,10 @@ pub fn inspect_text(lf: &LoadedFile) -> String {
             if f.own.kdf.is_weak() { "  WEAK" } else { "" }
         ),
     );
-    line("secret:", format!("{} bytes", f.payload.len() - format::TAG_BYTES));
+    line(
+        "secret:",
+        format!("{} bytes", f.payload.len() - format::TAG_BYTES),
+    );
     line(
         "tokens:",
         format!(

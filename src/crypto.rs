@@ -128,8 +128,11 @@ pub fn slot_keys(z: &[u8; 32], a: &[u8; 32], salt: &[u8; 32], aad: &[u8]) -> (Ke
     hk.expand(&framed(&[LABEL_SLOT_KEK.as_bytes(), aad]), &mut kek[..])
         .expect("32 bytes is a valid HKDF length");
     let mut commit = [0u8; 32];
-    hk.expand(&framed(&[LABEL_KEY_COMMITMENT.as_bytes(), aad]), &mut commit)
-        .expect("32 bytes is a valid HKDF length");
+    hk.expand(
+        &framed(&[LABEL_KEY_COMMITMENT.as_bytes(), aad]),
+        &mut commit,
+    )
+    .expect("32 bytes is a valid HKDF length");
     (kek, commit)
 }
 
@@ -169,8 +172,11 @@ pub fn payload_key(d: &[u8; 32], set_id: &[u8; 16]) -> Key32 {
 pub fn file_mac_key(s: &[u8; 32], set_id: &[u8; 16], index: u8) -> Key32 {
     let hk = Hkdf::<Sha256>::new(Some(set_id), s);
     let mut k = Zeroizing::new([0u8; 32]);
-    hk.expand(&framed(&[LABEL_FILE_MAC_KEY.as_bytes(), &[index]]), &mut k[..])
-        .expect("valid length");
+    hk.expand(
+        &framed(&[LABEL_FILE_MAC_KEY.as_bytes(), &[index]]),
+        &mut k[..],
+    )
+    .expect("valid length");
     k
 }
 
@@ -243,7 +249,10 @@ pub fn ephemeral_ecdh(token_pub: &p256::PublicKey) -> ([u8; 65], Key32) {
 /// z from any source must be 32 bytes and not all zero.
 pub fn check_z(z: &[u8]) -> Result<Key32, String> {
     if z.len() != 32 {
-        return Err(format!("the token returned {} bytes instead of 32", z.len()));
+        return Err(format!(
+            "the token returned {} bytes instead of 32",
+            z.len()
+        ));
     }
     if z.iter().all(|&b| b == 0) {
         return Err("the token returned an all-zero shared secret".into());
@@ -324,11 +333,18 @@ mod tests {
 
     #[test]
     fn point_validation() {
-        let (eph, _) = ephemeral_ecdh(&p256::SecretKey::from_bytes(&[5u8; 32].into()).unwrap().public_key());
+        let (eph, _) = ephemeral_ecdh(
+            &p256::SecretKey::from_bytes(&[5u8; 32].into())
+                .unwrap()
+                .public_key(),
+        );
         assert!(validate_p256_point(&eph).is_ok());
         let mut off = eph;
         off[64] ^= 1;
-        assert!(validate_p256_point(&off).is_err(), "off-curve point accepted");
+        assert!(
+            validate_p256_point(&off).is_err(),
+            "off-curve point accepted"
+        );
         assert!(validate_p256_point(&eph[..33]).is_err());
         let mut compressed = [0u8; 65];
         compressed[0] = 0x02;

@@ -90,13 +90,20 @@ fn ecdh_to(point: &[u8; 65], name: &str) -> Result<([u8; 65], Key32), TokenError
 
 /// Before a token sees anything from slot `i`: the ephemeral point must be a valid P-256 point
 /// and the token key must be the one the slot names.
-pub fn precheck_ecdh(file: &BackupFile, i: usize, token_point: &[u8; 65]) -> Result<p256::PublicKey, OpenError> {
+pub fn precheck_ecdh(
+    file: &BackupFile,
+    i: usize,
+    token_point: &[u8; 65],
+) -> Result<p256::PublicKey, OpenError> {
     let slot = &file.slots[i];
     let SlotMaterial::Ephemeral(e) = &slot.material else {
         unreachable!("the parser pairs ECDH slots with an ephemeral point")
     };
     let peer = crypto::validate_p256_point(e).map_err(OpenError::BadPoint)?;
-    let want = slot.descriptor.key_hash().expect("ECDH slots carry a key hash");
+    let want = slot
+        .descriptor
+        .key_hash()
+        .expect("ECDH slots carry a key hash");
     if !crypto::ct_eq(want, &crypto::p256_key_hash(token_point)) {
         return Err(OpenError::KeyHashMismatch);
     }
@@ -137,7 +144,8 @@ pub fn open_slot(
     if !crypto::ct_eq(&commitment, &slot.key_commitment) {
         return Err(OpenError::Commitment);
     }
-    let s = crypto::aead_open(&kek, &slot.wrap_nonce, &aad, &slot.wrapped).ok_or(OpenError::Aead)?;
+    let s =
+        crypto::aead_open(&kek, &slot.wrap_nonce, &aad, &slot.wrapped).ok_or(OpenError::Aead)?;
     let mut out = zeroize::Zeroizing::new([0u8; 32]);
     out.copy_from_slice(&s[..]);
     Ok(out)

@@ -17,9 +17,9 @@ use custody::crypto;
 use custody::format::{self, KdfParams, PubkeyFile, display_escaped};
 use custody::media;
 use custody::prompt::Prompter;
+use custody::token::KeyOps;
 use custody::token::locate::{SOFTHSM_DEFAULT_MODULE, TokenEnv, Tokens};
 use custody::token::uri::TokenLocator;
-use custody::token::KeyOps;
 use term::TerminalPrompter;
 
 /// A failure to report: the message, what to do, and the exit code.
@@ -48,7 +48,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return code;
         }
@@ -125,7 +129,11 @@ fn emit_secret(out: &Path, fmt: Option<OutFormat>, bytes: &[u8]) -> Res {
         return match stdout.write_all(&text).and_then(|_| stdout.flush()) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            Err(e) => Err(Failure::new(exit::OTHER, format!("writing to standard output: {e}"), "")),
+            Err(e) => Err(Failure::new(
+                exit::OTHER,
+                format!("writing to standard output: {e}"),
+                "",
+            )),
         };
     }
     if fmt.is_some_and(|f| f != OutFormat::Raw) {
@@ -139,7 +147,11 @@ fn emit_secret(out: &Path, fmt: Option<OutFormat>, bytes: &[u8]) -> Res {
         } else {
             exit::OTHER
         };
-        Failure::new(code, e.to_string(), "choose a new output file; custody never overwrites a secret")
+        Failure::new(
+            code,
+            e.to_string(),
+            "choose a new output file; custody never overwrites a secret",
+        )
     })?;
     Ok(())
 }
@@ -166,11 +178,21 @@ fn read_secret(path: &Path) -> Result<ceremony::Secret, Failure> {
         std::io::stdin()
             .take(max)
             .read_to_end(&mut v)
-            .map_err(|e| Failure::new(exit::OTHER, format!("reading the secret from standard input: {e}"), ""))?;
+            .map_err(|e| {
+                Failure::new(
+                    exit::OTHER,
+                    format!("reading the secret from standard input: {e}"),
+                    "",
+                )
+            })?;
         v
     } else {
         Zeroizing::new(media::read_bounded(path, max).map_err(|e| {
-            Failure::new(exit::OTHER, format!("reading the secret: {e}"), "check the --secret path")
+            Failure::new(
+                exit::OTHER,
+                format!("reading the secret: {e}"),
+                "check the --secret path",
+            )
         })?)
     };
     ceremony::check_secret_len(bytes.len()).map_err(Failure::usage)?;
@@ -183,7 +205,10 @@ fn backup(a: args::BackupArgs) -> Res {
     }
     let tokens = locators(&a.tokens)?;
     let kdf = KdfParams {
-        memory_kib: a.kdf_memory.checked_mul(1024).ok_or_else(|| Failure::usage("--kdf-memory is too large"))?,
+        memory_kib: a
+            .kdf_memory
+            .checked_mul(1024)
+            .ok_or_else(|| Failure::usage("--kdf-memory is too large"))?,
         iterations: a.kdf_iterations,
         parallelism: a.kdf_parallelism,
     };
@@ -214,13 +239,23 @@ fn backup(a: args::BackupArgs) -> Res {
     };
     let r = ceremony::backup(req, token_env(), &mut p)
         .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))?;
-    println!("Backup written to {} and read back: it opens.", out.display());
+    println!(
+        "Backup written to {} and read back: it opens.",
+        out.display()
+    );
     println!("  set id:      {}", hex::encode(r.set_id));
-    println!("  fingerprint: {}", crypto::fingerprint_display(&r.fingerprint));
+    println!(
+        "  fingerprint: {}",
+        crypto::fingerprint_display(&r.fingerprint)
+    );
     for (name, checked) in &r.slots {
         println!(
             "  token:       {name}{}",
-            if *checked { " (opened)" } else { " (UNVERIFIED: public key only)" }
+            if *checked {
+                " (opened)"
+            } else {
+                " (UNVERIFIED: public key only)"
+            }
         );
     }
     if r.weak_kdf {
@@ -256,7 +291,9 @@ fn restore(a: args::RestoreArgs) -> Res {
         ));
     }
     if a.out != Path::new("-") && a.format.is_some_and(|f| f != OutFormat::Raw) {
-        return Err(Failure::usage("--format applies to standard output only (--out -)"));
+        return Err(Failure::usage(
+            "--format applies to standard output only (--out -)",
+        ));
     }
     let o = open_one(&a.files[0], &a.tokens, a.password_file)?;
     emit_secret(&a.out, a.format, o.secret.expose_secret())?;
@@ -279,15 +316,25 @@ fn verify(a: args::VerifyArgs) -> Res {
     }
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
     let o = open_one(&a.files[0], &a.tokens, a.password_file)?;
-    println!("{}: OK, it opens with {}", a.files[0].display(), o.opened_with);
+    println!(
+        "{}: OK, it opens with {}",
+        a.files[0].display(),
+        o.opened_with
+    );
     println!("  set id:      {}", hex::encode(o.set_id));
-    println!("  fingerprint: {}", crypto::fingerprint_display(&o.fingerprint));
+    println!(
+        "  fingerprint: {}",
+        crypto::fingerprint_display(&o.fingerprint)
+    );
     if o.weak_kdf {
         println!("  WEAK password key derivation");
     }
     if let Some(e) = expected {
         if crypto::ct_eq(e.expose_secret(), o.secret.expose_secret()) {
-            println!("  it holds exactly the secret in {}", a.secret.unwrap_or_default().display());
+            println!(
+                "  it holds exactly the secret in {}",
+                a.secret.unwrap_or_default().display()
+            );
         } else {
             return Err(Failure::new(
                 exit::OTHER,
@@ -333,7 +380,11 @@ fn inspect(a: args::InspectArgs) -> Res {
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     }
     match first_err {
-        Some(code) => Err(Failure::new(code, "some files could not be read (see above)", "")),
+        Some(code) => Err(Failure::new(
+            code,
+            "some files could not be read (see above)",
+            "",
+        )),
         None => Ok(()),
     }
 }
@@ -351,28 +402,46 @@ fn token(t: TokenCommand) -> Res {
             | custody::token::TokenError::KeyUnusable { .. } => exit::NOT_FOUND,
             _ => exit::OTHER,
         };
-        Failure::new(code, e.to_string(), "check the token URI, the module and the PIN (`custody token list`)")
+        Failure::new(
+            code,
+            e.to_string(),
+            "check the token URI, the module and the PIN (`custody token list`)",
+        )
     };
     match t {
         TokenCommand::Keygen { token, key_type } => {
-            let loc = token.parse::<TokenLocator>().map_err(|e| Failure::usage(format!("--token: {e}")))?;
+            let loc = token
+                .parse::<TokenLocator>()
+                .map_err(|e| Failure::usage(format!("--token: {e}")))?;
             let TokenLocator::Pkcs11(uri) = loc else {
                 return Err(not_built("token keygen for a YubiKey"));
             };
             let Some(label) = uri.object_label.clone() else {
-                return Err(Failure::usage("the token URI must name the new key with object=<label>"));
+                return Err(Failure::usage(
+                    "the token URI must name the new key with object=<label>",
+                ));
             };
             let mut tokens = Tokens::new(token_env(), &mut p);
             let (session, info) = tokens.open_uri(&uri).map_err(tf)?;
-            let id = uri.object_id.clone().unwrap_or_else(|| crypto::random_array::<8>().to_vec());
-            for kind in [custody::token::pkcs11::KeyKind::Aes, custody::token::pkcs11::KeyKind::P256] {
+            let id = uri
+                .object_id
+                .clone()
+                .unwrap_or_else(|| crypto::random_array::<8>().to_vec());
+            for kind in [
+                custody::token::pkcs11::KeyKind::Aes,
+                custody::token::pkcs11::KeyKind::P256,
+            ] {
                 let existing = session
                     .find_keys(Some(&label), None, kind)
                     .map_err(|e| Failure::new(exit::OTHER, e.to_string(), ""))?;
                 if !existing.is_empty() {
                     return Err(Failure::new(
                         exit::OUTPUT_EXISTS,
-                        format!("token \"{}\" already has a key labelled \"{}\"", display_escaped(&info.label), display_escaped(&label)),
+                        format!(
+                            "token \"{}\" already has a key labelled \"{}\"",
+                            display_escaped(&info.label),
+                            display_escaped(&label)
+                        ),
                         "choose another object= label; custody never replaces a key",
                     ));
                 }
@@ -381,10 +450,20 @@ fn token(t: TokenCommand) -> Res {
                 KeyType::Aes => session.generate_aes256(&label, &id),
                 KeyType::P256 => session.generate_p256(&label, &id),
             }
-            .map_err(|e| Failure::new(exit::OTHER, e.to_string(), "check that the token supports the key type"))?;
+            .map_err(|e| {
+                Failure::new(
+                    exit::OTHER,
+                    e.to_string(),
+                    "check that the token supports the key type",
+                )
+            })?;
             println!(
                 "Generated {} key \"{}\" (id {}) on token \"{}\" (serial {}): sensitive, not extractable, made on the token.",
-                if key_type == KeyType::Aes { "AES-256" } else { "P-256" },
+                if key_type == KeyType::Aes {
+                    "AES-256"
+                } else {
+                    "P-256"
+                },
                 display_escaped(&key.label),
                 hex::encode(&key.id),
                 display_escaped(&info.label),
@@ -454,7 +533,9 @@ fn token(t: TokenCommand) -> Res {
             Ok(())
         }
         TokenCommand::Pubkey { token, out } => {
-            let loc = token.parse::<TokenLocator>().map_err(|e| Failure::usage(format!("--token: {e}")))?;
+            let loc = token
+                .parse::<TokenLocator>()
+                .map_err(|e| Failure::usage(format!("--token: {e}")))?;
             let mut tokens = Tokens::new(token_env(), &mut p);
             let key = tokens.resolve(&loc).map_err(tf)?;
             let point = match &key.ops {
@@ -471,12 +552,18 @@ fn token(t: TokenCommand) -> Res {
                 descriptor: key.descriptor.clone(),
                 public_key: point,
             };
-            let bytes = f.encode().map_err(|e| Failure::new(exit::OTHER, e.to_string(), ""))?;
+            let bytes = f
+                .encode()
+                .map_err(|e| Failure::new(exit::OTHER, e.to_string(), ""))?;
             media::write_new(&out, &bytes, false, &mut |b| {
                 PubkeyFile::parse(b).map(|_| ()).map_err(|e| e.to_string())
             })
             .map_err(|e| {
-                let code = if matches!(e, media::MediaError::Exists { .. }) { exit::OUTPUT_EXISTS } else { exit::OTHER };
+                let code = if matches!(e, media::MediaError::Exists { .. }) {
+                    exit::OUTPUT_EXISTS
+                } else {
+                    exit::OTHER
+                };
                 Failure::new(code, e.to_string(), "choose another --out")
             })?;
             println!("Wrote the public key of {} to {}", key.name, out.display());

@@ -118,11 +118,14 @@ impl Prompter for TerminalPrompter {
         if first.expose_secret() != second.expose_secret() {
             return Err(PromptError::Mismatch);
         }
-        let hint = if ask_hint {
-            Some(self.ask_line("Password hint (stored in clear, shown at restore; Enter for none): ")?)
-        } else {
-            None
-        };
+        let hint =
+            if ask_hint {
+                Some(self.ask_line(
+                    "Password hint (stored in clear, shown at restore; Enter for none): ",
+                )?)
+            } else {
+                None
+            };
         Ok(NewPassword {
             password: first,
             hint,

@@ -263,7 +263,10 @@ impl fmt::Display for FormatError {
         match self {
             FormatError::Damaged { reason } => write!(f, "the file is damaged ({reason})"),
             FormatError::Invalid { line, reason } => {
-                write!(f, "the file is not a valid custody v1 backup: line {line}: {reason}")
+                write!(
+                    f,
+                    "the file is not a valid custody v1 backup: line {line}: {reason}"
+                )
             }
             FormatError::UnsupportedVersion { found } => write!(
                 f,
@@ -456,7 +459,8 @@ fn write_slot_tail(w: &mut Writer, verified: bool, salt: &[u8; 32], m: &SlotMate
 impl BackupFile {
     /// Check what the writer must never produce (the parser enforces the same).
     pub fn validate(&self) -> Result<(), FormatError> {
-        let bad = |field: &'static str, reason: String| Err(FormatError::BadValue { field, reason });
+        let bad =
+            |field: &'static str, reason: String| Err(FormatError::BadValue { field, reason });
         let c = &self.common;
         if !valid_timestamp(&c.created) {
             return bad("created", "not a UTC timestamp YYYY-MM-DDTHH:MM:SSZ".into());
@@ -471,7 +475,10 @@ impl BackupFile {
             );
         }
         if c.threshold == 1 && c.count != 1 {
-            return bad("threshold", "a split set needs a threshold of at least 2".into());
+            return bad(
+                "threshold",
+                "a split set needs a threshold of at least 2".into(),
+            );
         }
         if c.officers.len() != c.count as usize || c.commitments.len() != c.count as usize {
             return bad("count", "one officer and one commitment per share".into());
@@ -497,7 +504,8 @@ impl BackupFile {
         for s in &self.slots {
             let ecdh = s.descriptor.kind().is_ecdh();
             match (&s.material, ecdh) {
-                (SlotMaterial::Ephemeral(_), true) | (SlotMaterial::TokenCiphertext { .. }, false) => {}
+                (SlotMaterial::Ephemeral(_), true)
+                | (SlotMaterial::TokenCiphertext { .. }, false) => {}
                 _ => return bad("slot", "material does not match the slot kind".into()),
             }
             if let Descriptor::Pkcs11 {
@@ -581,7 +589,12 @@ fn valid_timestamp(s: &str) -> bool {
     if !digits.iter().all(|&i| b[i].is_ascii_digit()) {
         return false;
     }
-    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z'
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
     {
         return false;
     }
@@ -668,7 +681,10 @@ type PResult<T> = Result<T, FormatError>;
 impl<'a> Parser<'a> {
     fn new(bytes: &'a [u8]) -> PResult<Self> {
         let text = std::str::from_utf8(bytes).map_err(|e| FormatError::Invalid {
-            line: 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
+            line: 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
             reason: "not valid UTF-8".into(),
         })?;
         let body = text.strip_suffix('\n').ok_or(FormatError::Invalid {
@@ -719,17 +735,24 @@ impl<'a> Parser<'a> {
         }
         match rest.strip_prefix(' ') {
             Some(v) if !v.is_empty() => Ok(v),
-            _ => self.err(format!("\"{key}:\" must be followed by one space and a value")),
+            _ => self.err(format!(
+                "\"{key}:\" must be followed by one space and a value"
+            )),
         }
     }
 
     fn peek_key(&self) -> Option<&'a str> {
-        self.lines.get(self.pos).map(|l| l.split(':').next().unwrap_or(""))
+        self.lines
+            .get(self.pos)
+            .map(|l| l.split(':').next().unwrap_or(""))
     }
 
     fn hex_fixed<const N: usize>(&mut self, key: &str) -> PResult<[u8; N]> {
         let v = self.field(key)?;
-        if v.len() != 2 * N || !v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        if v.len() != 2 * N
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return self.err(format!("\"{key}\" must be {} lowercase hex digits", 2 * N));
         }
@@ -745,7 +768,9 @@ impl<'a> Parser<'a> {
         let v = self.field(key)?;
         if v.len() > 2 * max
             || v.len() % 2 != 0
-            || !v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return self.err(format!(
                 "\"{key}\" must be lowercase hex of at most {max} bytes"
@@ -761,7 +786,9 @@ impl<'a> Parser<'a> {
             && v.bytes().all(|b| b.is_ascii_digit())
             && (v == "0" || !v.starts_with('0'));
         if !canonical {
-            return self.err(format!("\"{key}\" must be a decimal number without leading zeros"));
+            return self.err(format!(
+                "\"{key}\" must be a decimal number without leading zeros"
+            ));
         }
         let n: u64 = v.parse().expect("checked digits");
         if n > max {
@@ -785,7 +812,9 @@ impl<'a> Parser<'a> {
             reason: format!("\"{key}\": {e}"),
         })?;
         if bytes.len() > MAX_TOKEN_STRING_BYTES {
-            return self.err(format!("\"{key}\" longer than {MAX_TOKEN_STRING_BYTES} bytes"));
+            return self.err(format!(
+                "\"{key}\" longer than {MAX_TOKEN_STRING_BYTES} bytes"
+            ));
         }
         String::from_utf8(bytes).or_else(|_| self.err(format!("\"{key}\" is not UTF-8")))
     }
@@ -845,9 +874,8 @@ impl<'a> Parser<'a> {
             return self.err("expected at least one \"slot:\"");
         }
         let payload_b64 = self.field("payload")?;
-        let payload = base64::Engine::decode(&b64(), payload_b64).or_else(|_| {
-            self.err("\"payload\" is not canonical base64")
-        })?;
+        let payload = base64::Engine::decode(&b64(), payload_b64)
+            .or_else(|_| self.err("\"payload\" is not canonical base64"))?;
         let mac = self.hex_fixed::<32>("mac")?;
         let _ = self.hex_fixed::<32>("checksum")?;
         if self.pos != self.lines.len() {
@@ -999,7 +1027,10 @@ impl PubkeyFile {
         }
         // Same damage check as a backup file, with its own magic.
         let body_end = bytes.len().saturating_sub(1);
-        let start = bytes[..body_end].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let start = bytes[..body_end]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
         let ok = bytes.ends_with(b"\n")
             && bytes[start..body_end].strip_prefix(b"checksum: ")
                 == Some(hex::encode(crate::crypto::checksum(&bytes[..start])).as_bytes());

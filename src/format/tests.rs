@@ -111,7 +111,10 @@ fn round_trip() {
     assert_eq!(enc.slot_fields.len(), 3);
     let t = text();
     assert!(t.starts_with("custody-backup v1\nset-id: 1111"));
-    assert!(t.contains("\nofficer.1:\n"), "empty value written without a space");
+    assert!(
+        t.contains("\nofficer.1:\n"),
+        "empty value written without a space"
+    );
     assert!(t.contains("\nkey-label: ec%3Bkey\n"));
 }
 
@@ -119,13 +122,25 @@ fn round_trip() {
 fn regions_are_consistent() {
     let enc = sample().encode().unwrap();
     assert!(enc.common().ends_with(b"\n"));
-    assert!(std::str::from_utf8(enc.common()).unwrap().ends_with(&format!("payload-nonce: {}\n", "44".repeat(12))));
+    assert!(
+        std::str::from_utf8(enc.common())
+            .unwrap()
+            .ends_with(&format!("payload-nonce: {}\n", "44".repeat(12)))
+    );
     assert!(enc.file_fields().starts_with(b"index: 1\n"));
     assert!(enc.slot_descriptor(0).starts_with(b"slot: pkcs11-aes\n"));
     assert!(enc.slot_fields(0).starts_with(enc.slot_descriptor(0)));
-    assert!(enc.slot_fields(1).ends_with(format!("ephemeral: {}\n", "04".repeat(65)).as_bytes()));
+    assert!(
+        enc.slot_fields(1)
+            .ends_with(format!("ephemeral: {}\n", "04".repeat(65)).as_bytes())
+    );
     assert_eq!(
-        encode_slot_fields(&sample().slots[0].descriptor, true, &[0x66; 32], &sample().slots[0].material),
+        encode_slot_fields(
+            &sample().slots[0].descriptor,
+            true,
+            &[0x66; 32],
+            &sample().slots[0].material
+        ),
         enc.slot_fields(0)
     );
     assert_eq!(encode_common(&sample().common), enc.common());
@@ -141,13 +156,19 @@ fn damage_is_told_apart() {
     assert!(matches!(parse(&b), Err(FormatError::Damaged { .. })));
     for cut in [1, 10, 70, t.len() / 2] {
         assert!(
-            matches!(parse(&t.as_bytes()[..t.len() - cut]), Err(FormatError::Damaged { .. })),
+            matches!(
+                parse(&t.as_bytes()[..t.len() - cut]),
+                Err(FormatError::Damaged { .. })
+            ),
             "truncation by {cut}"
         );
     }
     assert!(matches!(parse(b"hello"), Err(FormatError::NotABackup)));
     assert!(matches!(
-        parse(t.replace("custody-backup v1", "custody-backup v2").as_bytes()),
+        parse(
+            t.replace("custody-backup v1", "custody-backup v2")
+                .as_bytes()
+        ),
         Err(FormatError::UnsupportedVersion { .. })
     ));
 }
@@ -156,31 +177,88 @@ fn damage_is_told_apart() {
 fn strictness() {
     let t = text();
     let cases: Vec<(&str, String)> = vec![
-        ("reordered", t.replace("threshold: 1\ncount: 1\n", "count: 1\nthreshold: 1\n")),
-        ("unknown field", t.replace("hint: the usual one\n", "hint: the usual one\ncolour: red\n")),
-        ("repeated", t.replace("hint: the usual one\n", "hint: the usual one\nhint: x\n")),
-        ("CR", t.replace("hint: the usual one\n", "hint: the usual one\r\n")),
-        ("upper hex", t.replace(&"55".repeat(32), &format!("{}", "5A".repeat(32)))),
-        ("leading zero", t.replace("kdf-iterations: 1\n", "kdf-iterations: 01\n")),
+        (
+            "reordered",
+            t.replace("threshold: 1\ncount: 1\n", "count: 1\nthreshold: 1\n"),
+        ),
+        (
+            "unknown field",
+            t.replace(
+                "hint: the usual one\n",
+                "hint: the usual one\ncolour: red\n",
+            ),
+        ),
+        (
+            "repeated",
+            t.replace("hint: the usual one\n", "hint: the usual one\nhint: x\n"),
+        ),
+        (
+            "CR",
+            t.replace("hint: the usual one\n", "hint: the usual one\r\n"),
+        ),
+        ("upper hex", t.replace(&"55".repeat(32), &"5A".repeat(32))),
+        (
+            "leading zero",
+            t.replace("kdf-iterations: 1\n", "kdf-iterations: 01\n"),
+        ),
         ("two spaces", t.replace("hint: the", "hint:  the")),
-        ("space before empty", t.replace("officer.1:\n", "officer.1: \n")),
-        ("trailing space", t.replace("hint: the usual one\n", "hint: the usual one \n")),
-        ("control char", t.replace("the usual one", "the\u{1b}[2Jusual")),
-        ("bidi override", t.replace("the usual one", "the \u{202e}usual")),
+        (
+            "space before empty",
+            t.replace("officer.1:\n", "officer.1: \n"),
+        ),
+        (
+            "trailing space",
+            t.replace("hint: the usual one\n", "hint: the usual one \n"),
+        ),
+        (
+            "control char",
+            t.replace("the usual one", "the\u{1b}[2Jusual"),
+        ),
+        (
+            "bidi override",
+            t.replace("the usual one", "the \u{202e}usual"),
+        ),
         ("not NFC", t.replace("the usual one", "cafe\u{301}")),
         ("non-canonical pct", t.replace("ec%3Bkey", "ec%3bkey")),
-        ("pct unreserved escaped", t.replace("custody%20hsm", "custody%20%68sm")),
-        ("kdf memory too large", t.replace("kdf-memory: 8192\n", "kdf-memory: 4194305\n")),
-        ("kdf iterations too large", t.replace("kdf-iterations: 1\n", "kdf-iterations: 17\n")),
-        ("kdf parallelism too large", t.replace("kdf-parallelism: 1\n", "kdf-parallelism: 17\n")),
-        ("kdf memory too small", t.replace("kdf-memory: 8192\n", "kdf-memory: 8191\n")),
+        (
+            "pct unreserved escaped",
+            t.replace("custody%20hsm", "custody%20%68sm"),
+        ),
+        (
+            "kdf memory too large",
+            t.replace("kdf-memory: 8192\n", "kdf-memory: 4194305\n"),
+        ),
+        (
+            "kdf iterations too large",
+            t.replace("kdf-iterations: 1\n", "kdf-iterations: 17\n"),
+        ),
+        (
+            "kdf parallelism too large",
+            t.replace("kdf-parallelism: 1\n", "kdf-parallelism: 17\n"),
+        ),
+        (
+            "kdf memory too small",
+            t.replace("kdf-memory: 8192\n", "kdf-memory: 8191\n"),
+        ),
         ("index out of range", t.replace("index: 1\n", "index: 2\n")),
         ("index zero", t.replace("index: 1\n", "index: 0\n")),
-        ("threshold above count", t.replace("threshold: 1\n", "threshold: 2\n")),
-        ("unknown slot kind", t.replace("slot: pkcs11-aes", "slot: quantum")),
+        (
+            "threshold above count",
+            t.replace("threshold: 1\n", "threshold: 2\n"),
+        ),
+        (
+            "unknown slot kind",
+            t.replace("slot: pkcs11-aes", "slot: quantum"),
+        ),
         ("bad piv slot", t.replace("piv-slot: 82", "piv-slot: 01")),
-        ("verified maybe", t.replacen("verified: yes", "verified: maybe", 1)),
-        ("bad date", t.replace("2026-11-28T16:00:00Z", "2026-13-28T16:00:00Z")),
+        (
+            "verified maybe",
+            t.replacen("verified: yes", "verified: maybe", 1),
+        ),
+        (
+            "bad date",
+            t.replace("2026-11-28T16:00:00Z", "2026-13-28T16:00:00Z"),
+        ),
         ("base64 non-canonical", {
             let enc = base64::Engine::encode(&b64(), [0xdd; 48]);
             t.replace(&enc, &enc.replace("3d3d", "3d3d "))

@@ -87,7 +87,12 @@ struct P11Aes {
 }
 
 impl AesKey for P11Aes {
-    fn encrypt_z(&self, iv: &mut [u8; 12], aad: &[u8], z: &[u8; 32]) -> Result<[u8; 48], TokenError> {
+    fn encrypt_z(
+        &self,
+        iv: &mut [u8; 12],
+        aad: &[u8],
+        z: &[u8; 32],
+    ) -> Result<[u8; 48], TokenError> {
         let ct = self
             .session
             .aes_gcm_encrypt(&self.key, iv, aad, z)
@@ -171,7 +176,12 @@ impl<'p> Tokens<'p> {
     }
 
     /// A logged-in session on `token` (one login per token per operation).
-    fn session(&mut self, m: &Arc<Module>, token: &TokenInfo, pin: &PinHint<'_>) -> Result<Rc<Session>, TokenError> {
+    fn session(
+        &mut self,
+        m: &Arc<Module>,
+        token: &TokenInfo,
+        pin: &PinHint<'_>,
+    ) -> Result<Rc<Session>, TokenError> {
         let key = (m.path().to_path_buf(), token.slot.id());
         if let Some(s) = self.sessions.get(&key) {
             return Ok(s.clone());
@@ -189,15 +199,16 @@ impl<'p> Tokens<'p> {
             } else {
                 let pin = match (pin.value, pin.source) {
                     (Some(v), _) => v.clone(),
-                    (None, Some(path)) => read_pin_file(path).map_err(|detail| TokenError::Failed {
-                        token: name.clone(),
-                        detail,
-                    })?,
+                    (None, Some(path)) => {
+                        read_pin_file(path).map_err(|detail| TokenError::Failed {
+                            token: name.clone(),
+                            detail,
+                        })?
+                    }
                     (None, None) => {
                         if token.pin_final_try {
-                            self.prompter.warn(&format!(
-                                "{name}: one more wrong PIN will lock it."
-                            ));
+                            self.prompter
+                                .warn(&format!("{name}: one more wrong PIN will lock it."));
                         }
                         self.prompter.pin(&name).map_err(|e| TokenError::Failed {
                             token: name.clone(),
@@ -245,7 +256,10 @@ impl<'p> Tokens<'p> {
             .filter(|t| {
                 uri.token_label.as_ref().is_none_or(|l| &t.label == l)
                     && uri.token_serial.as_ref().is_none_or(|s| &t.serial == s)
-                    && uri.manufacturer.as_ref().is_none_or(|s| &t.manufacturer == s)
+                    && uri
+                        .manufacturer
+                        .as_ref()
+                        .is_none_or(|s| &t.manufacturer == s)
                     && uri.model.as_ref().is_none_or(|s| &t.model == s)
                     && uri.slot_id.is_none_or(|s| t.slot.id() == s)
             })
@@ -336,7 +350,12 @@ impl<'p> Tokens<'p> {
     }
 
     /// Check a key can do the job, warn about weak protection, and wrap it.
-    fn key_from(&mut self, session: Rc<Session>, token: &TokenInfo, key: KeyInfo) -> Result<TokenKey<'static>, TokenError> {
+    fn key_from(
+        &mut self,
+        session: Rc<Session>,
+        token: &TokenInfo,
+        key: KeyInfo,
+    ) -> Result<TokenKey<'static>, TokenError> {
         let name = key_name(token, &key);
         let unusable = |reason: &str| TokenError::KeyUnusable {
             key: name.clone(),
@@ -434,7 +453,12 @@ impl<'p> Tokens<'p> {
     }
 
     /// The key a slot names on a given token (login as needed).
-    pub fn key_for_slot(&mut self, m: &Arc<Module>, token: &TokenInfo, d: &Descriptor) -> Result<TokenKey<'static>, TokenError> {
+    pub fn key_for_slot(
+        &mut self,
+        m: &Arc<Module>,
+        token: &TokenInfo,
+        d: &Descriptor,
+    ) -> Result<TokenKey<'static>, TokenError> {
         let Descriptor::Pkcs11 {
             kind,
             key_label,
@@ -444,7 +468,14 @@ impl<'p> Tokens<'p> {
         else {
             unreachable!("PKCS#11 descriptors only")
         };
-        let session = self.session(m, token, &PinHint { value: None, source: None })?;
+        let session = self.session(
+            m,
+            token,
+            &PinHint {
+                value: None,
+                source: None,
+            },
+        )?;
         let kk = if *kind == SlotKind::Pkcs11Aes {
             KeyKind::Aes
         } else {
@@ -460,9 +491,17 @@ impl<'p> Tokens<'p> {
                 what: format!(
                     "{} has {} keys labelled \"{}\"{}",
                     token_name(token),
-                    if found.is_empty() { "no".to_string() } else { found.len().to_string() },
+                    if found.is_empty() {
+                        "no".to_string()
+                    } else {
+                        found.len().to_string()
+                    },
                     display_escaped(key_label),
-                    if key_id.is_empty() { String::new() } else { format!(" with id {}", hex::encode(key_id)) }
+                    if key_id.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with id {}", hex::encode(key_id))
+                    }
                 ),
             });
         }

@@ -13,7 +13,12 @@ use crate::format::Descriptor;
 /// A token key that encrypts and decrypts the token secret z itself (AES-GCM on the token).
 pub trait AesKey {
     /// Encrypt z; `iv` is in/out because some tokens choose the IV. Returns ciphertext ‖ tag.
-    fn encrypt_z(&self, iv: &mut [u8; 12], aad: &[u8], z: &[u8; 32]) -> Result<[u8; 48], TokenError>;
+    fn encrypt_z(
+        &self,
+        iv: &mut [u8; 12],
+        aad: &[u8],
+        z: &[u8; 32],
+    ) -> Result<[u8; 48], TokenError>;
     /// Decrypt z. A tag that does not verify is [`TokenError::WrongKey`].
     fn decrypt_z(&self, iv: &[u8; 12], aad: &[u8], ct: &[u8; 48]) -> Result<Key32, TokenError>;
 }
