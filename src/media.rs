@@ -473,6 +473,31 @@ fn write_impl(
     let mode_ignored = meta.permissions().mode() & 0o777 != 0o600;
     let id = (meta.dev(), meta.ino());
 
+    let mut verify = verify;
+    let check = |at: &Path, verify: &mut Verify<'_>| -> Result<(), MediaError> {
+        inject(fault, WriteStep::ReadBack, path)?;
+        let back = read_back(at, data.len()).map_err(io_err(WriteStep::ReadBack))?;
+        if back.id != id || back.bytes.as_slice() != data {
+            return Err(MediaError::ReadBackMismatch {
+                path: path.to_owned(),
+            });
+        }
+        inject(fault, WriteStep::Verify, path)?;
+        verify(&back.bytes).map_err(|reason| MediaError::VerifyFailed {
+            path: path.to_owned(),
+            reason,
+        })
+    };
+    // Replacing a file: check the new bytes before the old file is gone too, so a bad write
+    // never costs the good file it was meant to replace.
+    if force
+        && fs::symlink_metadata(path).is_ok()
+        && let Some(v) = verify.as_mut()
+        && let Err(e) = check(&temp, v)
+    {
+        return Err(undo.fail(e));
+    }
+
     if let Err(e) = inject(fault, WriteStep::Rename, path) {
         return Err(undo.fail(e));
     }
@@ -498,24 +523,10 @@ fn write_impl(
         return Err(undo.fail(e));
     }
 
-    if let Some(verify) = verify {
-        let checked = (|| {
-            inject(fault, WriteStep::ReadBack, path)?;
-            let back = read_back(path, data.len()).map_err(io_err(WriteStep::ReadBack))?;
-            if back.id != id || back.bytes.as_slice() != data {
-                return Err(MediaError::ReadBackMismatch {
-                    path: path.to_owned(),
-                });
-            }
-            inject(fault, WriteStep::Verify, path)?;
-            verify(&back.bytes).map_err(|reason| MediaError::VerifyFailed {
-                path: path.to_owned(),
-                reason,
-            })
-        })();
-        if let Err(e) = checked {
-            return Err(undo.fail(e));
-        }
+    if let Some(v) = verify.as_mut()
+        && let Err(e) = check(path, v)
+    {
+        return Err(undo.fail(e));
     }
     Ok(WriteOutcome { mode_ignored })
 }
@@ -985,7 +996,8 @@ mod tests {
             let p = d.0.join("f");
             fs::write(&p, b"old").unwrap();
             let e = write(&p, b"new", true, Some(step)).unwrap_err();
-            if (step as u8) < (WriteStep::SyncDir as u8) {
+            // Read-back and verify run on the new bytes before the old file is replaced.
+            if step != WriteStep::SyncDir {
                 assert!(matches!(e, MediaError::InjectedFault { .. }), "{e:?}");
                 assert_eq!(fs::read(&p).unwrap(), b"old", "{step:?}");
                 assert_eq!(d.entries(), ["f"], "{step:?}");
@@ -1005,6 +1017,17 @@ mod tests {
                 assert!(d.entries().is_empty(), "{step:?}: {:?}", d.entries());
             }
         }
+    }
+
+    #[test]
+    fn verify_failure_with_force_keeps_the_old_file() {
+        let d = TestDir::new("verify-force");
+        let p = d.0.join("f");
+        fs::write(&p, b"old").unwrap();
+        let e = write_new(&p, b"new", true, &mut |_: &[u8]| Err("bad".into())).unwrap_err();
+        assert!(matches!(&e, MediaError::VerifyFailed { .. }), "{e:?}");
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(d.entries(), ["f"]);
     }
 
     #[test]
