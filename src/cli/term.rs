@@ -46,20 +46,69 @@ pub fn read_secret_line(path: &std::path::Path, what: &str) -> Result<SecretStri
     Ok(SecretString::from(line.to_owned()))
 }
 
+/// Restores the terminal's settings however the read ends.
+struct EchoGuard {
+    fd: std::os::fd::RawFd,
+    saved: libc::termios,
+}
+
+impl Drop for EchoGuard {
+    fn drop(&mut self) {
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// Read one line from the terminal without echo. Echo is turned off before the prompt is
+/// written, so nothing typed ahead of the prompt is shown either.
+fn read_hidden(t: &File, prompt: &str) -> std::io::Result<SecretString> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let fd = t.as_raw_fd();
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let guard = EchoGuard { fd, saved: term };
+    term.c_lflag &= !libc::ECHO;
+    term.c_lflag |= libc::ECHONL;
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut w = t;
+    w.write_all(prompt.as_bytes())?;
+    w.flush()?;
+    let mut line = Zeroizing::new(Vec::new());
+    let mut byte = [0u8; 1];
+    let mut r = t;
+    loop {
+        match r.read(&mut byte)? {
+            0 => break,
+            _ if byte[0] == b'\n' => break,
+            _ => line.push(byte[0]),
+        }
+    }
+    drop(guard);
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    let text = std::str::from_utf8(&line).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "the input is not UTF-8")
+    })?;
+    Ok(SecretString::from(text.to_owned()))
+}
+
 fn env_secret(name: &str) -> Option<SecretString> {
     std::env::var(name).ok().map(SecretString::from)
 }
 
 impl TerminalPrompter {
     fn ask_hidden(&self, prompt: &str, what: &str) -> Result<SecretString, PromptError> {
-        if tty().is_none() {
+        let Some(t) = tty() else {
             return Err(PromptError::NotInteractive { what: what.into() });
-        }
-        rpassword::prompt_password(prompt)
-            .map(SecretString::from)
-            .map_err(|e| PromptError::Io {
-                detail: e.to_string(),
-            })
+        };
+        read_hidden(&t, prompt).map_err(|e| PromptError::Io {
+            detail: e.to_string(),
+        })
     }
 
     fn ask_line(&self, prompt: &str) -> Result<String, PromptError> {

@@ -1,0 +1,396 @@
+//! What a person sees at the prompts: custody run on a pseudo-terminal that is its controlling
+//! terminal, answered the way a person would, and run with no terminal at all.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_custody");
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+struct Env {
+    dir: PathBuf,
+    conf: PathBuf,
+}
+
+impl Env {
+    fn new(tag: &str) -> Env {
+        assert!(
+            Path::new(MODULE).exists(),
+            "SoftHSM2 is missing ({MODULE}): install softhsm2 (softhsm-config/install-deps.sh)"
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "custody-prompts-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tokens")).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.join("tokens").display()
+            ),
+        )
+        .unwrap();
+        let env = Env { dir, conf };
+        let out = Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                "prompt",
+                "--so-pin",
+                "12345678",
+                "--pin",
+                "123456",
+            ])
+            .env("SOFTHSM2_CONF", &env.conf)
+            .output()
+            .expect("softhsm2-util is missing: install softhsm2");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let k = env
+            .cmd(&[
+                "token",
+                "keygen",
+                "--token",
+                "pkcs11:token=prompt;object=k",
+                "--type",
+                "aes",
+            ])
+            .env("CUSTODY_PIN", "123456")
+            .output()
+            .unwrap();
+        assert!(k.status.success(), "{}", String::from_utf8_lossy(&k.stderr));
+        std::fs::write(env.path("secret"), [7u8; 32]).unwrap();
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(&self.dir)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .env_remove("CUSTODY_PASSWORD")
+            .env_remove("CUSTODY_PIN")
+            .env_remove("CUSTODY_PKCS11_MODULE");
+        c
+    }
+
+    fn backup_args(&self) -> Vec<String> {
+        [
+            "backup",
+            "--secret",
+            "secret",
+            "--token",
+            "pkcs11:token=prompt;object=k",
+            "--out",
+            "b.custody",
+            "--single-token",
+            "--allow-weak-kdf",
+            "--kdf-memory",
+            "8",
+            "--kdf-iterations",
+            "1",
+            "--kdf-parallelism",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A child whose controlling terminal is a fresh pseudo-terminal.
+struct Pty {
+    child: Child,
+    master: File,
+    seen: String,
+}
+
+impl Pty {
+    fn spawn(mut cmd: Command) -> Pty {
+        let mut master: libc::c_int = 0;
+        let mut slave: libc::c_int = 0;
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(r, 0, "openpty failed");
+        let slave_fd = unsafe { OwnedFd::from_raw_fd(slave) };
+        let master = unsafe { File::from_raw_fd(master) };
+        let s = slave_fd.as_raw_fd();
+        cmd.stdin(Stdio::from(slave_fd.try_clone().unwrap()))
+            .stdout(Stdio::from(slave_fd.try_clone().unwrap()))
+            .stderr(Stdio::from(slave_fd.try_clone().unwrap()));
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::ioctl(s, libc::TIOCSCTTY as _, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn custody on a pty");
+        drop(slave_fd);
+        Pty {
+            child,
+            master,
+            seen: String::new(),
+        }
+    }
+
+    /// Read until `text` has appeared (after what was already matched), or fail after 30 s.
+    fn expect(&mut self, text: &str) -> usize {
+        let start = Instant::now();
+        loop {
+            if let Some(i) = self.seen.find(text) {
+                return i;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {text:?}; the screen so far:\n{}",
+                self.seen
+            );
+            let mut pfd = libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let n = unsafe { libc::poll(&mut pfd, 1, 200) };
+            if n > 0 {
+                let mut buf = [0u8; 4096];
+                match self.master.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        // The child closed the terminal: whatever it printed is all there is.
+                        assert!(
+                            self.seen.contains(text),
+                            "custody ended without printing {text:?}; the screen:\n{}",
+                            self.seen
+                        );
+                    }
+                    Ok(k) => self.seen.push_str(&String::from_utf8_lossy(&buf[..k])),
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.master.write_all(line.as_bytes()).unwrap();
+        self.master.write_all(b"\r").unwrap();
+        self.master.flush().unwrap();
+    }
+
+    /// Wait for the exit code, collecting the rest of the screen.
+    fn finish(mut self) -> (i32, String) {
+        let start = Instant::now();
+        loop {
+            let mut pfd = libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let n = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if n > 0 {
+                let mut buf = [0u8; 4096];
+                match self.master.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => self.seen.push_str(&String::from_utf8_lossy(&buf[..k])),
+                }
+            } else if let Some(_s) = self.child.try_wait().unwrap() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "custody did not end:\n{}",
+                self.seen
+            );
+        }
+        let status = self.child.wait().unwrap();
+        (status.code().unwrap_or(-1), self.seen)
+    }
+}
+
+#[test]
+fn backup_then_restore_at_the_terminal() {
+    let env = Env::new("roundtrip");
+    let mut b = env.cmd(
+        &env.backup_args()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    b.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(b);
+    pty.expect("New password for the backup b.custody: ");
+    pty.send("Tr0ub4dor&3 horse");
+    pty.expect("Type it again: ");
+    pty.send("Tr0ub4dor&3 horse");
+    pty.expect("Password hint");
+    pty.send("the stable");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("Backup written to b.custody and read back"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("Tr0ub4dor"),
+        "the password was echoed:\n{screen}"
+    );
+    let inspect = env.cmd(&["inspect", "b.custody"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains("hint:        the stable"));
+
+    // Restore: the hint first, then the password, then the PIN (no CUSTODY_PIN).
+    let mut pty = Pty::spawn(env.cmd(&["restore", "b.custody", "--out", "restored"]));
+    let hint_at = pty.expect("Password hint: the stable");
+    let pw_at = pty.expect("Password for b.custody: ");
+    assert!(hint_at < pw_at);
+    pty.send("Tr0ub4dor&3 horse");
+    let pin_at = pty.expect("PIN for token \"prompt\"");
+    assert!(pw_at < pin_at);
+    pty.send("123456");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        !screen.contains("Tr0ub4dor") && !screen.contains("123456"),
+        "echoed:\n{screen}"
+    );
+    assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
+}
+
+#[test]
+fn mismatched_passwords_are_refused_and_nothing_is_written() {
+    let env = Env::new("mismatch");
+    let mut b = env.cmd(
+        &env.backup_args()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    b.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(b);
+    pty.expect("New password for the backup b.custody: ");
+    pty.send("first one");
+    pty.expect("Type it again: ");
+    pty.send("second one");
+    let (code, screen) = pty.finish();
+    assert_ne!(code, 0, "{screen}");
+    assert!(
+        screen.contains("the two passwords typed differ"),
+        "{screen}"
+    );
+    assert!(!env.path("b.custody").exists());
+}
+
+#[test]
+fn empty_password_is_refused() {
+    let env = Env::new("empty");
+    let mut b = env.cmd(
+        &env.backup_args()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    b.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(b);
+    pty.expect("New password for the backup b.custody: ");
+    pty.send("");
+    let (code, screen) = pty.finish();
+    assert_ne!(code, 0, "{screen}");
+    assert!(screen.contains("empty password is not allowed"), "{screen}");
+    assert!(!env.path("b.custody").exists());
+}
+
+#[test]
+fn hint_given_on_the_command_line_is_not_asked() {
+    let env = Env::new("hintflag");
+    let mut args = env.backup_args();
+    args.extend(["--hint".to_string(), "from the flag".to_string()]);
+    let mut b = env.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    b.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(b);
+    pty.expect("New password for the backup b.custody: ");
+    pty.send("pw pw pw");
+    pty.expect("Type it again: ");
+    pty.send("pw pw pw");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("Password hint"), "{screen}");
+}
+
+#[test]
+fn without_a_terminal_nothing_is_asked() {
+    let env = Env::new("notty");
+    // setsid: no controlling terminal; stdin closed.
+    let mut b = env.cmd(
+        &env.backup_args()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    b.env("CUSTODY_PIN", "123456").stdin(Stdio::null());
+    unsafe {
+        b.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let out = b.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no terminal to ask on"), "{err}");
+    assert!(err.contains("--password-file or CUSTODY_PASSWORD"), "{err}");
+    assert!(!env.path("b.custody").exists());
+
+    // The PIN is not asked either: with the password given but no PIN, restore fails clearly.
+    std::fs::write(env.path("pw"), "pw\n").unwrap();
+    let mut b = env.cmd(
+        &env.backup_args()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    b.args(["--password-file", "pw"]).stdin(Stdio::null());
+    unsafe {
+        b.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let out = b.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("PIN"), "{err}");
+    assert!(err.contains("no terminal to ask on"), "{err}");
+}
