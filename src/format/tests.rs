@@ -299,3 +299,44 @@ fn weak_kdf_flag() {
     assert!(sample().own.kdf.is_weak());
     assert!(!KdfParams::DEFAULT.is_weak());
 }
+
+/// Random damage never panics the parser, and whatever it accepts is canonical.
+#[test]
+fn mutations_never_panic() {
+    let base = sample().encode().unwrap().bytes;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..20_000 {
+        let mut b = base.clone();
+        for _ in 0..(1 + next() % 3) {
+            if b.is_empty() {
+                break;
+            }
+            let i = (next() as usize) % b.len();
+            match next() % 4 {
+                0 => b[i] = next() as u8,
+                1 => {
+                    b.remove(i);
+                }
+                2 => b.insert(i, next() as u8),
+                _ => b.truncate(i),
+            }
+        }
+        // Half the time, repair the checksum so the mutation reaches the parser proper.
+        if next() % 2 == 0
+            && let Ok(t) = std::str::from_utf8(&b)
+            && t.ends_with('\n')
+            && t.trim_end_matches('\n').contains('\n')
+        {
+            b = resum(t);
+        }
+        if let Ok((_, enc)) = parse(&b) {
+            assert_eq!(enc.bytes, b);
+        }
+    }
+}

@@ -172,7 +172,8 @@ impl<'p> Tokens<'p> {
             token: m.path().display().to_string(),
             detail: e.to_string(),
         })?;
-        Ok((m, t))
+        // An uninitialised token (SoftHSM2's free slot) holds no keys and has no label to match.
+        Ok((m, t.into_iter().filter(|t| t.initialized).collect()))
     }
 
     /// A logged-in session on `token` (one login per token per operation).

@@ -284,6 +284,7 @@ impl Module {
                 pin_count_low: info.user_pin_count_low(),
                 pin_final_try: info.user_pin_final_try(),
                 pin_locked: info.user_pin_locked(),
+                initialized: info.token_initialized(),
             });
         }
         match unreadable {
@@ -349,6 +350,8 @@ pub struct TokenInfo {
     pub pin_final_try: bool,
     /// `CKF_USER_PIN_LOCKED`.
     pub pin_locked: bool,
+    /// `CKF_TOKEN_INITIALIZED`: an empty slot of SoftHSM2 shows an uninitialised token.
+    pub initialized: bool,
 }
 
 /// The kinds of key custody uses on a PKCS#11 token.
