@@ -15,7 +15,7 @@ use crate::format::{
 use crate::media::{self, MediaError};
 use crate::prompt::{PromptError, Prompter};
 use crate::slot::{self, OpenError};
-use crate::token::locate::{TokenEnv, Tokens};
+use crate::token::locate::{PinHint, TokenEnv, Tokens};
 use crate::token::uri::TokenLocator;
 use crate::token::{KeyOps, TokenError, TokenKey};
 
@@ -638,13 +638,27 @@ pub fn open_file(
     let file = &lf.file;
     let path = &lf.path;
     let accepted: Vec<String> = file.slots.iter().map(|s| s.descriptor.describe()).collect();
+    // Every ephemeral point is checked before any token is touched: an invalid-curve point sent
+    // to a token can leak its private key.
+    for (i, s) in file.slots.iter().enumerate() {
+        if let Some(e) = ephemeral_of(s)
+            && let Err(r) = crypto::validate_p256_point(e)
+        {
+            return Err(OpenFileError::Altered {
+                file: path.clone(),
+                reason: format!("slot {}: the ephemeral key {r}", i + 1),
+            });
+        }
+    }
 
     // Which keys to try on which slots, found before any password or PIN is asked.
     enum Candidate {
         Override(usize),
+        /// A present token, and the override that named it (for its PIN), if any.
         Present(
             std::sync::Arc<crate::token::pkcs11::Module>,
             crate::token::pkcs11::TokenInfo,
+            Option<usize>,
         ),
     }
     let mut plan: Vec<(usize, Candidate)> = Vec::new();
@@ -654,7 +668,7 @@ pub fn open_file(
             Ok((m, present)) => {
                 for (i, s) in file.slots.iter().enumerate() {
                     if let Some(t) = tokens.token_for_slot(&s.descriptor, &present) {
-                        plan.push((i, Candidate::Present(m.clone(), t)));
+                        plan.push((i, Candidate::Present(m.clone(), t, None)));
                     }
                 }
             }
@@ -662,6 +676,23 @@ pub fn open_file(
         }
     } else {
         for (o, loc) in overrides.iter().enumerate() {
+            // A token named without a key: use it for the keys the slots name.
+            if let TokenLocator::Pkcs11(uri) = loc
+                && uri.object_label.is_none()
+                && uri.object_id.is_none()
+            {
+                match tokens.find_token(uri) {
+                    Ok((m, t)) => {
+                        for (i, s) in file.slots.iter().enumerate() {
+                            if matches!(s.descriptor, Descriptor::Pkcs11 { .. }) {
+                                plan.push((i, Candidate::Present(m.clone(), t.clone(), Some(o))));
+                            }
+                        }
+                    }
+                    Err(e) => list_error = Some(e.to_string()),
+                }
+                continue;
+            }
             let kinds: &[SlotKind] = match loc {
                 TokenLocator::Pkcs11(_) => &[SlotKind::Pkcs11Aes, SlotKind::Pkcs11P256],
                 TokenLocator::Yubikey(_) => &[SlotKind::PivP256],
@@ -733,17 +764,16 @@ pub fn open_file(
                     }
                 }
             }
-            Candidate::Present(m, t) => {
-                // The ephemeral point is checked before the token is even logged in to.
-                if let Some(e) = ephemeral_of(&file.slots[i])
-                    && let Err(r) = crypto::validate_p256_point(e)
-                {
-                    return Err(OpenFileError::Altered {
-                        file: path.clone(),
-                        reason: format!("slot {}: the ephemeral key {r}", i + 1),
-                    });
-                }
-                match tokens.key_for_slot(&m, &t, slot_desc) {
+            Candidate::Present(m, t, o) => {
+                let uri = o.and_then(|o| match &overrides[o] {
+                    TokenLocator::Pkcs11(u) => Some(u),
+                    _ => None,
+                });
+                let pin = PinHint {
+                    value: uri.and_then(|u| u.pin_value.as_ref()),
+                    source: uri.and_then(|u| u.pin_source.as_deref()),
+                };
+                match tokens.key_for_slot(&m, &t, slot_desc, &pin) {
                     Ok(k) => {
                         let opened = try_slot(lf, i, &k, &a, &mut attempts)?;
                         if let Some(o) = opened {

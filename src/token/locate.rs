@@ -250,7 +250,13 @@ impl<'p> Tokens<'p> {
     }
 
     /// The one token a URI names.
-    pub fn find_token(&self, uri: &Pkcs11Uri) -> Result<(Arc<Module>, TokenInfo), TokenError> {
+    pub fn find_token(&mut self, uri: &Pkcs11Uri) -> Result<(Arc<Module>, TokenInfo), TokenError> {
+        if uri.pin_value.is_some() {
+            self.prompter.warn(
+                "the PIN was given with pin-value= in the token URI: it is visible in the process \
+                 arguments to every user of this machine. Prefer pin-source=file:... or CUSTODY_PIN.",
+            );
+        }
         let (m, tokens) = self.list(uri.module_path.as_deref())?;
         let matching: Vec<TokenInfo> = tokens
             .iter()
@@ -289,12 +295,6 @@ impl<'p> Tokens<'p> {
     /// A logged-in session on the token a URI names.
     pub fn open_uri(&mut self, uri: &Pkcs11Uri) -> Result<(Rc<Session>, TokenInfo), TokenError> {
         let (m, token) = self.find_token(uri)?;
-        if uri.pin_value.is_some() {
-            self.prompter.warn(
-                "the PIN was given with pin-value= in the token URI: it is visible in the process \
-                 arguments to every user of this machine. Prefer pin-source=file:... or CUSTODY_PIN.",
-            );
-        }
         let pin = PinHint {
             value: uri.pin_value.as_ref(),
             source: uri.pin_source.as_deref(),
@@ -459,6 +459,7 @@ impl<'p> Tokens<'p> {
         m: &Arc<Module>,
         token: &TokenInfo,
         d: &Descriptor,
+        pin: &PinHint<'_>,
     ) -> Result<TokenKey<'static>, TokenError> {
         let Descriptor::Pkcs11 {
             kind,
@@ -469,14 +470,7 @@ impl<'p> Tokens<'p> {
         else {
             unreachable!("PKCS#11 descriptors only")
         };
-        let session = self.session(
-            m,
-            token,
-            &PinHint {
-                value: None,
-                source: None,
-            },
-        )?;
+        let session = self.session(m, token, pin)?;
         let kk = if *kind == SlotKind::Pkcs11Aes {
             KeyKind::Aes
         } else {
