@@ -8,5 +8,6 @@ pub mod crypto;
 pub mod format;
 pub mod media;
 pub mod prompt;
+pub mod shamir;
 pub mod slot;
 pub mod token;

@@ -1,0 +1,117 @@
+//! K-of-N sharing of the data key D (never of the secret itself) over GF(256) with vsss-rs,
+//! which has constant-time field arithmetic and rejects x = 0 and duplicate shares. The combiner
+//! has no threshold of its own: given fewer than K shares it returns a wrong value without
+//! error, so custody enforces K here and checks every result against the share commitments.
+
+use zeroize::Zeroizing;
+
+use crate::crypto::Key32;
+
+/// One share of D: its index (the x-coordinate, 1..=N) and its 32-byte value.
+pub struct Share {
+    pub index: u8,
+    pub value: Key32,
+}
+
+/// Split D into `n` shares, any `k` of which recover it.
+pub fn split(d: &Key32, k: u8, n: u8) -> Result<Vec<Share>, String> {
+    if !(2 <= k && k <= n) {
+        return Err(format!("{k} of {n} is not a valid threshold (2 ≤ K ≤ N ≤ 255)"));
+    }
+    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+    let raw = vsss_rs::Gf256::split_bytes(k as usize, n as usize, &d[..], &mut rng)
+        .map_err(|e| format!("splitting failed: {e:?}"))?;
+    let raw: Vec<Zeroizing<Vec<u8>>> = raw.into_iter().map(Zeroizing::new).collect();
+    let mut out = Vec::with_capacity(n as usize);
+    for (i, s) in raw.iter().enumerate() {
+        // The file format numbers shares 1..=N: insist the library did the same.
+        if s.len() != 33 || s[0] as usize != i + 1 {
+            return Err("the share generator returned an unexpected share layout".into());
+        }
+        let mut value = Zeroizing::new([0u8; 32]);
+        value.copy_from_slice(&s[1..]);
+        out.push(Share {
+            index: s[0],
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// Recover D from exactly `k` shares with distinct indices.
+pub fn combine(shares: &[&Share], k: u8) -> Result<Key32, String> {
+    if shares.len() != k as usize {
+        return Err(format!("{} shares given where exactly {k} are needed", shares.len()));
+    }
+    let mut seen = [false; 256];
+    for s in shares {
+        if s.index == 0 || std::mem::replace(&mut seen[s.index as usize], true) {
+            return Err(format!("share index {} is invalid or repeated", s.index));
+        }
+    }
+    let raw: Vec<Vec<u8>> = shares
+        .iter()
+        .map(|s| {
+            let mut v = Vec::with_capacity(33);
+            v.push(s.index);
+            v.extend_from_slice(&s.value[..]);
+            v
+        })
+        .collect();
+    let raw = Zeroizing::new(raw);
+    let d = Zeroizing::new(
+        vsss_rs::Gf256::combine_bytes(&*raw).map_err(|e| format!("combining failed: {e:?}"))?,
+    );
+    if d.len() != 32 {
+        return Err("combining returned a value of the wrong length".into());
+    }
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&d);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_k_subset_recovers_and_k_minus_one_does_not() {
+        let d = crate::crypto::random_key();
+        let shares = split(&d, 3, 5).unwrap();
+        assert_eq!(shares.iter().map(|s| s.index).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        for a in 0..5 {
+            for b in a + 1..5 {
+                for c in b + 1..5 {
+                    let got = combine(&[&shares[a], &shares[b], &shares[c]], 3).unwrap();
+                    assert_eq!(&got[..], &d[..]);
+                }
+                assert!(combine(&[&shares[a], &shares[b]], 3).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn duplicates_and_bad_thresholds_are_refused() {
+        let d = crate::crypto::random_key();
+        let s = split(&d, 2, 3).unwrap();
+        assert!(combine(&[&s[0], &s[0]], 2).is_err());
+        assert!(split(&d, 1, 3).is_err());
+        assert!(split(&d, 4, 3).is_err());
+        let all = split(&d, 255, 255).unwrap();
+        assert_eq!(all.len(), 255);
+        assert_eq!(all[254].index, 255);
+    }
+
+    #[test]
+    fn a_wrong_share_gives_another_value() {
+        let d = crate::crypto::random_key();
+        let s = split(&d, 2, 3).unwrap();
+        let mut bad = Share {
+            index: s[1].index,
+            value: s[1].value.clone(),
+        };
+        bad.value[0] ^= 1;
+        let got = combine(&[&s[0], &bad], 2).unwrap();
+        assert_ne!(&got[..], &d[..]);
+    }
+}
