@@ -18,8 +18,8 @@ pub fn split(d: &Key32, k: u8, n: u8) -> Result<Vec<Share>, String> {
     if !(2 <= k && k <= n) {
         return Err(format!("{k} of {n} is not a valid threshold (2 ≤ K ≤ N ≤ 255)"));
     }
-    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    let raw = vsss_rs::Gf256::split_bytes(k as usize, n as usize, &d[..], &mut rng)
+    let rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+    let raw = vsss_rs::Gf256::split_bytes(k as usize, n as usize, &d[..], rng)
         .map_err(|e| format!("splitting failed: {e:?}"))?;
     let raw: Vec<Zeroizing<Vec<u8>>> = raw.into_iter().map(Zeroizing::new).collect();
     let mut out = Vec::with_capacity(n as usize);
