@@ -14,6 +14,7 @@ use crate::format::{
 };
 use crate::media::{self, MediaError};
 use crate::prompt::{PromptError, Prompter};
+use crate::shamir;
 use crate::slot::{self, OpenError};
 use crate::token::locate::{PinHint, TokenEnv, Tokens};
 use crate::token::uri::TokenLocator;
@@ -82,8 +83,17 @@ pub struct BackupRequest {
 pub struct BackupReport {
     pub set_id: [u8; 16],
     pub fingerprint: [u8; 16],
-    pub slots: Vec<(String, bool)>,
+    pub threshold: u8,
+    pub files: Vec<FileReport>,
     pub weak_kdf: bool,
+}
+
+/// One file written: which share, whose, and the tokens that open it (true: opened at backup).
+pub struct FileReport {
+    pub path: PathBuf,
+    pub index: u8,
+    pub officer: String,
+    pub slots: Vec<(String, bool)>,
 }
 
 #[derive(Debug)]
@@ -107,6 +117,13 @@ pub enum BackupError {
     Write {
         error: MediaError,
     },
+    /// A split set was written only in part: the written shares form no usable set.
+    PartialSet {
+        written: Vec<PathBuf>,
+        failed: PathBuf,
+        not_written: Vec<PathBuf>,
+        error: MediaError,
+    },
 }
 
 impl fmt::Display for BackupError {
@@ -121,6 +138,31 @@ impl fmt::Display for BackupError {
             ),
             BackupError::Prompt(e) => write!(f, "{e}"),
             BackupError::Write { error } => write!(f, "{error}"),
+            BackupError::PartialSet {
+                written,
+                failed,
+                not_written,
+                error,
+            } => {
+                let list = |v: &[PathBuf]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                };
+                write!(
+                    f,
+                    "the split set is INCOMPLETE: writing {} failed ({error}). Written: {}. Not \
+                     written: {}. The written shares belong to a set that was never completed",
+                    failed.display(),
+                    list(written),
+                    list(not_written)
+                )
+            }
         }
     }
 }
@@ -134,7 +176,7 @@ impl BackupError {
             BackupError::Token { error } => token_exit(error),
             BackupError::SlotCheck { .. } => exit::NOT_FOUND,
             BackupError::Prompt(_) => exit::OTHER,
-            BackupError::Write { error } => match error {
+            BackupError::Write { error } | BackupError::PartialSet { error, .. } => match error {
                 MediaError::Exists { .. } => exit::OUTPUT_EXISTS,
                 _ => exit::OTHER,
             },
@@ -154,6 +196,10 @@ impl BackupError {
                 MediaError::Exists { .. } => "choose another --out, or add --force to replace it",
                 _ => "check the medium (space, write protection) and run the backup again",
             },
+            BackupError::PartialSet { .. } => {
+                "destroy the written shares of this incomplete set, fix the medium, and run the \
+                 whole split backup again"
+            }
         }
     }
 }
@@ -212,7 +258,7 @@ fn now_utc() -> String {
 fn build_file(
     common: CommonHeader,
     own: FileFields,
-    keys: &[TokenKey<'_>],
+    keys: &[&TokenKey<'_>],
     a: &Key32,
     s: &Key32,
     payload: Vec<u8>,
@@ -266,42 +312,194 @@ pub fn backup(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<BackupReport, BackupError> {
+    let set = SetRequest {
+        secret: req.secret,
+        threshold: 1,
+        shares: vec![ShareSpec {
+            out: req.out,
+            officer: String::new(),
+            hint: req.hint,
+            tokens: req.tokens,
+        }],
+        label: req.label,
+        kdf: req.kdf,
+        allow_weak_kdf: req.allow_weak_kdf,
+        single_token: req.single_token,
+        force: req.force,
+        allow_same_device: true,
+    };
+    backup_set(set, env, prompter)
+}
+
+/// One file of a set: where it goes, whose it is, what locks it.
+pub struct ShareSpec {
+    pub out: PathBuf,
+    pub officer: String,
+    pub hint: Option<String>,
+    pub tokens: Vec<TokenLocator>,
+}
+
+/// A backup as a K-of-N set (a single backup is 1 of 1).
+pub struct SetRequest {
+    pub secret: Secret,
+    pub threshold: u8,
+    pub shares: Vec<ShareSpec>,
+    pub label: String,
+    pub kdf: KdfParams,
+    pub allow_weak_kdf: bool,
+    pub single_token: bool,
+    pub force: bool,
+    pub allow_same_device: bool,
+}
+
+/// Refuse two outputs on one filesystem (one lost or stolen medium would hold two shares) and
+/// warn about outputs that are not on removable media.
+fn check_devices(
+    outs: &[PathBuf],
+    allow_same: bool,
+    prompter: &mut dyn Prompter,
+) -> Result<(), BackupError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut devs: Vec<(u64, &PathBuf)> = Vec::new();
+    for out in outs {
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let meta = std::fs::metadata(&dir).map_err(|e| BackupError::Invalid {
+            reason: format!("{}: cannot use its directory: {e}", out.display()),
+        })?;
+        let dev = meta.dev();
+        if let Some((_, other)) = devs.iter().find(|(d, _)| *d == dev) {
+            if !allow_same {
+                return Err(BackupError::Invalid {
+                    reason: format!(
+                        "{} and {} are on the same filesystem: shares go to distinct media \
+                         (add --allow-same-device to accept this, e.g. for a rehearsal)",
+                        other.display(),
+                        out.display()
+                    ),
+                });
+            }
+        } else {
+            devs.push((dev, out));
+        }
+        if !media::is_removable(dev) {
+            prompter.warn(&format!(
+                "{} is not on removable media: move it to the officer's own medium and erase \
+                 this copy.",
+                out.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One share's file, before it is written.
+struct Built {
+    out: PathBuf,
+    index: u8,
+    officer: String,
+    enc: Encoded,
+    s: Key32,
+    slots: Vec<(String, bool)>,
+}
+
+pub fn backup_set(
+    req: SetRequest,
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+) -> Result<BackupReport, BackupError> {
     let invalid = |reason: String| BackupError::Invalid { reason };
     let secret = req.secret.expose_secret();
+    let n = req.shares.len();
+    let k = req.threshold;
     check_secret_len(secret.len()).map_err(invalid)?;
     check_kdf_request(&req.kdf, req.allow_weak_kdf).map_err(invalid)?;
+    if n == 0 || n > 255 {
+        return Err(invalid(format!("{n} outputs: give 1 to 255 --out")));
+    }
+    let split = n > 1;
+    if split && !(2 <= k && k as usize <= n) {
+        return Err(invalid(format!(
+            "--threshold {k} with {n} outputs: a split needs 2 ≤ K ≤ N ≤ 255"
+        )));
+    }
+    if !split && k != 1 {
+        return Err(invalid(
+            "--threshold needs at least two --out (one per share)".into(),
+        ));
+    }
     let label = normalize_free_text(&req.label).map_err(|e| invalid(format!("--label {e}")))?;
-    let hint = req
-        .hint
-        .as_deref()
-        .map(normalize_free_text)
-        .transpose()
-        .map_err(|e| invalid(format!("--hint {e}")))?;
-    if req.tokens.is_empty() {
-        return Err(invalid("give at least one --token".into()));
+    let mut officers = Vec::with_capacity(n);
+    let mut hints = Vec::with_capacity(n);
+    for sh in &req.shares {
+        officers
+            .push(normalize_free_text(&sh.officer).map_err(|e| invalid(format!("--officer {e}")))?);
+        hints.push(
+            sh.hint
+                .as_deref()
+                .map(normalize_free_text)
+                .transpose()
+                .map_err(|e| invalid(format!("--hint {e}")))?,
+        );
+        if sh.tokens.is_empty() {
+            return Err(invalid(format!(
+                "{}: give at least one --token",
+                sh.out.display()
+            )));
+        }
+    }
+    for (i, a) in req.shares.iter().enumerate() {
+        if req.shares[..i].iter().any(|b| b.out == a.out) {
+            return Err(invalid(format!(
+                "{} is given twice as --out",
+                a.out.display()
+            )));
+        }
+    }
+    if split {
+        check_devices(
+            &req.shares.iter().map(|s| s.out.clone()).collect::<Vec<_>>(),
+            req.allow_same_device,
+            prompter,
+        )?;
     }
 
+    // Every token and key first, before any password is asked.
     let mut tokens = Tokens::new(env, prompter);
-    let mut keys = Vec::new();
-    for loc in &req.tokens {
-        let k = tokens
-            .resolve(loc)
-            .map_err(|error| BackupError::Token { error })?;
-        if keys
-            .iter()
-            .any(|o: &TokenKey<'_>| o.descriptor == k.descriptor)
-        {
-            return Err(invalid(format!("{} is given twice", k.name)));
+    let mut all_keys: Vec<TokenKey<'static>> = Vec::new();
+    let mut share_keys: Vec<Vec<usize>> = Vec::with_capacity(n);
+    for sh in &req.shares {
+        let mut mine = Vec::new();
+        for loc in &sh.tokens {
+            let key = tokens
+                .resolve_cached(loc, &mut all_keys)
+                .map_err(|error| BackupError::Token { error })?;
+            if mine.contains(&key) {
+                return Err(invalid(format!("{} is given twice", all_keys[key].name)));
+            }
+            mine.push(key);
         }
-        keys.push(k);
+        share_keys.push(mine);
     }
     let prompter = tokens.prompter();
-    if keys.len() == 1 && !req.single_token {
-        prompter.warn(&format!(
-            "this backup can be opened only with {}: if that token is lost or broken, the backup \
-             is lost with it. Add a spare with a second --token, or pass --single-token to accept this.",
-            keys[0].name
-        ));
+    if !req.single_token {
+        // A key whose loss loses more shares than the set can spare.
+        let spare = n - k.max(1) as usize;
+        for (ki, key) in all_keys.iter().enumerate() {
+            let lost = share_keys.iter().filter(|m| m.as_slice() == [ki]).count();
+            if lost > spare {
+                prompter.warn(&format!(
+                    "{} can be opened only with {}: if that token is lost or broken, {} lost \
+                     with it. Add a spare with a second --token, give officers their own \
+                     tokens, or pass --single-token to accept this.",
+                    if split { "every share" } else { "this backup" },
+                    key.name,
+                    if split { "the set is" } else { "the backup is" }
+                ));
+            }
+        }
     }
     if crypto::looks_like_text(secret) {
         prompter.warn(
@@ -310,47 +508,62 @@ pub fn backup(
         );
     }
 
-    let np = prompter
-        .new_password(&format!("the backup {}", req.out.display()), hint.is_none())
-        .map_err(BackupError::Prompt)?;
-    let hint = match (hint, np.hint) {
-        (Some(h), _) => h,
-        (None, Some(h)) => normalize_free_text(&h).map_err(|e| invalid(format!("the hint {e}")))?,
-        (None, None) => String::new(),
-    };
-    crypto::normalize_password(&np.password).map_err(|_| {
-        BackupError::Prompt(PromptError::Refused {
-            reason: "an empty password is not allowed".into(),
-        })
-    })?;
+    // Each officer's password (and hint), in turn.
+    let mut passwords = Vec::with_capacity(n);
+    for (i, sh) in req.shares.iter().enumerate() {
+        let who = if split {
+            let name = if officers[i].is_empty() {
+                format!("share {}", i + 1)
+            } else {
+                format!(
+                    "officer {} (share {})",
+                    display_escaped(&officers[i]),
+                    i + 1
+                )
+            };
+            format!("{name} of {n}, {}", sh.out.display())
+        } else {
+            format!("the backup {}", sh.out.display())
+        };
+        let np = prompter
+            .new_password_at(&who, i, hints[i].is_none())
+            .map_err(BackupError::Prompt)?;
+        crypto::normalize_password(&np.password).map_err(|_| {
+            BackupError::Prompt(PromptError::Refused {
+                reason: format!("{who}: an empty password is not allowed"),
+            })
+        })?;
+        if let (None, Some(h)) = (&hints[i], np.hint) {
+            hints[i] = Some(normalize_free_text(&h).map_err(|e| invalid(format!("the hint {e}")))?);
+        }
+        passwords.push(np.password);
+    }
 
     let d = crypto::random_key();
     let set_id: [u8; 16] = crypto::random_array();
-    let fingerprint = crypto::fingerprint(secret);
+    let values: Vec<(u8, Key32)> = if split {
+        shamir::split(&d, k, n as u8)
+            .map_err(invalid)?
+            .into_iter()
+            .map(|s| (s.index, s.value))
+            .collect()
+    } else {
+        vec![(1, d.clone())]
+    };
     let common = CommonHeader {
         set_id,
         created: now_utc(),
         label,
-        threshold: 1,
-        count: 1,
-        officers: vec![String::new()],
-        commitments: vec![crypto::share_commitment(&set_id, 1, &d)],
-        fingerprint,
+        threshold: k.max(1),
+        count: n as u8,
+        officers: officers.clone(),
+        commitments: values
+            .iter()
+            .map(|(i, v)| crypto::share_commitment(&set_id, *i, v))
+            .collect(),
+        fingerprint: crypto::fingerprint(secret),
         payload_nonce: crypto::random_array(),
     };
-    let own = FileFields {
-        index: 1,
-        hint,
-        kdf: req.kdf,
-        kdf_salt: crypto::random_array(),
-    };
-    prompter.info(&format!(
-        "Deriving the password key (Argon2id, {} MiB, t={}, p={})...",
-        req.kdf.memory_kib / 1024,
-        req.kdf.iterations,
-        req.kdf.parallelism
-    ));
-    let a = crypto::argon2id(&np.password, &own.kdf_salt, &own.kdf).map_err(invalid)?;
     let hc = crypto::common_header_hash(&format::encode_common(&common));
     let payload = crypto::aead_seal(
         &crypto::payload_key(&d, &set_id),
@@ -358,61 +571,119 @@ pub fn backup(
         &hc,
         secret,
     );
-    // A single backup's slots wrap D itself; a split set wraps one share per file.
-    let (file, enc) = build_file(common, own, &keys, &a, &d, payload)?;
 
-    // Open every slot whose token is here once, from the encoded bytes, before writing.
-    let (reparsed, reenc) = format::parse(&enc.bytes).map_err(|e| invalid(e.to_string()))?;
-    for (i, k) in keys.iter().enumerate() {
-        if matches!(k.ops, KeyOps::PublicOnly(_)) {
-            continue;
-        }
-        match slot::open_slot(&reparsed, &reenc, i, &k.ops, &a) {
-            Ok(s) if crypto::ct_eq(&s[..], &d[..]) => {}
-            Ok(_) => {
-                return Err(BackupError::SlotCheck {
-                    key: k.name.clone(),
-                    reason: "it opened to another value".into(),
-                });
+    let mut built = Vec::with_capacity(n);
+    for (i, sh) in req.shares.iter().enumerate() {
+        let own = FileFields {
+            index: values[i].0,
+            hint: hints[i].clone().unwrap_or_default(),
+            kdf: req.kdf,
+            kdf_salt: crypto::random_array(),
+        };
+        prompter.info(&format!(
+            "Deriving the password key for {} (Argon2id, {} MiB, t={}, p={})...",
+            sh.out.display(),
+            req.kdf.memory_kib / 1024,
+            req.kdf.iterations,
+            req.kdf.parallelism
+        ));
+        let a = crypto::argon2id(&passwords[i], &own.kdf_salt, &own.kdf).map_err(invalid)?;
+        let keys: Vec<&TokenKey<'_>> = share_keys[i].iter().map(|&x| &all_keys[x]).collect();
+        let s = &values[i].1;
+        // A single backup's slots wrap D itself; a split set wraps one share per file.
+        let (_, enc) = build_file(common.clone(), own, &keys, &a, s, payload.clone())?;
+        // Open every slot whose token is here once, from the encoded bytes, before writing.
+        let (reparsed, reenc) = format::parse(&enc.bytes).map_err(|e| invalid(e.to_string()))?;
+        for (j, key) in keys.iter().enumerate() {
+            if matches!(key.ops, KeyOps::PublicOnly(_)) {
+                continue;
             }
-            Err(e) => {
-                return Err(BackupError::SlotCheck {
-                    key: k.name.clone(),
-                    reason: open_error_text(&e),
-                });
+            match slot::open_slot(&reparsed, &reenc, j, &key.ops, &a) {
+                Ok(got) if crypto::ct_eq(&got[..], &s[..]) => {}
+                Ok(_) => {
+                    return Err(BackupError::SlotCheck {
+                        key: key.name.clone(),
+                        reason: "it opened to another value".into(),
+                    });
+                }
+                Err(e) => {
+                    return Err(BackupError::SlotCheck {
+                        key: key.name.clone(),
+                        reason: open_error_text(&e),
+                    });
+                }
             }
         }
+        built.push(Built {
+            out: sh.out.clone(),
+            index: values[i].0,
+            officer: officers[i].clone(),
+            enc,
+            s: s.clone(),
+            slots: keys
+                .iter()
+                .map(|k| (k.name.clone(), !matches!(k.ops, KeyOps::PublicOnly(_))))
+                .collect(),
+        });
     }
-    for k in &keys {
-        if let KeyOps::PublicOnly(p) = &k.ops {
+    for key in &all_keys {
+        if let KeyOps::PublicOnly(p) = &key.ops {
             prompter.warn(&format!(
                 "the slot for {} was made from a public key alone and cannot be checked now. \
                  Compare its key hash {} with the key-generation record.",
-                k.name,
+                key.name,
                 hex::encode(crypto::p256_key_hash(p))
             ));
         }
     }
 
-    let outcome = media::write_new(&req.out, &enc.bytes, req.force, &mut |bytes| {
-        check_written(bytes, &d, &d, secret)
-    })
-    .map_err(|error| BackupError::Write { error })?;
-    if outcome.mode_ignored {
-        prompter.warn(&format!(
-            "the filesystem of {} does not keep file modes (FAT?): the file is readable by \
-             whoever can read the medium. It is still protected by the token and password.",
-            req.out.display()
-        ));
+    let mut written: Vec<PathBuf> = Vec::new();
+    for b in &built {
+        let res = media::write_new(&b.out, &b.enc.bytes, req.force, &mut |bytes| {
+            check_written(bytes, &b.s, &d, secret)
+        });
+        match res {
+            Ok(outcome) => {
+                if outcome.mode_ignored {
+                    prompter.warn(&format!(
+                        "the filesystem of {} does not keep file modes (FAT?): the file is \
+                         readable by whoever can read the medium. It is still protected by the \
+                         token and password.",
+                        b.out.display()
+                    ));
+                }
+                written.push(b.out.clone());
+            }
+            Err(error) if split => {
+                return Err(BackupError::PartialSet {
+                    written,
+                    failed: b.out.clone(),
+                    not_written: built
+                        .iter()
+                        .skip_while(|x| x.out != b.out)
+                        .skip(1)
+                        .map(|x| x.out.clone())
+                        .collect(),
+                    error,
+                });
+            }
+            Err(error) => return Err(BackupError::Write { error }),
+        }
     }
     Ok(BackupReport {
-        set_id: file.common.set_id,
-        fingerprint: file.common.fingerprint,
-        slots: keys
-            .iter()
-            .map(|k| (k.name.clone(), !matches!(k.ops, KeyOps::PublicOnly(_))))
+        set_id,
+        fingerprint: common.fingerprint,
+        threshold: common.threshold,
+        files: built
+            .into_iter()
+            .map(|b| FileReport {
+                path: b.out,
+                index: b.index,
+                officer: b.officer,
+                slots: b.slots,
+            })
             .collect(),
-        weak_kdf: file.own.kdf.is_weak(),
+        weak_kdf: req.kdf.is_weak(),
     })
 }
 
@@ -630,11 +901,26 @@ pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
 }
 
 /// Open one file's slot with the token(s) and the password; check the MAC and commitment.
-pub fn open_file(
+/// Which key to try on a slot.
+enum Candidate {
+    /// The `--token` override at this position.
+    Override(usize),
+    /// A present token, and the override that named it (for its PIN), if any.
+    Present(
+        std::sync::Arc<crate::token::pkcs11::Module>,
+        crate::token::pkcs11::TokenInfo,
+        Option<usize>,
+    ),
+}
+
+/// The slots of one file that a present token can try, in file order.
+pub struct Plan(Vec<(usize, Candidate)>);
+
+pub fn plan_file(
     lf: &LoadedFile,
     overrides: &[TokenLocator],
     tokens: &mut Tokens<'_>,
-) -> Result<Opened, OpenFileError> {
+) -> Result<Plan, OpenFileError> {
     let file = &lf.file;
     let path = &lf.path;
     let accepted: Vec<String> = file.slots.iter().map(|s| s.descriptor.describe()).collect();
@@ -652,15 +938,6 @@ pub fn open_file(
     }
 
     // Which keys to try on which slots, found before any password or PIN is asked.
-    enum Candidate {
-        Override(usize),
-        /// A present token, and the override that named it (for its PIN), if any.
-        Present(
-            std::sync::Arc<crate::token::pkcs11::Module>,
-            crate::token::pkcs11::TokenInfo,
-            Option<usize>,
-        ),
-    }
     let mut plan: Vec<(usize, Candidate)> = Vec::new();
     let mut list_error = None;
     if overrides.is_empty() {
@@ -712,7 +989,18 @@ pub fn open_file(
             detail: list_error,
         });
     }
+    Ok(Plan(plan))
+}
 
+/// Open one file: find its tokens, show its hint, ask its password, try its slots.
+pub fn open_file(
+    lf: &LoadedFile,
+    overrides: &[TokenLocator],
+    tokens: &mut Tokens<'_>,
+) -> Result<Opened, OpenFileError> {
+    let plan = plan_file(lf, overrides, tokens)?;
+    let file = &lf.file;
+    let path = &lf.path;
     // Hint, password, then PIN: one Argon2id run whatever the number of slots.
     if !file.own.hint.is_empty() {
         tokens.prompter().info(&format!(
@@ -727,7 +1015,21 @@ pub fn open_file(
             file: path.clone(),
             error,
         })?;
-    let a = crypto::argon2id(&password, &file.own.kdf_salt, &file.own.kdf).map_err(|reason| {
+    attempt_file(lf, plan, overrides, tokens, &password)
+}
+
+/// Try a file's slots with its password: one Argon2id run whatever the number of slots.
+pub fn attempt_file(
+    lf: &LoadedFile,
+    plan: Plan,
+    overrides: &[TokenLocator],
+    tokens: &mut Tokens<'_>,
+    password: &secrecy::SecretString,
+) -> Result<Opened, OpenFileError> {
+    let file = &lf.file;
+    let path = &lf.path;
+    let accepted: Vec<String> = file.slots.iter().map(|s| s.descriptor.describe()).collect();
+    let a = crypto::argon2id(password, &file.own.kdf_salt, &file.own.kdf).map_err(|reason| {
         OpenFileError::Prompt {
             file: path.clone(),
             error: PromptError::Refused { reason },
@@ -737,7 +1039,7 @@ pub fn open_file(
     let mut resolved: Vec<Option<Result<TokenKey<'static>, String>>> =
         overrides.iter().map(|_| None).collect();
     let mut attempts = Vec::new();
-    for (i, cand) in plan {
+    for (i, cand) in plan.0 {
         let slot_desc = &file.slots[i].descriptor;
         let key = match cand {
             Candidate::Override(o) => {
@@ -1055,4 +1357,374 @@ pub fn inspect_text(lf: &LoadedFile) -> String {
         }
     }
     o
+}
+
+// ───────────────────────────── split sets ─────────────────────────────
+
+/// Why a set of share files did not give the secret.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SetError {
+    /// Fewer than K good shares: how many more, and who holds the rest.
+    NotEnough {
+        set_id: [u8; 16],
+        have: usize,
+        need: usize,
+        holders: Vec<String>,
+        problems: Vec<String>,
+    },
+    /// The shares did not combine to the secret the set names (never output).
+    Inconsistent {
+        reason: String,
+        problems: Vec<String>,
+    },
+    /// A failure that stops everything (a wrong or locked PIN is never retried).
+    Fatal(OpenFileError),
+    /// No file given is a readable backup.
+    NothingReadable { problems: Vec<String> },
+}
+
+impl fmt::Display for SetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, problems: &[String]| -> fmt::Result {
+            for p in problems {
+                write!(f, "\n  - {p}")?;
+            }
+            Ok(())
+        };
+        match self {
+            SetError::NotEnough {
+                set_id,
+                have,
+                need,
+                holders,
+                problems,
+            } => {
+                write!(
+                    f,
+                    "not enough shares of set {}: {have} good, {need} needed ({} more). The \
+                     other shares are held by: {}",
+                    hex::encode(set_id),
+                    need - have,
+                    holders.join(", ")
+                )?;
+                list(f, problems)
+            }
+            SetError::Inconsistent { reason, problems } => {
+                write!(f, "the shares do not agree: {reason}; no secret was output")?;
+                list(f, problems)
+            }
+            SetError::Fatal(e) => write!(f, "{e}"),
+            SetError::NothingReadable { problems } => {
+                write!(f, "none of the files is a readable custody backup")?;
+                list(f, problems)
+            }
+        }
+    }
+}
+
+impl std::error::Error for SetError {}
+
+impl SetError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SetError::NotEnough { .. } => exit::NOT_ENOUGH_SHARES,
+            SetError::Inconsistent { .. } | SetError::NothingReadable { .. } => exit::DAMAGED,
+            SetError::Fatal(e) => e.exit_code(),
+        }
+    }
+    pub fn advice(&self) -> &'static str {
+        match self {
+            SetError::NotEnough { .. } => {
+                "bring the officers named above with their shares, passwords and tokens"
+            }
+            SetError::Inconsistent { .. } => {
+                "do not trust these files; restore from other shares and report the incident"
+            }
+            SetError::Fatal(e) => e.advice(),
+            SetError::NothingReadable { .. } => "check the files given",
+        }
+    }
+}
+
+/// One share that opened: its index, value, and where it came from.
+struct GoodShare {
+    index: u8,
+    s: Key32,
+    file: PathBuf,
+}
+
+fn officer_name(file: &BackupFile, index: u8) -> String {
+    let o = &file.common.officers[index as usize - 1];
+    if o.is_empty() {
+        format!("share {index}")
+    } else {
+        format!("officer {} (share {index})", display_escaped(o))
+    }
+}
+
+/// What a verify of share files found.
+pub enum SetCheck {
+    /// Enough shares: the whole set opened and the secret matches its fingerprint.
+    Whole(OpenedBackup),
+    /// Fewer than K files: each share given opened and matches its commitment.
+    Shares {
+        set_id: [u8; 16],
+        fingerprint: [u8; 16],
+        threshold: u8,
+        count: u8,
+        opened: Vec<(PathBuf, String)>,
+    },
+}
+
+/// Restore (or verify) from several share files: group them by set, open each officer's share
+/// in turn, name every bad one, combine K good ones, cross-check the rest, check the secret.
+/// With `partial_ok`, fewer than K shares is a verify of each share alone.
+pub fn open_set(
+    paths: &[PathBuf],
+    overrides: &[TokenLocator],
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+    partial_ok: bool,
+) -> Result<SetCheck, SetError> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut loaded: Vec<(usize, LoadedFile)> = Vec::new();
+    for (pos, p) in paths.iter().enumerate() {
+        match load(p) {
+            Ok(lf) => loaded.push((pos, lf)),
+            Err(e) => problems.push(format!("{e}")),
+        }
+    }
+    if loaded.is_empty() {
+        return Err(SetError::NothingReadable { problems });
+    }
+    // Files of one set share the common header and the payload byte for byte.
+    let key = |lf: &LoadedFile| (lf.enc.common().to_vec(), lf.file.payload.clone());
+    let mut groups: Vec<(Vec<u8>, Vec<u8>, Vec<usize>)> = Vec::new();
+    for (i, (_, lf)) in loaded.iter().enumerate() {
+        let (c, pl) = key(lf);
+        match groups.iter_mut().find(|g| g.0 == c && g.1 == pl) {
+            Some(g) => g.2.push(i),
+            None => groups.push((c, pl, vec![i])),
+        }
+    }
+    let main = groups
+        .iter()
+        .enumerate()
+        .max_by_key(|(gi, g)| (g.2.len(), usize::MAX - gi))
+        .map(|(gi, _)| gi)
+        .expect("one group");
+    let first = &loaded[groups[main].2[0]].1;
+    let set_id = first.file.common.set_id;
+    for (gi, g) in groups.iter().enumerate() {
+        if gi == main {
+            continue;
+        }
+        for &i in &g.2 {
+            let lf = &loaded[i].1;
+            problems.push(if lf.file.common.set_id == set_id {
+                format!(
+                    "{}: claims set {} but its header or payload differs from the other shares: \
+                     altered, or from another backup with a forged set id",
+                    lf.path.display(),
+                    hex::encode(set_id)
+                )
+            } else {
+                format!(
+                    "{}: from another set ({}, fingerprint {}), not set {}",
+                    lf.path.display(),
+                    hex::encode(lf.file.common.set_id),
+                    crypto::fingerprint_display(&lf.file.common.fingerprint),
+                    hex::encode(set_id)
+                )
+            });
+        }
+    }
+    let common = first.file.common.clone();
+    let (k, n) = (common.threshold, common.count);
+    show_header(first, prompter);
+    prompter.info(&format!(
+        "  set:         {k} of {n} shares needed{}",
+        if n == 1 { " (a single backup)" } else { "" }
+    ));
+
+    // One file per index: a second copy of a share is named, not counted twice.
+    let mut members: Vec<(usize, &LoadedFile)> = Vec::new();
+    for &i in &groups[main].2 {
+        let (pos, lf) = (&loaded[i].0, &loaded[i].1);
+        let idx = lf.file.own.index;
+        if let Some((_, other)) = members.iter().find(|(_, o)| o.file.own.index == idx) {
+            problems.push(if other.enc.bytes == lf.enc.bytes {
+                format!(
+                    "{}: the same share as {} (share {idx}) given twice; counted once",
+                    lf.path.display(),
+                    other.path.display()
+                )
+            } else {
+                format!(
+                    "{}: another file for share {idx} ({}): one of them is not genuine; only \
+                     the first is used",
+                    lf.path.display(),
+                    other.path.display()
+                )
+            });
+            continue;
+        }
+        members.push((*pos, lf));
+    }
+    let holders_of = |good: &[GoodShare]| -> Vec<String> {
+        (1..=n)
+            .filter(|i| !good.iter().any(|g| g.index == *i))
+            .map(|i| officer_name(&first.file, i))
+            .collect()
+    };
+    if members.len() < k as usize && !partial_ok {
+        let have: Vec<u8> = members.iter().map(|(_, lf)| lf.file.own.index).collect();
+        return Err(SetError::NotEnough {
+            set_id,
+            have: members.len(),
+            need: k as usize,
+            holders: (1..=n)
+                .filter(|i| !have.contains(i))
+                .map(|i| officer_name(&first.file, i))
+                .collect(),
+            problems,
+        });
+    }
+
+    let mut tokens = Tokens::new(env, prompter);
+    let mut good: Vec<GoodShare> = Vec::new();
+    for (pos, lf) in &members {
+        let who = format!(
+            "{}, {}",
+            officer_name(&lf.file, lf.file.own.index),
+            lf.path.display()
+        );
+        let plan = match plan_file(lf, overrides, &mut tokens) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!("{who}: {e}"));
+                continue;
+            }
+        };
+        tokens.prompter().info(&format!("Share of {who}"));
+        if !lf.file.own.hint.is_empty() {
+            tokens.prompter().info(&format!(
+                "Password hint: {}",
+                display_escaped(&lf.file.own.hint)
+            ));
+        }
+        let password = match tokens.prompter().share_password(&who, *pos) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                problems.push(format!("{who}: skipped (officer absent)"));
+                continue;
+            }
+            Err(error) => {
+                return Err(SetError::Fatal(OpenFileError::Prompt {
+                    file: lf.path.clone(),
+                    error,
+                }));
+            }
+        };
+        match attempt_file(lf, plan, overrides, &mut tokens, &password) {
+            Ok(o) => good.push(GoodShare {
+                index: lf.file.own.index,
+                s: o.s,
+                file: lf.path.clone(),
+            }),
+            // A wrong PIN is never tried again on the next officer's file.
+            Err(e @ OpenFileError::Token { .. }) if e.exit_code() != exit::NOT_FOUND => {
+                return Err(SetError::Fatal(e));
+            }
+            Err(e) => problems.push(format!(
+                "{}: {e}",
+                officer_name(&lf.file, lf.file.own.index)
+            )),
+        }
+    }
+
+    if good.len() < k as usize {
+        if partial_ok && !good.is_empty() && problems.is_empty() {
+            return Ok(SetCheck::Shares {
+                set_id,
+                fingerprint: common.fingerprint,
+                threshold: k,
+                count: n,
+                opened: good
+                    .iter()
+                    .map(|g| (g.file.clone(), officer_name(&first.file, g.index)))
+                    .collect(),
+            });
+        }
+        return Err(SetError::NotEnough {
+            set_id,
+            have: good.len(),
+            need: k as usize,
+            holders: holders_of(&good),
+            problems,
+        });
+    }
+
+    // K good shares give D; every extra share must give the same D with K−1 of the others.
+    let d = if n == 1 {
+        good[0].s.clone()
+    } else {
+        let shares: Vec<shamir::Share> = good
+            .iter()
+            .map(|g| shamir::Share {
+                index: g.index,
+                value: g.s.clone(),
+            })
+            .collect();
+        let base: Vec<&shamir::Share> = shares.iter().take(k as usize).collect();
+        let d = shamir::combine(&base, k).map_err(|reason| SetError::Inconsistent {
+            reason,
+            problems: problems.clone(),
+        })?;
+        for (e, extra) in shares.iter().enumerate().skip(k as usize) {
+            let mut subset: Vec<&shamir::Share> = shares.iter().take(k as usize - 1).collect();
+            subset.push(extra);
+            let d2 = shamir::combine(&subset, k).map_err(|reason| SetError::Inconsistent {
+                reason,
+                problems: problems.clone(),
+            })?;
+            if !crypto::ct_eq(&d2[..], &d[..]) {
+                return Err(SetError::Inconsistent {
+                    reason: format!(
+                        "{} is at odds with the other shares",
+                        good[e].file.display()
+                    ),
+                    problems,
+                });
+            }
+        }
+        d
+    };
+    let secret =
+        decrypt_payload(&first.file, &first.enc, &d).ok_or_else(|| SetError::Inconsistent {
+            reason: "the combined data key does not decrypt the secret".into(),
+            problems: problems.clone(),
+        })?;
+    if !crypto::ct_eq(&crypto::fingerprint(&secret), &common.fingerprint) {
+        return Err(SetError::Inconsistent {
+            reason: "the secret does not match the set's fingerprint".into(),
+            problems,
+        });
+    }
+    let prompter = tokens.prompter();
+    for p in &problems {
+        prompter.warn(p);
+    }
+    Ok(SetCheck::Whole(OpenedBackup {
+        secret: SecretBox::new(Box::new(secret.to_vec())),
+        set_id,
+        fingerprint: common.fingerprint,
+        weak_kdf: members.iter().any(|(_, lf)| lf.file.own.kdf.is_weak()),
+        opened_with: good
+            .iter()
+            .map(|g| officer_name(&first.file, g.index))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }))
 }

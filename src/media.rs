@@ -318,6 +318,19 @@ pub fn write_secret_new(path: &Path, data: &[u8]) -> Result<WriteOutcome, MediaE
     write_impl(path, data, false, None, fault)
 }
 
+/// Whether the block device `dev` (a `st_dev`) is removable media, by the kernel's own flag:
+/// `/sys/dev/block/MAJ:MIN/removable` for a whole disk, its parent's for a partition. A
+/// filesystem with no block device (tmpfs, network) is not removable.
+pub fn is_removable(dev: u64) -> bool {
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let Ok(sys) = fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")) else {
+        return false;
+    };
+    [sys.join("removable"), sys.join("../removable")]
+        .iter()
+        .any(|p| fs::read_to_string(p).is_ok_and(|v| v.trim() == "1"))
+}
+
 /// Read a whole file, refusing one larger than `max` bytes before reading it all.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, MediaError> {
     let err = |source| MediaError::Read {

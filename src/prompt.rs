@@ -51,8 +51,29 @@ pub trait Prompter {
     /// A new password for `who` (a file or an officer), asked twice. When `ask_hint` is true and
     /// the password is typed interactively, also ask for a hint.
     fn new_password(&mut self, who: &str, ask_hint: bool) -> Result<NewPassword, PromptError>;
+    /// The same for the file at `position` among several (an officer's share): a CLI given one
+    /// password file per share picks the one at that position.
+    fn new_password_at(
+        &mut self,
+        who: &str,
+        position: usize,
+        ask_hint: bool,
+    ) -> Result<NewPassword, PromptError> {
+        let _ = position;
+        self.new_password(who, ask_hint)
+    }
     /// The password of an existing file (its hint has been shown through `info` already).
     fn password(&mut self, who: &str) -> Result<SecretString, PromptError>;
+    /// The password of the file at `position` among several. `None`: the officer is absent and
+    /// their share is skipped (an empty entry at an interactive prompt — never an empty password).
+    fn share_password(
+        &mut self,
+        who: &str,
+        position: usize,
+    ) -> Result<Option<SecretString>, PromptError> {
+        let _ = position;
+        self.password(who).map(Some)
+    }
     /// The PIN of a token named in `token`.
     fn pin(&mut self, token: &str) -> Result<SecretString, PromptError>;
 }

@@ -16,7 +16,9 @@ pub struct Share {
 /// Split D into `n` shares, any `k` of which recover it.
 pub fn split(d: &Key32, k: u8, n: u8) -> Result<Vec<Share>, String> {
     if !(2 <= k && k <= n) {
-        return Err(format!("{k} of {n} is not a valid threshold (2 ≤ K ≤ N ≤ 255)"));
+        return Err(format!(
+            "{k} of {n} is not a valid threshold (2 ≤ K ≤ N ≤ 255)"
+        ));
     }
     let rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
     let raw = vsss_rs::Gf256::split_bytes(k as usize, n as usize, &d[..], rng)
@@ -30,10 +32,7 @@ pub fn split(d: &Key32, k: u8, n: u8) -> Result<Vec<Share>, String> {
         }
         let mut value = Zeroizing::new([0u8; 32]);
         value.copy_from_slice(&s[1..]);
-        out.push(Share {
-            index: s[0],
-            value,
-        });
+        out.push(Share { index: s[0], value });
     }
     Ok(out)
 }
@@ -41,7 +40,10 @@ pub fn split(d: &Key32, k: u8, n: u8) -> Result<Vec<Share>, String> {
 /// Recover D from exactly `k` shares with distinct indices.
 pub fn combine(shares: &[&Share], k: u8) -> Result<Key32, String> {
     if shares.len() != k as usize {
-        return Err(format!("{} shares given where exactly {k} are needed", shares.len()));
+        return Err(format!(
+            "{} shares given where exactly {k} are needed",
+            shares.len()
+        ));
     }
     let mut seen = [false; 256];
     for s in shares {
@@ -78,7 +80,10 @@ mod tests {
     fn every_k_subset_recovers_and_k_minus_one_does_not() {
         let d = crate::crypto::random_key();
         let shares = split(&d, 3, 5).unwrap();
-        assert_eq!(shares.iter().map(|s| s.index).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            shares.iter().map(|s| s.index).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
         for a in 0..5 {
             for b in a + 1..5 {
                 for c in b + 1..5 {

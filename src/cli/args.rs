@@ -70,9 +70,9 @@ pub struct BackupArgs {
     /// The backup file to write (never overwritten unless --force).
     #[arg(long, value_name = "FILE", required = true)]
     pub out: Vec<PathBuf>,
-    /// Password hint, stored in clear and shown at restore.
+    /// Password hint, stored in clear and shown at restore (one per share, or one for all).
     #[arg(long)]
-    pub hint: Option<String>,
+    pub hint: Vec<String>,
     /// A label for the backup, stored in clear.
     #[arg(long, default_value = "")]
     pub label: String,
@@ -88,18 +88,27 @@ pub struct BackupArgs {
     /// Accept Argon2id parameters below m=64 MiB, t=3 (down to 8 MiB, t=1, p=1); marks the file weak.
     #[arg(long)]
     pub allow_weak_kdf: bool,
-    /// Read the password from the first line of this file.
+    /// Read the password from the first line of this file (one per share, or one for all).
     #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
+    pub password_file: Vec<PathBuf>,
     /// Accept that the backup depends on a single token.
     #[arg(long)]
     pub single_token: bool,
     /// Replace an existing output file (atomically).
     #[arg(long)]
     pub force: bool,
-    /// Split into shares: K of the --out files restore (not built yet).
+    /// Split into shares: any K of the N --out files restore the secret (2 ≤ K ≤ N ≤ 255).
     #[arg(long, value_name = "K")]
     pub threshold: Option<u8>,
+    /// The officer holding each share, stored in clear (one per share, in --out order).
+    #[arg(long, value_name = "NAME")]
+    pub officer: Vec<String>,
+    /// Lock share I with this token instead of the --token ones (repeatable, e.g. 2=yubikey:...).
+    #[arg(long, value_name = "I=URI")]
+    pub share_token: Vec<String>,
+    /// Allow two shares on the same filesystem (a rehearsal; never for real custody).
+    #[arg(long)]
+    pub allow_same_device: bool,
 }
 
 #[derive(Args, Debug)]
@@ -116,9 +125,9 @@ pub struct RestoreArgs {
     /// Use this token instead of finding one from the file.
     #[arg(long = "token", value_name = "URI")]
     pub tokens: Vec<String>,
-    /// Read the password from the first line of this file.
+    /// Read the password from the first line of this file (one per FILE in order, or one for all).
     #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
+    pub password_file: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -130,8 +139,9 @@ pub struct VerifyArgs {
     pub secret: Option<PathBuf>,
     #[arg(long = "token", value_name = "URI")]
     pub tokens: Vec<String>,
+    /// One per FILE in order, or one for all.
     #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
+    pub password_file: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -199,11 +199,60 @@ fn read_secret(path: &Path) -> Result<ceremony::Secret, Failure> {
     Ok(SecretBox::new(Box::new(bytes.to_vec())))
 }
 
-fn backup(a: args::BackupArgs) -> Res {
-    if a.out.len() > 1 || a.threshold.is_some() {
-        return Err(not_built("backup --threshold (split custody)"));
+/// Values given once apply to every share; given N times, one each in order.
+fn per_share<T: Clone>(v: &[T], n: usize, flag: &str) -> Result<Vec<Option<T>>, Failure> {
+    match v.len() {
+        0 => Ok(vec![None; n]),
+        1 => Ok(vec![Some(v[0].clone()); n]),
+        k if k == n => Ok(v.iter().cloned().map(Some).collect()),
+        k => Err(Failure::usage(format!(
+            "{k} {flag} for {n} --out: give one per share, in --out order, or a single one for all"
+        ))),
     }
+}
+
+fn backup(a: args::BackupArgs) -> Res {
+    let n = a.out.len();
+    let threshold = match (a.threshold, n) {
+        (None, 1) => 1,
+        (None, _) => {
+            return Err(Failure::usage(format!(
+                "{n} --out given: a split backup needs --threshold K (2 ≤ K ≤ {n})"
+            )));
+        }
+        (Some(k), 1) => {
+            return Err(Failure::usage(format!(
+                "--threshold {k} needs one --out per share (at least two)"
+            )));
+        }
+        (Some(k), n) if k < 2 || k as usize > n || n > 255 => {
+            return Err(Failure::usage(format!(
+                "--threshold {k} with {n} --out: a split needs 2 ≤ K ≤ N ≤ 255"
+            )));
+        }
+        (Some(k), _) => k,
+    };
     let tokens = locators(&a.tokens)?;
+    let mut share_tokens: Vec<Option<Vec<TokenLocator>>> = vec![None; n];
+    for st in &a.share_token {
+        let (i, uri) = st
+            .split_once('=')
+            .ok_or_else(|| Failure::usage(format!("--share-token {st}: expected I=URI")))?;
+        let i: usize = i
+            .parse()
+            .ok()
+            .filter(|i| (1..=n).contains(i))
+            .ok_or_else(|| Failure::usage(format!("--share-token {st}: I must be 1..={n}")))?;
+        let loc = uri
+            .parse::<TokenLocator>()
+            .map_err(|e| Failure::usage(format!("--share-token {i}: {e}")))?;
+        share_tokens[i - 1].get_or_insert_with(Vec::new).push(loc);
+    }
+    if tokens.is_empty() && share_tokens.iter().any(Option::is_none) {
+        return Err(Failure::usage(
+            "give --token (for every share), or --share-token I=URI for every share",
+        ));
+    }
     let kdf = KdfParams {
         memory_kib: a
             .kdf_memory
@@ -213,51 +262,90 @@ fn backup(a: args::BackupArgs) -> Res {
         parallelism: a.kdf_parallelism,
     };
     ceremony::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
-    let out = a.out.into_iter().next().expect("clap requires --out");
-    if out.exists() && !a.force {
-        return Err(Failure::new(
-            exit::OUTPUT_EXISTS,
-            format!("{} already exists", out.display()),
-            "choose another --out, or add --force to replace it",
-        ));
+    let hints = per_share(&a.hint, n, "--hint")?;
+    let officers = per_share(&a.officer, n, "--officer")?;
+    per_share(&a.password_file, n, "--password-file")?;
+    for out in &a.out {
+        if out.symlink_metadata().is_ok() && !a.force {
+            return Err(Failure::new(
+                exit::OUTPUT_EXISTS,
+                format!("{} already exists", out.display()),
+                "choose another --out, or add --force to replace it",
+            ));
+        }
     }
     let secret = read_secret(&a.secret)?;
-    let req = ceremony::BackupRequest {
+    let shares = a
+        .out
+        .iter()
+        .enumerate()
+        .map(|(i, out)| ceremony::ShareSpec {
+            out: out.clone(),
+            officer: officers[i].clone().unwrap_or_default(),
+            hint: hints[i].clone(),
+            tokens: share_tokens[i].clone().unwrap_or_else(|| tokens.clone()),
+        })
+        .collect();
+    let req = ceremony::SetRequest {
         secret,
-        tokens,
-        out: out.clone(),
-        hint: a.hint,
+        threshold,
+        shares,
         label: a.label,
         kdf,
         allow_weak_kdf: a.allow_weak_kdf,
         single_token: a.single_token,
         force: a.force,
+        allow_same_device: a.allow_same_device,
     };
     let mut p = TerminalPrompter {
-        password_file: a.password_file,
+        password_files: a.password_file,
         quiet: false,
     };
-    let r = ceremony::backup(req, token_env(), &mut p)
+    let r = ceremony::backup_set(req, token_env(), &mut p)
         .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))?;
-    println!(
-        "Backup written to {} and read back: it opens.",
-        out.display()
-    );
+    let split = r.files.len() > 1;
+    if split {
+        println!(
+            "Split backup: {} shares written and read back, any {} of them restore the secret.",
+            r.files.len(),
+            r.threshold
+        );
+    }
+    for f in &r.files {
+        if split {
+            println!(
+                "Share {} of {}{} written to {} and read back: it opens.",
+                f.index,
+                r.files.len(),
+                if f.officer.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (officer {})", display_escaped(&f.officer))
+                },
+                f.path.display()
+            );
+        } else {
+            println!(
+                "Backup written to {} and read back: it opens.",
+                f.path.display()
+            );
+        }
+        for (name, checked) in &f.slots {
+            println!(
+                "  token:       {name}{}",
+                if *checked {
+                    " (opened)"
+                } else {
+                    " (UNVERIFIED: public key only)"
+                }
+            );
+        }
+    }
     println!("  set id:      {}", hex::encode(r.set_id));
     println!(
         "  fingerprint: {}",
         crypto::fingerprint_display(&r.fingerprint)
     );
-    for (name, checked) in &r.slots {
-        println!(
-            "  token:       {name}{}",
-            if *checked {
-                " (opened)"
-            } else {
-                " (UNVERIFIED: public key only)"
-            }
-        );
-    }
     if r.weak_kdf {
         println!("  WEAK password key derivation (--allow-weak-kdf): for tests only.");
     }
@@ -265,24 +353,48 @@ fn backup(a: args::BackupArgs) -> Res {
     Ok(())
 }
 
-fn open_one(
-    file: &Path,
+/// What opening the FILE arguments gave.
+enum Opened {
+    Whole(ceremony::OpenedBackup),
+    /// Shares checked alone (verify with fewer than K).
+    Shares(ceremony::SetCheck),
+}
+
+/// A single backup goes through the single-file path (its exit codes are the file's); share
+/// files, or several files, through the set path.
+fn open_files(
+    files: &[PathBuf],
     tokens: &[String],
-    password_file: Option<PathBuf>,
-) -> Result<ceremony::OpenedBackup, Failure> {
+    password_files: Vec<PathBuf>,
+    partial_ok: bool,
+) -> Result<Opened, Failure> {
     let overrides = locators(tokens)?;
+    if password_files.len() > 1 && password_files.len() != files.len() {
+        return Err(Failure::usage(format!(
+            "{} --password-file for {} files: give one per file, in order, or a single one for all",
+            password_files.len(),
+            files.len()
+        )));
+    }
     let mut p = TerminalPrompter {
-        password_file,
+        password_files,
         quiet: false,
     };
-    ceremony::open_backup(file, &overrides, token_env(), &mut p)
-        .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))
+    let single =
+        files.len() == 1 && ceremony::load(&files[0]).is_ok_and(|lf| lf.file.common.count == 1);
+    if single || files.len() == 1 && ceremony::load(&files[0]).is_err() {
+        return ceremony::open_backup(&files[0], &overrides, token_env(), &mut p)
+            .map(Opened::Whole)
+            .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()));
+    }
+    match ceremony::open_set(files, &overrides, token_env(), &mut p, partial_ok) {
+        Ok(ceremony::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),
+        Ok(c) => Ok(Opened::Shares(c)),
+        Err(e) => Err(Failure::new(e.exit_code(), e.to_string(), e.advice())),
+    }
 }
 
 fn restore(a: args::RestoreArgs) -> Res {
-    if a.files.len() > 1 {
-        return Err(not_built("restore from several share files"));
-    }
     if a.out != Path::new("-") && a.out.symlink_metadata().is_ok() {
         return Err(Failure::new(
             exit::OUTPUT_EXISTS,
@@ -295,7 +407,9 @@ fn restore(a: args::RestoreArgs) -> Res {
             "--format applies to standard output only (--out -)",
         ));
     }
-    let o = open_one(&a.files[0], &a.tokens, a.password_file)?;
+    let Opened::Whole(o) = open_files(&a.files, &a.tokens, a.password_file, false)? else {
+        unreachable!("restore never accepts a partial set")
+    };
     emit_secret(&a.out, a.format, o.secret.expose_secret())?;
     eprintln!(
         "Restored {} bytes (fingerprint {} matches; set id {}), opened with {}.",
@@ -311,14 +425,48 @@ fn restore(a: args::RestoreArgs) -> Res {
 }
 
 fn verify(a: args::VerifyArgs) -> Res {
-    if a.files.len() > 1 {
-        return Err(not_built("verify of several share files"));
-    }
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
-    let o = open_one(&a.files[0], &a.tokens, a.password_file)?;
+    let o = match open_files(&a.files, &a.tokens, a.password_file, true)? {
+        Opened::Whole(o) => o,
+        Opened::Shares(ceremony::SetCheck::Shares {
+            set_id,
+            fingerprint,
+            threshold,
+            count,
+            opened,
+        }) => {
+            for (file, who) in &opened {
+                println!(
+                    "{}: OK, the share of {who} opens and matches its commitment",
+                    file.display()
+                );
+            }
+            println!("  set id:      {}", hex::encode(set_id));
+            println!(
+                "  fingerprint: {}",
+                crypto::fingerprint_display(&fingerprint)
+            );
+            println!(
+                "  {} of the {threshold} shares needed (of {count}) checked: the whole set is \
+                 checked only with {threshold} shares together.",
+                opened.len()
+            );
+            if expected.is_some() {
+                return Err(Failure::usage(format!(
+                    "--secret needs the whole set: give {threshold} share files"
+                )));
+            }
+            return Ok(());
+        }
+        Opened::Shares(_) => unreachable!("a whole set is returned as Whole"),
+    };
     println!(
         "{}: OK, it opens with {}",
-        a.files[0].display(),
+        a.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         o.opened_with
     );
     println!("  set id:      {}", hex::encode(o.set_id));
@@ -391,7 +539,7 @@ fn inspect(a: args::InspectArgs) -> Res {
 
 fn token(t: TokenCommand) -> Res {
     let mut p = TerminalPrompter {
-        password_file: None,
+        password_files: Vec::new(),
         quiet: false,
     };
     let tf = |e: custody::token::TokenError| {

@@ -11,7 +11,8 @@ use zeroize::Zeroizing;
 use custody::prompt::{NewPassword, PromptError, Prompter};
 
 pub struct TerminalPrompter {
-    pub password_file: Option<PathBuf>,
+    /// `--password-file`s: one per file in order, or one for all.
+    pub password_files: Vec<PathBuf>,
     /// Quiet: information lines are not printed (warnings still are).
     pub quiet: bool,
 }
@@ -102,6 +103,26 @@ fn env_secret(name: &str) -> Option<SecretString> {
 }
 
 impl TerminalPrompter {
+    /// The password file for the file at `position`: one for all, or one each.
+    fn file_for(&self, position: usize) -> Result<Option<PathBuf>, PromptError> {
+        match self.password_files.len() {
+            0 => Ok(None),
+            1 => Ok(Some(self.password_files[0].clone())),
+            n => self
+                .password_files
+                .get(position)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| PromptError::Refused {
+                    reason: format!(
+                        "{n} --password-file were given but a password is needed for file #{}: \
+                         give one per file, in order, or a single one for all",
+                        position + 1
+                    ),
+                }),
+        }
+    }
+
     fn ask_hidden(&self, prompt: &str, what: &str) -> Result<SecretString, PromptError> {
         let Some(t) = tty() else {
             return Err(PromptError::NotInteractive { what: what.into() });
@@ -144,9 +165,18 @@ impl Prompter for TerminalPrompter {
     }
 
     fn new_password(&mut self, who: &str, ask_hint: bool) -> Result<NewPassword, PromptError> {
-        if let Some(p) = &self.password_file {
+        self.new_password_at(who, 0, ask_hint)
+    }
+
+    fn new_password_at(
+        &mut self,
+        who: &str,
+        position: usize,
+        ask_hint: bool,
+    ) -> Result<NewPassword, PromptError> {
+        if let Some(p) = self.file_for(position)? {
             return Ok(NewPassword {
-                password: read_secret_line(p, "password")?,
+                password: read_secret_line(&p, "password")?,
                 hint: None,
             });
         }
@@ -182,16 +212,41 @@ impl Prompter for TerminalPrompter {
     }
 
     fn password(&mut self, who: &str) -> Result<SecretString, PromptError> {
-        if let Some(p) = &self.password_file {
-            return read_secret_line(p, "password");
+        if let Some(p) = self.file_for(0)? {
+            return read_secret_line(&p, "password");
         }
         if let Some(p) = env_secret("CUSTODY_PASSWORD") {
             return Ok(p);
         }
-        self.ask_hidden(
+        let p = self.ask_hidden(
             &format!("Password for {who}: "),
             &format!("the password of {who}"),
-        )
+        )?;
+        if p.expose_secret().is_empty() {
+            return Err(PromptError::Refused {
+                reason: "an empty password is not allowed".into(),
+            });
+        }
+        Ok(p)
+    }
+
+    fn share_password(
+        &mut self,
+        who: &str,
+        position: usize,
+    ) -> Result<Option<SecretString>, PromptError> {
+        if let Some(p) = self.file_for(position)? {
+            return read_secret_line(&p, "password").map(Some);
+        }
+        if let Some(p) = env_secret("CUSTODY_PASSWORD") {
+            return Ok(Some(p));
+        }
+        let p = self.ask_hidden(
+            &format!("Password for {who} (Enter alone to skip this share): "),
+            &format!("the password of {who}"),
+        )?;
+        // An empty entry means "this officer is absent", never an empty password.
+        Ok((!p.expose_secret().is_empty()).then_some(p))
     }
 
     fn pin(&mut self, token: &str) -> Result<SecretString, PromptError> {

@@ -249,6 +249,20 @@ impl<'p> Tokens<'p> {
         }
     }
 
+    /// Resolve a locator into `keys`, reusing an entry for the same key: its index.
+    pub fn resolve_cached(
+        &mut self,
+        loc: &TokenLocator,
+        keys: &mut Vec<TokenKey<'static>>,
+    ) -> Result<usize, TokenError> {
+        let k = self.resolve(loc)?;
+        if let Some(i) = keys.iter().position(|o| o.descriptor == k.descriptor) {
+            return Ok(i);
+        }
+        keys.push(k);
+        Ok(keys.len() - 1)
+    }
+
     /// The one token a URI names.
     pub fn find_token(&mut self, uri: &Pkcs11Uri) -> Result<(Arc<Module>, TokenInfo), TokenError> {
         if uri.pin_value.is_some() {
