@@ -759,10 +759,16 @@ impl fmt::Display for OpenFileError {
                 accepted,
                 detail,
             } => {
+                let key_missing = detail.as_deref().is_some_and(|d| d.contains(" has no "));
                 write!(
                     f,
-                    "{}: none of the tokens this file accepts is present. It accepts: {}",
+                    "{}: {}. It accepts: {}",
                     file.display(),
+                    if key_missing {
+                        "a token this file names is present, but without the key the file needs"
+                    } else {
+                        "none of the tokens this file accepts is present"
+                    },
                     accepted.join("; ")
                 )?;
                 if let Some(d) = detail {
@@ -847,11 +853,23 @@ pub struct LoadedFile {
 }
 
 pub fn load(path: &Path) -> Result<LoadedFile, OpenFileError> {
-    let bytes =
-        media::read_bounded(path, format::MAX_FILE_BYTES).map_err(|error| OpenFileError::Read {
+    let bytes = media::read_bounded(path, format::MAX_FILE_BYTES).map_err(|error| match error {
+        // No backup is that large: say so with the exit code of an invalid file.
+        MediaError::TooLarge { .. } => OpenFileError::Format {
+            file: path.to_owned(),
+            error: FormatError::Invalid {
+                line: 0,
+                reason: format!(
+                    "it is larger than {} bytes, more than any custody backup",
+                    format::MAX_FILE_BYTES
+                ),
+            },
+        },
+        error => OpenFileError::Read {
             file: path.to_owned(),
             error,
-        })?;
+        },
+    })?;
     let (file, enc) = format::parse(&bytes).map_err(|error| OpenFileError::Format {
         file: path.to_owned(),
         error,
@@ -1196,7 +1214,7 @@ pub fn open_backup(
             error: FormatError::Invalid {
                 line: 0,
                 reason: format!(
-                    "this is share {} of a {}-of-{} split set; split restore is not built yet",
+                    "this is share {} of a {}-of-{} split set: restore it together with the other officers' share files",
                     lf.file.own.index, lf.file.common.threshold, lf.file.common.count
                 ),
             },
@@ -1294,6 +1312,7 @@ pub fn inspect_json(lf: &LoadedFile) -> serde_json::Value {
 pub fn inspect_text(lf: &LoadedFile) -> String {
     let f = &lf.file;
     let mut o = String::new();
+    let mut o_line: Vec<String> = Vec::new();
     let mut line = |k: &str, v: String| o.push_str(&format!("{k:<13}{v}\n"));
     line("file:", lf.path.display().to_string());
     line("format:", "custody-backup v1".into());
@@ -1316,6 +1335,22 @@ pub fn inspect_text(lf: &LoadedFile) -> String {
         );
         let officer = &f.common.officers[f.own.index as usize - 1];
         line("officer:", display_escaped(officer));
+        for (i, o) in f.common.officers.iter().enumerate() {
+            o_line.push(format!(
+                "  share {}: {}{}",
+                i + 1,
+                if o.is_empty() {
+                    "(no officer named)".to_string()
+                } else {
+                    display_escaped(o)
+                },
+                if i + 1 == f.own.index as usize {
+                    "  <- this file"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
     line("hint:", display_escaped(&f.own.hint));
     line(
@@ -1354,6 +1389,13 @@ pub fn inspect_text(lf: &LoadedFile) -> String {
         ));
         if let Some(h) = s.descriptor.key_hash() {
             o.push_str(&format!("          key hash {}\n", hex::encode(h)));
+        }
+    }
+    if !o_line.is_empty() {
+        o.push_str("shares:\n");
+        for l in o_line {
+            o.push_str(&l);
+            o.push('\n');
         }
     }
     o

@@ -599,11 +599,16 @@ fn valid_timestamp(s: &str) -> bool {
         return false;
     }
     let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
-    (1..=12).contains(&num(5..7))
-        && (1..=31).contains(&num(8..10))
-        && num(11..13) < 24
-        && num(14..16) < 60
-        && num(17..19) < 61
+    let (y, m) = (num(0..4), num(5..7));
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&num(8..10)) && num(11..13) < 24 && num(14..16) < 60 && num(17..19) < 60
 }
 
 /// Check the final checksum line alone. Wrong or missing means the bytes are damaged.
@@ -647,6 +652,8 @@ pub fn parse(bytes: &[u8]) -> Result<(BackupFile, Encoded), FormatError> {
         .position(|&b| b == b'\n')
         .unwrap_or(bytes.len().min(64));
     let first = &bytes[..first_end];
+    // A file copied in text mode (CRLF) is damaged or invalid, not of another version.
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
     if let Some(v) = first.strip_prefix(b"custody-backup ") {
         if first != MAGIC.as_bytes() {
             return Err(FormatError::UnsupportedVersion {
@@ -938,7 +945,7 @@ impl<'a> Parser<'a> {
         let kind_name = self.field("slot")?;
         let Some(kind) = SlotKind::from_name(kind_name) else {
             return self.err(format!(
-                "unknown slot kind \"{}\" (a newer custody may read it)",
+                "unknown slot kind \"{}\"",
                 display_escaped(kind_name)
             ));
         };

@@ -77,9 +77,11 @@ impl fmt::Display for TokenError {
             TokenError::PinLocked { token } => write!(f, "the PIN of {token} is locked"),
             TokenError::NotFound { what } => write!(f, "{what}"),
             TokenError::KeyUnusable { key, reason } => write!(f, "{key} cannot be used: {reason}"),
-            TokenError::WrongKey { key } => {
-                write!(f, "{key} is not the key this slot was made with")
-            }
+            TokenError::WrongKey { key } => write!(
+                f,
+                "{key} did not open this slot: it is another key than the one the slot was made \
+                 with, or the file's header was deliberately altered"
+            ),
             TokenError::Failed { token, detail } => write!(f, "{token}: {detail}"),
         }
     }
