@@ -119,4 +119,49 @@ mod tests {
         let got = combine(&[&s[0], &bad], 2).unwrap();
         assert_ne!(&got[..], &d[..]);
     }
+
+    /// The scheme as docs/FORMAT.md §4.14 states it, written out independently: GF(2^8) with
+    /// 0x11B, x = index, Lagrange interpolation at 0, byte by byte.
+    #[test]
+    fn matches_the_documented_scheme() {
+        fn mul(mut a: u8, mut b: u8) -> u8 {
+            let mut p = 0u8;
+            while b != 0 {
+                if b & 1 != 0 {
+                    p ^= a;
+                }
+                let carry = a & 0x80 != 0;
+                a <<= 1;
+                if carry {
+                    a ^= 0x1b;
+                }
+                b >>= 1;
+            }
+            p
+        }
+        fn inv(a: u8) -> u8 {
+            let mut r = 1u8;
+            for _ in 0..254 {
+                r = mul(r, a);
+            }
+            r
+        }
+        let d = crate::crypto::random_key();
+        let shares = split(&d, 3, 4).unwrap();
+        let pick = [&shares[3], &shares[1], &shares[2]];
+        for j in 0..32 {
+            let mut acc = 0u8;
+            for (m, sm) in pick.iter().enumerate() {
+                let mut l = 1u8;
+                for (q, sq) in pick.iter().enumerate() {
+                    if q != m {
+                        // x_q / (x_q - x_m) at x = 0; subtraction is XOR.
+                        l = mul(l, mul(sq.index, inv(sq.index ^ sm.index)));
+                    }
+                }
+                acc ^= mul(sm.value[j], l);
+            }
+            assert_eq!(acc, d[j], "byte {j}");
+        }
+    }
 }
