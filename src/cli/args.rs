@@ -30,10 +30,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Show everything in a backup that is not secret (no token or password needed).
     Inspect(InspectArgs),
-    /// Change one file's password and/or tokens, keeping its secret (not built yet).
-    Rewrap(NotBuiltArgs),
-    /// Make a new split set from an old one (not built yet).
-    Reshare(NotBuiltArgs),
+    /// Change one file's password and/or tokens, keeping its secret (a share keeps its share).
+    Rewrap(RewrapArgs),
+    /// Make a new set of the same secret from K shares of an old one (new set id, K, officers).
+    Reshare(ReshareArgs),
     /// Manage token keys.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -154,9 +154,94 @@ pub struct InspectArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct NotBuiltArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+pub struct RewrapArgs {
+    /// The backup or share file to change.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The new file (never overwritten unless --force; may be FILE itself with --force).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The current password, from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Change the password: the new one from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    /// Change the password: ask for the new one (twice).
+    #[arg(long)]
+    pub new_password: bool,
+    /// A new password hint.
+    #[arg(long)]
+    pub hint: Option<String>,
+    /// Add a token that opens the file (with the password).
+    #[arg(long, value_name = "URI")]
+    pub new_token: Vec<String>,
+    /// Remove the slot(s) of this token or key (pkcs11:token=...;object=..., pubkey:FILE).
+    #[arg(long, value_name = "URI")]
+    pub drop_token: Vec<String>,
+    /// Open the file with this token instead of finding one from the file.
+    #[arg(long = "token", value_name = "URI")]
+    pub tokens: Vec<String>,
+    /// New Argon2id memory in MiB (keeps the file's parameters unless one of these is given).
+    #[arg(long, value_name = "MIB")]
+    pub kdf_memory: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub kdf_iterations: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub kdf_parallelism: Option<u32>,
+    #[arg(long)]
+    pub allow_weak_kdf: bool,
+    /// Replace an existing --out (atomically).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReshareArgs {
+    /// K share files of the old set (or a single backup).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Old shares' passwords: one per FILE in order, or one for all.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Vec<PathBuf>,
+    /// Open the old files with this token instead of finding one from each file.
+    #[arg(long = "open-token", value_name = "URI")]
+    pub open_tokens: Vec<String>,
+    /// Shares of the new set needed to restore.
+    #[arg(long, value_name = "K")]
+    pub threshold: u8,
+    /// The new set's files, one per share.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub out: Vec<PathBuf>,
+    #[arg(long, value_name = "NAME")]
+    pub officer: Vec<String>,
+    #[arg(long)]
+    pub hint: Vec<String>,
+    /// New shares' passwords: one per --out in order, or one for all.
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Vec<PathBuf>,
+    /// Tokens locking every new share.
+    #[arg(long = "token", value_name = "URI")]
+    pub tokens: Vec<String>,
+    #[arg(long, value_name = "I=URI")]
+    pub share_token: Vec<String>,
+    /// The new set's label (default: the old one).
+    #[arg(long)]
+    pub label: Option<String>,
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub kdf_memory: u32,
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub kdf_iterations: u32,
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub kdf_parallelism: u32,
+    #[arg(long)]
+    pub allow_weak_kdf: bool,
+    #[arg(long)]
+    pub single_token: bool,
+    #[arg(long)]
+    pub allow_same_device: bool,
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

@@ -93,8 +93,8 @@ fn run(cli: Cli) -> Res {
         Command::Restore(a) => restore(a),
         Command::Verify(a) => verify(a),
         Command::Inspect(a) => inspect(a),
-        Command::Rewrap(_) => Err(not_built("rewrap")),
-        Command::Reshare(_) => Err(not_built("reshare")),
+        Command::Rewrap(a) => rewrap(a),
+        Command::Reshare(a) => reshare(a),
         Command::Token(t) => token(t),
     }
 }
@@ -233,34 +233,13 @@ fn backup(a: args::BackupArgs) -> Res {
         (Some(k), _) => k,
     };
     let tokens = locators(&a.tokens)?;
-    let mut share_tokens: Vec<Option<Vec<TokenLocator>>> = vec![None; n];
-    for st in &a.share_token {
-        let (i, uri) = st
-            .split_once('=')
-            .ok_or_else(|| Failure::usage(format!("--share-token {st}: expected I=URI")))?;
-        let i: usize = i
-            .parse()
-            .ok()
-            .filter(|i| (1..=n).contains(i))
-            .ok_or_else(|| Failure::usage(format!("--share-token {st}: I must be 1..={n}")))?;
-        let loc = uri
-            .parse::<TokenLocator>()
-            .map_err(|e| Failure::usage(format!("--share-token {i}: {e}")))?;
-        share_tokens[i - 1].get_or_insert_with(Vec::new).push(loc);
-    }
+    let share_tokens = share_tokens(&a.share_token, n)?;
     if tokens.is_empty() && share_tokens.iter().any(Option::is_none) {
         return Err(Failure::usage(
             "give --token (for every share), or --share-token I=URI for every share",
         ));
     }
-    let kdf = KdfParams {
-        memory_kib: a
-            .kdf_memory
-            .checked_mul(1024)
-            .ok_or_else(|| Failure::usage("--kdf-memory is too large"))?,
-        iterations: a.kdf_iterations,
-        parallelism: a.kdf_parallelism,
-    };
+    let kdf = kdf_from(a.kdf_memory, a.kdf_iterations, a.kdf_parallelism)?;
     ceremony::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
     let hints = per_share(&a.hint, n, "--hint")?;
     let officers = per_share(&a.officer, n, "--officer")?;
@@ -299,10 +278,16 @@ fn backup(a: args::BackupArgs) -> Res {
     };
     let mut p = TerminalPrompter {
         password_files: a.password_file,
+        new_password_files: None,
         quiet: false,
     };
     let r = ceremony::backup_set(req, token_env(), &mut p)
         .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))?;
+    print_set_report(&r);
+    Ok(())
+}
+
+fn print_set_report(r: &ceremony::BackupReport) {
     let split = r.files.len() > 1;
     if split {
         println!(
@@ -350,7 +335,6 @@ fn backup(a: args::BackupArgs) -> Res {
         println!("  WEAK password key derivation (--allow-weak-kdf): for tests only.");
     }
     println!("Record the set id and fingerprint in the ceremony record.");
-    Ok(())
 }
 
 /// What opening the FILE arguments gave.
@@ -362,6 +346,206 @@ enum Opened {
 
 /// A single backup goes through the single-file path (its exit codes are the file's); share
 /// files, or several files, through the set path.
+fn kdf_from(memory_mib: u32, iterations: u32, parallelism: u32) -> Result<KdfParams, Failure> {
+    Ok(KdfParams {
+        memory_kib: memory_mib
+            .checked_mul(1024)
+            .ok_or_else(|| Failure::usage("--kdf-memory is too large"))?,
+        iterations,
+        parallelism,
+    })
+}
+
+fn rewrap(a: args::RewrapArgs) -> Res {
+    let kdf = if a.kdf_memory.is_some() || a.kdf_iterations.is_some() || a.kdf_parallelism.is_some()
+    {
+        let d = KdfParams::DEFAULT;
+        let k = kdf_from(
+            a.kdf_memory.unwrap_or(d.memory_kib / 1024),
+            a.kdf_iterations.unwrap_or(d.iterations),
+            a.kdf_parallelism.unwrap_or(d.parallelism),
+        )?;
+        ceremony::check_kdf_request(&k, a.allow_weak_kdf).map_err(Failure::usage)?;
+        Some(k)
+    } else {
+        None
+    };
+    if a.new_token.is_empty()
+        && a.drop_token.is_empty()
+        && !a.new_password
+        && a.new_password_file.is_none()
+        && kdf.is_none()
+        && a.hint.is_none()
+    {
+        return Err(Failure::usage(
+            "nothing to change: give --new-password[-file], --new-token, --drop-token, --hint or --kdf-*",
+        ));
+    }
+    if a.out.symlink_metadata().is_ok() && !a.force {
+        return Err(Failure::new(
+            exit::OUTPUT_EXISTS,
+            format!("{} already exists", a.out.display()),
+            "choose another --out, or add --force to replace it",
+        ));
+    }
+    let req = ceremony::RewrapRequest {
+        file: a.file.clone(),
+        out: a.out,
+        open_with: locators(&a.tokens)?,
+        new_password: a.new_password || a.new_password_file.is_some(),
+        hint: a.hint,
+        kdf,
+        allow_weak_kdf: a.allow_weak_kdf,
+        add: locators(&a.new_token)?,
+        drop: locators(&a.drop_token)?,
+        force: a.force,
+    };
+    let mut p = TerminalPrompter {
+        password_files: a.password_file.into_iter().collect(),
+        new_password_files: Some(a.new_password_file.into_iter().collect()),
+        quiet: false,
+    };
+    let r = ceremony::rewrap(req, token_env(), &mut p)
+        .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))?;
+    println!(
+        "Rewrapped {} into {}{}: same {}, written and read back.",
+        a.file.display(),
+        r.out.display(),
+        if r.password_changed {
+            " with a new password"
+        } else {
+            ""
+        },
+        if r.count == 1 {
+            "secret".to_string()
+        } else {
+            format!("share ({} of {})", r.index, r.count)
+        }
+    );
+    for d in &r.dropped {
+        println!("  dropped:     {d}");
+    }
+    for (name, checked) in &r.slots {
+        println!(
+            "  token:       {name}{}",
+            if *checked {
+                ""
+            } else {
+                " (UNVERIFIED: public key only)"
+            }
+        );
+    }
+    println!("  set id:      {}", hex::encode(r.set_id));
+    println!(
+        "  fingerprint: {}",
+        crypto::fingerprint_display(&r.fingerprint)
+    );
+    println!(
+        "The old file {} still opens with its old password and tokens until it is destroyed.",
+        a.file.display()
+    );
+    Ok(())
+}
+
+fn reshare(a: args::ReshareArgs) -> Res {
+    let n = a.out.len();
+    let k = a.threshold;
+    if n == 1 && k != 1 || n > 1 && (k < 2 || k as usize > n) || n > 255 {
+        return Err(Failure::usage(format!(
+            "--threshold {k} with {n} --out: a split needs 2 ≤ K ≤ N ≤ 255 (or 1 with one --out)"
+        )));
+    }
+    let tokens = locators(&a.tokens)?;
+    let share_tokens = share_tokens(&a.share_token, n)?;
+    if tokens.is_empty() && share_tokens.iter().any(Option::is_none) {
+        return Err(Failure::usage(
+            "give --token (for every new share), or --share-token I=URI for every share",
+        ));
+    }
+    let kdf = kdf_from(a.kdf_memory, a.kdf_iterations, a.kdf_parallelism)?;
+    ceremony::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
+    let hints = per_share(&a.hint, n, "--hint")?;
+    let officers = per_share(&a.officer, n, "--officer")?;
+    per_share(&a.new_password_file, n, "--new-password-file")?;
+    if a.password_file.len() > 1 && a.password_file.len() != a.files.len() {
+        return Err(Failure::usage(
+            "give one --password-file per old FILE, or a single one",
+        ));
+    }
+    for out in &a.out {
+        if out.symlink_metadata().is_ok() && !a.force {
+            return Err(Failure::new(
+                exit::OUTPUT_EXISTS,
+                format!("{} already exists", out.display()),
+                "choose another --out, or add --force to replace it",
+            ));
+        }
+    }
+    let open_with = locators(&a.open_tokens)?;
+    let mut p = TerminalPrompter {
+        password_files: a.password_file,
+        new_password_files: Some(a.new_password_file),
+        quiet: false,
+    };
+    let outs = a.out.clone();
+    let r = ceremony::reshare(
+        &a.files,
+        &open_with,
+        |secret, old_label| ceremony::SetRequest {
+            secret,
+            threshold: k,
+            shares: outs
+                .iter()
+                .enumerate()
+                .map(|(i, out)| ceremony::ShareSpec {
+                    out: out.clone(),
+                    officer: officers[i].clone().unwrap_or_default(),
+                    hint: hints[i].clone(),
+                    tokens: share_tokens[i].clone().unwrap_or_else(|| tokens.clone()),
+                })
+                .collect(),
+            label: a.label.unwrap_or(old_label),
+            kdf,
+            allow_weak_kdf: a.allow_weak_kdf,
+            single_token: a.single_token,
+            force: a.force,
+            allow_same_device: a.allow_same_device,
+        },
+        token_env(),
+        &mut p,
+    )
+    .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))?;
+    print_set_report(&r);
+    println!(
+        "The OLD files ({}) stay valid until they are destroyed: destroy every old share now.",
+        a.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+fn share_tokens(raw: &[String], n: usize) -> Result<Vec<Option<Vec<TokenLocator>>>, Failure> {
+    let mut out: Vec<Option<Vec<TokenLocator>>> = vec![None; n];
+    for st in raw {
+        let (i, uri) = st
+            .split_once('=')
+            .ok_or_else(|| Failure::usage(format!("--share-token {st}: expected I=URI")))?;
+        let i: usize = i
+            .parse()
+            .ok()
+            .filter(|i| (1..=n).contains(i))
+            .ok_or_else(|| Failure::usage(format!("--share-token {st}: I must be 1..={n}")))?;
+        let loc = uri
+            .parse::<TokenLocator>()
+            .map_err(|e| Failure::usage(format!("--share-token {i}: {e}")))?;
+        out[i - 1].get_or_insert_with(Vec::new).push(loc);
+    }
+    Ok(out)
+}
+
 fn open_files(
     files: &[PathBuf],
     tokens: &[String],
@@ -378,6 +562,7 @@ fn open_files(
     }
     let mut p = TerminalPrompter {
         password_files,
+        new_password_files: None,
         quiet: false,
     };
     let single =
@@ -540,6 +725,7 @@ fn inspect(a: args::InspectArgs) -> Res {
 fn token(t: TokenCommand) -> Res {
     let mut p = TerminalPrompter {
         password_files: Vec::new(),
+        new_password_files: None,
         quiet: false,
     };
     let tf = |e: custody::token::TokenError| {

@@ -13,6 +13,9 @@ use custody::prompt::{NewPassword, PromptError, Prompter};
 pub struct TerminalPrompter {
     /// `--password-file`s: one per file in order, or one for all.
     pub password_files: Vec<PathBuf>,
+    /// `--new-password-file`s for new passwords where old ones are also asked (rewrap,
+    /// reshare); `None`: new passwords come from `password_files` (backup).
+    pub new_password_files: Option<Vec<PathBuf>>,
     /// Quiet: information lines are not printed (warnings still are).
     pub quiet: bool,
 }
@@ -105,17 +108,29 @@ fn env_secret(name: &str) -> Option<SecretString> {
 impl TerminalPrompter {
     /// The password file for the file at `position`: one for all, or one each.
     fn file_for(&self, position: usize) -> Result<Option<PathBuf>, PromptError> {
-        match self.password_files.len() {
+        Self::pick(&self.password_files, position)
+    }
+
+    fn new_file_for(&self, position: usize) -> Result<Option<PathBuf>, PromptError> {
+        Self::pick(
+            self.new_password_files
+                .as_ref()
+                .unwrap_or(&self.password_files),
+            position,
+        )
+    }
+
+    fn pick(files: &[PathBuf], position: usize) -> Result<Option<PathBuf>, PromptError> {
+        match files.len() {
             0 => Ok(None),
-            1 => Ok(Some(self.password_files[0].clone())),
-            n => self
-                .password_files
+            1 => Ok(Some(files[0].clone())),
+            n => files
                 .get(position)
                 .cloned()
                 .map(Some)
                 .ok_or_else(|| PromptError::Refused {
                     reason: format!(
-                        "{n} --password-file were given but a password is needed for file #{}: \
+                        "{n} password files were given but a password is needed for file #{}: \
                          give one per file, in order, or a single one for all",
                         position + 1
                     ),
@@ -174,13 +189,18 @@ impl Prompter for TerminalPrompter {
         position: usize,
         ask_hint: bool,
     ) -> Result<NewPassword, PromptError> {
-        if let Some(p) = self.file_for(position)? {
+        if let Some(p) = self.new_file_for(position)? {
             return Ok(NewPassword {
                 password: read_secret_line(&p, "password")?,
                 hint: None,
             });
         }
-        if let Some(p) = env_secret("CUSTODY_PASSWORD") {
+        let env = if self.new_password_files.is_some() {
+            "CUSTODY_NEW_PASSWORD"
+        } else {
+            "CUSTODY_PASSWORD"
+        };
+        if let Some(p) = env_secret(env) {
             return Ok(NewPassword {
                 password: p,
                 hint: None,

@@ -20,6 +20,9 @@ use crate::token::locate::{PinHint, TokenEnv, Tokens};
 use crate::token::uri::TokenLocator;
 use crate::token::{KeyOps, TokenError, TokenKey};
 
+mod change;
+pub use change::{ReshareError, RewrapError, RewrapReport, RewrapRequest, reshare, rewrap};
+
 /// The master secret in memory.
 pub type Secret = SecretBox<Vec<u8>>;
 
@@ -288,15 +291,18 @@ fn build_file(
     Ok((file, enc))
 }
 
-/// Check written bytes with the keys still in memory: checksum, strict parse, file MAC, payload.
-fn check_written(bytes: &[u8], s: &Key32, d: &Key32, secret: &[u8]) -> Result<(), String> {
+/// Check written bytes with the keys still in memory: checksum, strict parse, file MAC, and,
+/// when D and the secret are at hand, the payload.
+fn check_written(bytes: &[u8], s: &Key32, payload: Option<(&Key32, &[u8])>) -> Result<(), String> {
     let (file, enc) = format::parse(bytes).map_err(|e| e.to_string())?;
     if !crypto::ct_eq(&slot::compute_mac(&file, &enc, s), &file.mac) {
         return Err("the file MAC does not match".into());
     }
-    let pt = decrypt_payload(&file, &enc, d).ok_or("the payload does not decrypt")?;
-    if !crypto::ct_eq(&pt, secret) {
-        return Err("the payload is not the secret".into());
+    if let Some((d, secret)) = payload {
+        let pt = decrypt_payload(&file, &enc, d).ok_or("the payload does not decrypt")?;
+        if !crypto::ct_eq(&pt, secret) {
+            return Err("the payload is not the secret".into());
+        }
     }
     Ok(())
 }
@@ -640,7 +646,7 @@ pub fn backup_set(
     let mut written: Vec<PathBuf> = Vec::new();
     for b in &built {
         let res = media::write_new(&b.out, &b.enc.bytes, req.force, &mut |bytes| {
-            check_written(bytes, &b.s, &d, secret)
+            check_written(bytes, &b.s, Some((&d, secret)))
         });
         match res {
             Ok(outcome) => {
@@ -885,6 +891,8 @@ pub fn load(path: &Path) -> Result<LoadedFile, OpenFileError> {
 pub struct Opened {
     pub s: Key32,
     pub slot: usize,
+    /// The file's Argon2id output, kept so a rewrap needs no second run.
+    pub a: Key32,
 }
 
 /// What a restore or verify gives back.
@@ -894,6 +902,8 @@ pub struct OpenedBackup {
     pub fingerprint: [u8; 16],
     pub weak_kdf: bool,
     pub opened_with: String,
+    /// The backup's label, for a reshare that keeps it.
+    pub label: String,
 }
 
 pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
@@ -1168,7 +1178,11 @@ fn try_slot(
                     reason: "the secret in the slot does not match the set's commitment".into(),
                 });
             }
-            Ok(Some(Opened { s, slot: i }))
+            Ok(Some(Opened {
+                s,
+                slot: i,
+                a: a.clone(),
+            }))
         }
         Err(OpenError::Token(
             e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. }),
@@ -1239,6 +1253,7 @@ pub fn open_backup(
         fingerprint: lf.file.common.fingerprint,
         weak_kdf: lf.file.own.kdf.is_weak(),
         opened_with: lf.file.slots[opened.slot].descriptor.describe(),
+        label: lf.file.common.label.clone(),
     })
 }
 
@@ -1768,5 +1783,6 @@ pub fn open_set(
             .map(|g| officer_name(&first.file, g.index))
             .collect::<Vec<_>>()
             .join(", "),
+        label: common.label.clone(),
     }))
 }
