@@ -56,6 +56,9 @@ fn token_advice(e: &TokenError) -> &'static str {
         TokenError::PinLocked { .. } => {
             "the token's security officer must unlock the PIN (SO PIN / PUK) before it can be used"
         }
+        TokenError::NoPin { .. } => {
+            "give the PIN with CUSTODY_PIN or pin-source=file:... in the token URI, or run on a terminal"
+        }
         TokenError::NotFound { .. } => {
             "plug in the token, check the URI and the module (`custody token list`)"
         }
@@ -1075,7 +1078,9 @@ pub fn attempt_file(
                     resolved[o] = Some(match tokens.resolve(&overrides[o]) {
                         Ok(k) => Ok(k),
                         Err(
-                            e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. }),
+                            e @ (TokenError::PinIncorrect { .. }
+                            | TokenError::PinLocked { .. }
+                            | TokenError::NoPin { .. }),
                         ) => {
                             return Err(OpenFileError::Token {
                                 file: path.clone(),
@@ -1111,7 +1116,11 @@ pub fn attempt_file(
                         }
                         continue;
                     }
-                    Err(e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. })) => {
+                    Err(
+                        e @ (TokenError::PinIncorrect { .. }
+                        | TokenError::PinLocked { .. }
+                        | TokenError::NoPin { .. }),
+                    ) => {
                         return Err(OpenFileError::Token {
                             file: path.clone(),
                             error: e,
@@ -1185,7 +1194,9 @@ fn try_slot(
             }))
         }
         Err(OpenError::Token(
-            e @ (TokenError::PinIncorrect { .. } | TokenError::PinLocked { .. }),
+            e @ (TokenError::PinIncorrect { .. }
+            | TokenError::PinLocked { .. }
+            | TokenError::NoPin { .. }),
         )) => Err(OpenFileError::Token {
             file: path.clone(),
             error: e,

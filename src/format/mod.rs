@@ -651,6 +651,11 @@ pub fn parse(bytes: &[u8]) -> Result<(BackupFile, Encoded), FormatError> {
         .take(64)
         .position(|&b| b == b'\n')
         .unwrap_or(bytes.len().min(64));
+    if first_end == bytes.len() && bytes.starts_with(b"custody-backup ") {
+        return Err(FormatError::Damaged {
+            reason: "it ends inside its first line: truncated".into(),
+        });
+    }
     let first = &bytes[..first_end];
     // A file copied in text mode (CRLF) is damaged or invalid, not of another version.
     let first = first.strip_suffix(b"\r").unwrap_or(first);

@@ -211,7 +211,7 @@ impl<'p> Tokens<'p> {
                             self.prompter
                                 .warn(&format!("{name}: one more wrong PIN will lock it."));
                         }
-                        self.prompter.pin(&name).map_err(|e| TokenError::Failed {
+                        self.prompter.pin(&name).map_err(|e| TokenError::NoPin {
                             token: name.clone(),
                             detail: e.to_string(),
                         })?

@@ -54,6 +54,8 @@ pub enum TokenError {
     PinIncorrect { token: String, final_try: bool },
     /// The PIN is locked (blocked): it needs the SO PIN / PUK.
     PinLocked { token: String },
+    /// No PIN could be had (none given, no terminal to ask on).
+    NoPin { token: String, detail: String },
     /// No token, module or key matches.
     NotFound { what: String },
     /// The key exists but cannot do the job (missing CKA_DERIVE, not P-256, ...).
@@ -75,6 +77,7 @@ impl fmt::Display for TokenError {
                 Ok(())
             }
             TokenError::PinLocked { token } => write!(f, "the PIN of {token} is locked"),
+            TokenError::NoPin { token, detail } => write!(f, "no PIN for {token}: {detail}"),
             TokenError::NotFound { what } => write!(f, "{what}"),
             TokenError::KeyUnusable { key, reason } => write!(f, "{key} cannot be used: {reason}"),
             TokenError::WrongKey { key } => write!(
