@@ -21,6 +21,8 @@
 //! [`MediaError::InjectedFault`], after the same cleanup a real failure there would get. The
 //! variable is read on every call; an empty value means none, any other value is an error
 //! ([`MediaError::BadFaultInjection`]) so that a typo cannot make a test pass silently.
+//! `<step>@N` fails that step of the N-th write of the process only (the N-th share of a split
+//! set), to test what a partly written set reports.
 //! [`write_secret_new`] has no read-back or verify step, so those two values do not affect it.
 
 use std::ffi::{CString, OsString};
@@ -357,21 +359,32 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, MediaError> {
     Ok(buf)
 }
 
+/// Counts the writes of this process, for `step@N` (fail only the N-th write: a split set's
+/// N-th share).
+static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn fault_from_env() -> Result<Option<WriteStep>, MediaError> {
-    parse_fault(std::env::var_os(FAULT_INJECT_ENV))
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let (step, nth) = parse_fault(std::env::var_os(FAULT_INJECT_ENV))?;
+    Ok(step.filter(|_| nth.is_none_or(|k| k == n)))
 }
 
-fn parse_fault(value: Option<OsString>) -> Result<Option<WriteStep>, MediaError> {
+fn parse_fault(value: Option<OsString>) -> Result<(Option<WriteStep>, Option<usize>), MediaError> {
+    let bad = |v: &OsString| MediaError::BadFaultInjection {
+        value: v.to_string_lossy().into_owned(),
+    };
     match value {
-        None => Ok(None),
-        Some(v) if v.is_empty() => Ok(None),
-        Some(v) => v
-            .to_str()
-            .and_then(WriteStep::from_name)
-            .map(Some)
-            .ok_or_else(|| MediaError::BadFaultInjection {
-                value: v.to_string_lossy().into_owned(),
-            }),
+        None => Ok((None, None)),
+        Some(v) if v.is_empty() => Ok((None, None)),
+        Some(v) => {
+            let text = v.to_str().ok_or_else(|| bad(&v))?;
+            let (name, nth) = match text.split_once('@') {
+                Some((name, n)) => (name, Some(n.parse::<usize>().map_err(|_| bad(&v))?)),
+                None => (text, None),
+            };
+            let step = WriteStep::from_name(name).ok_or_else(|| bad(&v))?;
+            Ok((Some(step), nth))
+        }
     }
 }
 
@@ -1139,10 +1152,18 @@ mod tests {
     #[test]
     fn fault_names() {
         for step in WriteStep::ALL {
-            assert_eq!(parse_fault(Some(step.name().into())).unwrap(), Some(step));
+            assert_eq!(
+                parse_fault(Some(step.name().into())).unwrap(),
+                (Some(step), None)
+            );
         }
-        assert_eq!(parse_fault(None).unwrap(), None);
-        assert_eq!(parse_fault(Some("".into())).unwrap(), None);
+        assert_eq!(
+            parse_fault(Some("rename@2".into())).unwrap(),
+            (Some(WriteStep::Rename), Some(2))
+        );
+        assert!(parse_fault(Some("rename@x".into())).is_err());
+        assert_eq!(parse_fault(None).unwrap(), (None, None));
+        assert_eq!(parse_fault(Some("".into())).unwrap(), (None, None));
         let e = parse_fault(Some("sync_dir".into())).unwrap_err();
         assert!(matches!(e, MediaError::BadFaultInjection { .. }));
         assert!(e.to_string().contains("sync-dir"), "{e}");
