@@ -7,4 +7,11 @@ root=$(dirname "$here")
 "$here/install-deps.sh"
 command -v cargo >/dev/null || { echo "error: cargo is missing: install Rust (rustup) first" >&2; exit 1; }
 cd "$root"
-cargo test --locked "$@"
+log=$(mktemp "${TMPDIR:-/tmp}/custody-tests.XXXXXX")
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "custody tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
