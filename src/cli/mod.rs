@@ -232,39 +232,15 @@ fn backup(a: args::BackupArgs) -> Res {
         }
         (Some(k), _) => k,
     };
-    let tokens = locators(&a.tokens)?;
-    let share_tokens = share_tokens(&a.share_token, n)?;
-    if tokens.is_empty() && share_tokens.iter().any(Option::is_none) {
-        return Err(Failure::usage(
-            "give --token (for every share), or --share-token I=URI for every share",
-        ));
-    }
+    let (tokens, share_tokens) = tokens_for_shares(&a.tokens, &a.share_token, n)?;
     let kdf = kdf_from(a.kdf_memory, a.kdf_iterations, a.kdf_parallelism)?;
     ceremony::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
     let hints = per_share(&a.hint, n, "--hint")?;
     let officers = per_share(&a.officer, n, "--officer")?;
     per_share(&a.password_file, n, "--password-file")?;
-    for out in &a.out {
-        if out.symlink_metadata().is_ok() && !a.force {
-            return Err(Failure::new(
-                exit::OUTPUT_EXISTS,
-                format!("{} already exists", out.display()),
-                "choose another --out, or add --force to replace it",
-            ));
-        }
-    }
+    refuse_existing(&a.out, a.force)?;
     let secret = read_secret(&a.secret)?;
-    let shares = a
-        .out
-        .iter()
-        .enumerate()
-        .map(|(i, out)| ceremony::ShareSpec {
-            out: out.clone(),
-            officer: officers[i].clone().unwrap_or_default(),
-            hint: hints[i].clone(),
-            tokens: share_tokens[i].clone().unwrap_or_else(|| tokens.clone()),
-        })
-        .collect();
+    let shares = share_specs(&a.out, &officers, &hints, &tokens, &share_tokens);
     let req = ceremony::SetRequest {
         secret,
         threshold,
@@ -381,13 +357,7 @@ fn rewrap(a: args::RewrapArgs) -> Res {
             "nothing to change: give --new-password[-file], --new-token, --drop-token, --hint or --kdf-*",
         ));
     }
-    if a.out.symlink_metadata().is_ok() && !a.force {
-        return Err(Failure::new(
-            exit::OUTPUT_EXISTS,
-            format!("{} already exists", a.out.display()),
-            "choose another --out, or add --force to replace it",
-        ));
-    }
+    refuse_existing(std::slice::from_ref(&a.out), a.force)?;
     let req = ceremony::RewrapRequest {
         file: a.file.clone(),
         out: a.out,
@@ -455,13 +425,7 @@ fn reshare(a: args::ReshareArgs) -> Res {
             "--threshold {k} with {n} --out: a split needs 2 ≤ K ≤ N ≤ 255 (or 1 with one --out)"
         )));
     }
-    let tokens = locators(&a.tokens)?;
-    let share_tokens = share_tokens(&a.share_token, n)?;
-    if tokens.is_empty() && share_tokens.iter().any(Option::is_none) {
-        return Err(Failure::usage(
-            "give --token (for every new share), or --share-token I=URI for every share",
-        ));
-    }
+    let (tokens, share_tokens) = tokens_for_shares(&a.tokens, &a.share_token, n)?;
     let kdf = kdf_from(a.kdf_memory, a.kdf_iterations, a.kdf_parallelism)?;
     ceremony::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
     let hints = per_share(&a.hint, n, "--hint")?;
@@ -472,15 +436,7 @@ fn reshare(a: args::ReshareArgs) -> Res {
             "give one --password-file per old FILE, or a single one",
         ));
     }
-    for out in &a.out {
-        if out.symlink_metadata().is_ok() && !a.force {
-            return Err(Failure::new(
-                exit::OUTPUT_EXISTS,
-                format!("{} already exists", out.display()),
-                "choose another --out, or add --force to replace it",
-            ));
-        }
-    }
+    refuse_existing(&a.out, a.force)?;
     let open_with = locators(&a.open_tokens)?;
     let mut p = TerminalPrompter {
         password_files: a.password_file,
@@ -494,16 +450,7 @@ fn reshare(a: args::ReshareArgs) -> Res {
         |secret, old_label| ceremony::SetRequest {
             secret,
             threshold: k,
-            shares: outs
-                .iter()
-                .enumerate()
-                .map(|(i, out)| ceremony::ShareSpec {
-                    out: out.clone(),
-                    officer: officers[i].clone().unwrap_or_default(),
-                    hint: hints[i].clone(),
-                    tokens: share_tokens[i].clone().unwrap_or_else(|| tokens.clone()),
-                })
-                .collect(),
+            shares: share_specs(&outs, &officers, &hints, &tokens, &share_tokens),
             label: a.label.unwrap_or(old_label),
             kdf,
             allow_weak_kdf: a.allow_weak_kdf,
@@ -525,6 +472,57 @@ fn reshare(a: args::ReshareArgs) -> Res {
             .join(", ")
     );
     Ok(())
+}
+
+/// One share per --out, with its officer, hint and tokens.
+fn share_specs(
+    outs: &[PathBuf],
+    officers: &[Option<String>],
+    hints: &[Option<String>],
+    tokens: &[TokenLocator],
+    share_tokens: &[Option<Vec<TokenLocator>>],
+) -> Vec<ceremony::ShareSpec> {
+    outs.iter()
+        .enumerate()
+        .map(|(i, out)| ceremony::ShareSpec {
+            out: out.clone(),
+            officer: officers[i].clone().unwrap_or_default(),
+            hint: hints[i].clone(),
+            tokens: share_tokens[i].clone().unwrap_or_else(|| tokens.to_vec()),
+        })
+        .collect()
+}
+
+/// Outputs are never replaced without --force.
+fn refuse_existing(outs: &[PathBuf], force: bool) -> Res {
+    for out in outs {
+        if out.symlink_metadata().is_ok() && !force {
+            return Err(Failure::new(
+                exit::OUTPUT_EXISTS,
+                format!("{} already exists", out.display()),
+                "choose another --out, or add --force to replace it",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The tokens of every share: `--token` for all, `--share-token I=URI` instead for share I.
+type ShareTokens = (Vec<TokenLocator>, Vec<Option<Vec<TokenLocator>>>);
+
+fn tokens_for_shares(
+    tokens: &[String],
+    share: &[String],
+    n: usize,
+) -> Result<ShareTokens, Failure> {
+    let tokens = locators(tokens)?;
+    let share_tokens = share_tokens(share, n)?;
+    if tokens.is_empty() && share_tokens.iter().any(Option::is_none) {
+        return Err(Failure::usage(
+            "give --token (for every share), or --share-token I=URI for every share",
+        ));
+    }
+    Ok((tokens, share_tokens))
 }
 
 fn share_tokens(raw: &[String], n: usize) -> Result<Vec<Option<Vec<TokenLocator>>>, Failure> {
