@@ -3,7 +3,7 @@
 # so that a re-run needs neither root nor the network.
 set -euo pipefail
 
-packages=(softhsm2 opensc openssl util-linux)
+packages=(softhsm2 opensc openssl util-linux libpcsclite-dev pkg-config)
 
 missing=()
 for p in "${packages[@]}"; do

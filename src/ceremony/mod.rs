@@ -768,7 +768,9 @@ impl fmt::Display for OpenFileError {
                 accepted,
                 detail,
             } => {
-                let key_missing = detail.as_deref().is_some_and(|d| d.contains(" has no "));
+                let key_missing = detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains(" has no ") || d.contains("is present, but"));
                 write!(
                     f,
                     "{}: {}. It accepts: {}",
@@ -936,6 +938,8 @@ pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
 enum Candidate {
     /// The `--token` override at this position.
     Override(usize),
+    /// A YubiKey the slot names, present; the override that named it (for its PIN), if any.
+    Piv(Option<usize>),
     /// A present token, and the override that named it (for its PIN), if any.
     Present(
         std::sync::Arc<crate::token::pkcs11::Module>,
@@ -972,15 +976,56 @@ pub fn plan_file(
     let mut plan: Vec<(usize, Candidate)> = Vec::new();
     let mut list_error = None;
     if overrides.is_empty() {
-        match tokens.module_for_restore() {
-            Ok((m, present)) => {
-                for (i, s) in file.slots.iter().enumerate() {
-                    if let Some(t) = tokens.token_for_slot(&s.descriptor, &present) {
-                        plan.push((i, Candidate::Present(m.clone(), t, None)));
+        // Ask each kind of token only if the file has a slot of that kind.
+        let p11 = file
+            .slots
+            .iter()
+            .any(|s| matches!(s.descriptor, Descriptor::Pkcs11 { .. }))
+            .then(|| tokens.module_for_restore());
+        let cards = file
+            .slots
+            .iter()
+            .any(|s| matches!(s.descriptor, Descriptor::Piv { .. }))
+            .then(|| tokens.cards_present());
+        let mut missing_cards = Vec::new();
+        for (i, s) in file.slots.iter().enumerate() {
+            match &s.descriptor {
+                Descriptor::Pkcs11 { .. } => match &p11 {
+                    Some(Ok((m, present))) => {
+                        if let Some(t) = tokens.token_for_slot(&s.descriptor, present) {
+                            plan.push((i, Candidate::Present(m.clone(), t, None)));
+                        }
+                    }
+                    Some(Err(e)) => list_error = Some(e.to_string()),
+                    None => {}
+                },
+                Descriptor::Piv { card_serial, .. } => {
+                    if cards.as_ref().is_some_and(|c| c.contains(card_serial)) {
+                        plan.push((i, Candidate::Piv(None)));
+                    } else {
+                        missing_cards.push(crate::token::piv::card_name(*card_serial));
                     }
                 }
             }
-            Err(e) => list_error = Some(e.to_string()),
+        }
+        if plan.is_empty() && !missing_cards.is_empty() {
+            let present = cards.unwrap_or_default();
+            list_error = Some(format!(
+                "{} needed; {}",
+                missing_cards.join(" or "),
+                if present.is_empty() {
+                    "no YubiKey is present (is pcscd running?)".to_string()
+                } else {
+                    format!(
+                        "present: {}",
+                        present
+                            .iter()
+                            .map(|s| crate::token::piv::card_name(*s))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            ));
         }
     } else {
         for (o, loc) in overrides.iter().enumerate() {
@@ -1067,9 +1112,11 @@ pub fn attempt_file(
         }
     })?;
 
-    let mut resolved: Vec<Option<Result<TokenKey<'static>, String>>> =
+    let mut resolved: Vec<Option<Result<TokenKey<'static>, (String, bool)>>> =
         overrides.iter().map(|_| None).collect();
     let mut attempts = Vec::new();
+    // Attempts that failed only because a token or key was not there (exit 4, not 3).
+    let mut not_found = 0usize;
     for (i, cand) in plan.0 {
         let slot_desc = &file.slots[i].descriptor;
         let key = match cand {
@@ -1087,14 +1134,57 @@ pub fn attempt_file(
                                 error: e,
                             });
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err((
+                            e.to_string(),
+                            matches!(
+                                e,
+                                TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
+                            ),
+                        )),
                     });
                 }
                 match resolved[o].as_ref().expect("resolved") {
                     Ok(k) if k.descriptor.kind() == slot_desc.kind() => k,
                     Ok(_) => continue,
-                    Err(e) => {
+                    Err((e, nf)) => {
+                        not_found += usize::from(*nf);
                         attempts.push(format!("slot {} ({}): {e}", i + 1, slot_desc.describe()));
+                        continue;
+                    }
+                }
+            }
+            Candidate::Piv(o) => {
+                let loc = o.and_then(|o| match &overrides[o] {
+                    TokenLocator::Yubikey(y) => Some(y),
+                    _ => None,
+                });
+                let pin = PinHint {
+                    value: loc.and_then(|y| y.pin_value.as_ref()),
+                    source: loc.and_then(|y| y.pin_source.as_deref()),
+                };
+                match tokens.piv_key_for_slot(slot_desc, &pin) {
+                    Ok(k) => {
+                        if let Some(o) = try_slot(lf, i, &k, &a, &mut attempts)? {
+                            return Ok(o);
+                        }
+                        continue;
+                    }
+                    Err(
+                        e @ (TokenError::PinIncorrect { .. }
+                        | TokenError::PinLocked { .. }
+                        | TokenError::NoPin { .. }),
+                    ) => {
+                        return Err(OpenFileError::Token {
+                            file: path.clone(),
+                            error: e,
+                        });
+                    }
+                    Err(e) => {
+                        not_found += usize::from(matches!(
+                            e,
+                            TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
+                        ));
+                        attempts.push(format!("slot {}: {e}", i + 1));
                         continue;
                     }
                 }
@@ -1127,6 +1217,10 @@ pub fn attempt_file(
                         });
                     }
                     Err(e) => {
+                        not_found += usize::from(matches!(
+                            e,
+                            TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
+                        ));
                         attempts.push(format!("slot {}: {e}", i + 1));
                         continue;
                     }
@@ -1137,10 +1231,7 @@ pub fn attempt_file(
             return Ok(o);
         }
     }
-    if attempts
-        .iter()
-        .all(|a| a.contains("has no") || a.contains("no token"))
-    {
+    if not_found == attempts.len() {
         return Err(OpenFileError::NoToken {
             file: path.clone(),
             accepted,

@@ -1,6 +1,7 @@
 //! Finding tokens and keys from locators (backup, `--token`) or from a file's slot descriptors
 //! (restore without `--token`), with one login per token.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -11,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::pkcs11::{KeyInfo, KeyKind, Module, Pkcs11Error, Session, TokenInfo};
 use super::uri::{Pkcs11Uri, TokenLocator};
-use super::{AesKey, EcdhP256, KeyOps, TokenError, TokenKey};
+use super::{AesKey, EcdhP256, KeyOps, TokenError, TokenKey, piv};
 use crate::crypto::{self, Key32};
 use crate::format::{Descriptor, PubkeyFile, SlotKind, display_escaped};
 use crate::prompt::Prompter;
@@ -31,6 +32,8 @@ pub struct Tokens<'p> {
     pub env: TokenEnv,
     prompter: &'p mut dyn Prompter,
     sessions: HashMap<(PathBuf, u64), Rc<Session>>,
+    /// YubiKeys opened in this operation, by serial, and whether their PIN was verified.
+    cards: HashMap<u32, (Rc<RefCell<yubikey::YubiKey>>, bool)>,
 }
 
 fn token_name(t: &TokenInfo) -> String {
@@ -149,6 +152,7 @@ impl<'p> Tokens<'p> {
             env,
             prompter,
             sessions: HashMap::new(),
+            cards: HashMap::new(),
         }
     }
 
@@ -240,13 +244,152 @@ impl<'p> Tokens<'p> {
         match loc {
             TokenLocator::Pkcs11(uri) => self.resolve_pkcs11(uri),
             TokenLocator::Pubkey(path) => resolve_pubkey(path),
-            TokenLocator::Yubikey(y) => Err(TokenError::NotFound {
-                what: format!(
-                    "YubiKey {} was asked for, but this build of custody has no YubiKey support yet",
-                    y.serial
-                ),
-            }),
+            TokenLocator::Yubikey(y) => {
+                let card = self.card(y.serial)?;
+                let slot = piv::default_slot(&mut card.borrow_mut(), y.slot);
+                let Some((point, _)) = piv::slot_public_key(&mut card.borrow_mut(), slot) else {
+                    return Err(TokenError::NotFound {
+                        what: format!(
+                            "{} has no key in PIV slot {slot:02x}: make one with `custody token \
+                             keygen --token yubikey:serial={};slot={slot:02x} --type p256`",
+                            piv::card_name(y.serial),
+                            y.serial
+                        ),
+                    });
+                };
+                let pin = PinHint {
+                    value: y.pin_value.as_ref(),
+                    source: y.pin_source.as_deref(),
+                };
+                self.piv_key(y.serial, slot, point, &pin)
+            }
         }
+    }
+
+    /// The YubiKey with this serial, opened once per operation.
+    pub fn card(&mut self, serial: u32) -> Result<Rc<RefCell<yubikey::YubiKey>>, TokenError> {
+        if let Some((c, _)) = self.cards.get(&serial) {
+            return Ok(c.clone());
+        }
+        let c = Rc::new(RefCell::new(piv::open_card(serial)?));
+        self.cards.insert(serial, (c.clone(), false));
+        Ok(c)
+    }
+
+    /// Serials of the YubiKeys present (none when the smart-card service is not running).
+    pub fn cards_present(&mut self) -> Vec<u32> {
+        piv::list_serials().unwrap_or_default()
+    }
+
+    /// A PIV key whose public key is known: say whether touch is needed, verify the PIN once per
+    /// card, and wrap it as an ECDH provider.
+    fn piv_key(
+        &mut self,
+        serial: u32,
+        slot: u8,
+        point: [u8; 65],
+        pin: &PinHint<'_>,
+    ) -> Result<TokenKey<'static>, TokenError> {
+        let card = self.card(serial)?;
+        let name = format!("{}, PIV slot {slot:02x}", piv::card_name(serial));
+        if !self.cards.get(&serial).is_some_and(|(_, ok)| *ok) {
+            let pin = match (pin.value, pin.source) {
+                (Some(v), _) => {
+                    self.prompter.warn(
+                        "the PIN was given with pin-value= in the token locator: it is visible \
+                         in the process arguments to every user of this machine. Prefer \
+                         pin-source=file:... or CUSTODY_PIN.",
+                    );
+                    v.clone()
+                }
+                (None, Some(path)) => read_pin_file(path).map_err(|detail| TokenError::Failed {
+                    token: name.clone(),
+                    detail,
+                })?,
+                (None, None) => {
+                    if let Ok(t) = card.borrow_mut().get_pin_retries()
+                        && t == 1
+                    {
+                        self.prompter.warn(&format!(
+                            "{}: one more wrong PIN will block its PIN.",
+                            piv::card_name(serial)
+                        ));
+                    }
+                    self.prompter
+                        .pin(&piv::card_name(serial))
+                        .map_err(|e| TokenError::NoPin {
+                            token: piv::card_name(serial),
+                            detail: e.to_string(),
+                        })?
+                }
+            };
+            piv::verify_pin(&mut card.borrow_mut(), &pin)?;
+            if let Some(c) = self.cards.get_mut(&serial) {
+                c.1 = true;
+            }
+        }
+        match piv::touch_needed(&mut card.borrow_mut(), slot) {
+            Some(true) => self
+                .prompter
+                .info(&format!("Touch your YubiKey {serial} when it blinks.")),
+            None => self
+                .prompter
+                .info(&format!("If your YubiKey {serial} blinks, touch it.")),
+            Some(false) => {}
+        }
+        Ok(TokenKey {
+            descriptor: Descriptor::Piv {
+                card_serial: serial,
+                piv_slot: slot,
+                key_hash: crypto::p256_key_hash(&point),
+            },
+            name,
+            ops: KeyOps::Ecdh(Box::new(piv::PivEcdh {
+                card,
+                slot,
+                point,
+                serial,
+            })),
+        })
+    }
+
+    /// Restore: the PIV key a slot names. The card and the slot's public key are checked before
+    /// any PIN is asked: a missing card, another card, and the right card without the key each
+    /// get their own message.
+    pub fn piv_key_for_slot(
+        &mut self,
+        d: &Descriptor,
+        pin: &PinHint<'_>,
+    ) -> Result<TokenKey<'static>, TokenError> {
+        let Descriptor::Piv {
+            card_serial,
+            piv_slot,
+            key_hash,
+        } = d
+        else {
+            unreachable!("PIV descriptors only")
+        };
+        let card = self.card(*card_serial)?;
+        let found = piv::slot_public_key(&mut card.borrow_mut(), *piv_slot);
+        let Some((point, _)) = found else {
+            return Err(TokenError::NotFound {
+                what: format!(
+                    "{} is present, but its PIV slot {piv_slot:02x} holds no key: this is the \
+                     right card without the key this file needs (was the slot reset?)",
+                    piv::card_name(*card_serial)
+                ),
+            });
+        };
+        if !crypto::ct_eq(&crypto::p256_key_hash(&point), key_hash) {
+            return Err(TokenError::NotFound {
+                what: format!(
+                    "{} is present, but the key in PIV slot {piv_slot:02x} is another key than \
+                     the one this file was made with (the slot was regenerated?)",
+                    piv::card_name(*card_serial)
+                ),
+            });
+        }
+        self.piv_key(*card_serial, *piv_slot, point, pin)
     }
 
     /// Resolve a locator into `keys`, reusing an entry for the same key: its index.

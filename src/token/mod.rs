@@ -2,6 +2,7 @@
 //! traits here, so a YubiKey serves the same P-256 ECDH path as a PKCS#11 token.
 
 pub mod locate;
+pub mod piv;
 pub mod pkcs11;
 pub mod uri;
 
