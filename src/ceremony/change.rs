@@ -21,6 +21,27 @@ use crate::token::locate::{PinHint, TokenEnv, Tokens};
 use crate::token::uri::TokenLocator;
 use crate::token::{KeyOps, TokenKey};
 
+/// Argon2id parameters to change; `None` keeps the file's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KdfChange {
+    pub memory_kib: Option<u32>,
+    pub iterations: Option<u32>,
+    pub parallelism: Option<u32>,
+}
+
+impl KdfChange {
+    pub fn is_empty(&self) -> bool {
+        self.memory_kib.is_none() && self.iterations.is_none() && self.parallelism.is_none()
+    }
+    fn apply(&self, old: KdfParams) -> KdfParams {
+        KdfParams {
+            memory_kib: self.memory_kib.unwrap_or(old.memory_kib),
+            iterations: self.iterations.unwrap_or(old.iterations),
+            parallelism: self.parallelism.unwrap_or(old.parallelism),
+        }
+    }
+}
+
 /// What `custody rewrap` asks for.
 pub struct RewrapRequest {
     pub file: PathBuf,
@@ -31,8 +52,9 @@ pub struct RewrapRequest {
     pub new_password: bool,
     /// A new hint (only with a new password or new KDF parameters).
     pub hint: Option<String>,
-    /// New Argon2id parameters (the password is kept unless `new_password`).
-    pub kdf: Option<KdfParams>,
+    /// New Argon2id parameters, each one kept from the file when not given (the password is
+    /// kept unless `new_password`).
+    pub kdf: KdfChange,
     pub allow_weak_kdf: bool,
     pub add: Vec<TokenLocator>,
     pub drop: Vec<TokenLocator>,
@@ -171,7 +193,8 @@ pub fn rewrap(
     let lf: LoadedFile = load(&req.file).map_err(RewrapError::Open)?;
     show_header(&lf, prompter);
     let file = &lf.file;
-    if let Some(k) = &req.kdf {
+    let new_kdf = (!req.kdf.is_empty()).then(|| req.kdf.apply(file.own.kdf));
+    if let Some(k) = &new_kdf {
         check_kdf_request(k, req.allow_weak_kdf).map_err(invalid)?;
     }
     let hint = req
@@ -247,7 +270,7 @@ pub fn rewrap(
     let s: Key32 = opened.s.clone();
 
     // What the password key is derived from changes: every kept slot is wrapped again.
-    let rebuild = req.new_password || req.kdf.is_some() || hint.is_some();
+    let rebuild = req.new_password || new_kdf.is_some() || hint.is_some();
     let (own, a) = if rebuild {
         let (password, new_hint) = if req.new_password {
             let np = tokens
@@ -277,7 +300,7 @@ pub fn rewrap(
                 (None, None) if req.new_password => String::new(),
                 (None, None) => file.own.hint.clone(),
             },
-            kdf: req.kdf.unwrap_or(file.own.kdf),
+            kdf: new_kdf.unwrap_or(file.own.kdf),
             kdf_salt: crypto::random_array(),
         };
         tokens

@@ -21,7 +21,9 @@ use crate::token::uri::TokenLocator;
 use crate::token::{KeyOps, TokenError, TokenKey};
 
 mod change;
-pub use change::{ReshareError, RewrapError, RewrapReport, RewrapRequest, reshare, rewrap};
+pub use change::{
+    KdfChange, ReshareError, RewrapError, RewrapReport, RewrapRequest, reshare, rewrap,
+};
 
 /// The master secret in memory.
 pub type Secret = SecretBox<Vec<u8>>;
@@ -1667,10 +1669,17 @@ pub fn open_set(
             None => groups.push((c, pl, vec![i])),
         }
     }
+    // The set restored is the one with the most distinct shares: a file given twice counts once.
+    let distinct = |g: &(Vec<u8>, Vec<u8>, Vec<usize>)| {
+        let mut idx: Vec<u8> = g.2.iter().map(|&i| loaded[i].1.file.own.index).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx.len()
+    };
     let main = groups
         .iter()
         .enumerate()
-        .max_by_key(|(gi, g)| (g.2.len(), usize::MAX - gi))
+        .max_by_key(|(gi, g)| (distinct(g), usize::MAX - gi))
         .map(|(gi, _)| gi)
         .expect("one group");
     let first = &loaded[groups[main].2[0]].1;
@@ -1761,6 +1770,7 @@ pub fn open_set(
         );
         let plan = match plan_file(lf, overrides, &mut tokens) {
             Ok(p) => p,
+            Err(e) if partial_ok && members.len() < k as usize => return Err(SetError::Fatal(e)),
             Err(e) => {
                 problems.push(format!("{who}: {e}"));
                 continue;
@@ -1794,6 +1804,10 @@ pub fn open_set(
             }),
             // A wrong PIN is never tried again on the next officer's file.
             Err(e @ OpenFileError::Token { .. }) if e.exit_code() != exit::NOT_FOUND => {
+                return Err(SetError::Fatal(e));
+            }
+            // Checking shares one by one: each share's own failure is the answer.
+            Err(e) if partial_ok && members.len() < k as usize => {
                 return Err(SetError::Fatal(e));
             }
             Err(e) => problems.push(format!(

@@ -64,8 +64,9 @@ pub struct BackupArgs {
     /// The secret: a file of 16 to 4096 raw bytes, or - for standard input.
     #[arg(long, value_name = "FILE|-")]
     pub secret: PathBuf,
-    /// A token key: pkcs11:token=...;object=...?module-path=... or pubkey:FILE. Repeat for spares.
-    #[arg(long = "token", value_name = "URI", required = true)]
+    /// A token key: pkcs11:token=...;object=...?module-path=..., yubikey:serial=...;slot=..., or
+    /// pubkey:FILE. Repeat for spares. Needed unless every share has a --share-token.
+    #[arg(long = "token", value_name = "URI")]
     pub tokens: Vec<String>,
     /// The backup file to write (never overwritten unless --force).
     #[arg(long, value_name = "FILE", required = true)]

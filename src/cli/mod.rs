@@ -333,24 +333,22 @@ fn kdf_from(memory_mib: u32, iterations: u32, parallelism: u32) -> Result<KdfPar
 }
 
 fn rewrap(a: args::RewrapArgs) -> Res {
-    let kdf = if a.kdf_memory.is_some() || a.kdf_iterations.is_some() || a.kdf_parallelism.is_some()
-    {
-        let d = KdfParams::DEFAULT;
-        let k = kdf_from(
-            a.kdf_memory.unwrap_or(d.memory_kib / 1024),
-            a.kdf_iterations.unwrap_or(d.iterations),
-            a.kdf_parallelism.unwrap_or(d.parallelism),
-        )?;
-        ceremony::check_kdf_request(&k, a.allow_weak_kdf).map_err(Failure::usage)?;
-        Some(k)
-    } else {
-        None
+    let kdf = ceremony::KdfChange {
+        memory_kib: a
+            .kdf_memory
+            .map(|m| {
+                m.checked_mul(1024)
+                    .ok_or_else(|| Failure::usage("--kdf-memory is too large"))
+            })
+            .transpose()?,
+        iterations: a.kdf_iterations,
+        parallelism: a.kdf_parallelism,
     };
     if a.new_token.is_empty()
         && a.drop_token.is_empty()
         && !a.new_password
         && a.new_password_file.is_none()
-        && kdf.is_none()
+        && kdf.is_empty()
         && a.hint.is_none()
     {
         return Err(Failure::usage(
