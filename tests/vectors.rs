@@ -2,27 +2,62 @@
 //! `NAME.custody` is opened with the real code against a fresh SoftHSM2 token holding the test
 //! keys, and must give what `NAME.expect` says. Vectors are never edited: every later version of
 //! custody must still read them the same way. New vectors are picked up from the directory.
+//!
+//! Split sets: every `sets/<case>/case.expect` names the share files of its directory that are
+//! given together, in order, to `ceremony::open_set`, with one password per file, and what must
+//! come out (see `set_support::SetExpect`).
 
 mod common;
+#[path = "vectors/set_support.rs"]
+mod set_support;
 #[path = "vectors/support.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use custody::ceremony::{self, OpenFileError};
+use custody::ceremony::{self, OpenFileError, SetCheck, SetError};
 use custody::format::{self, FormatError, SlotKind};
 use custody::token::TokenError;
 use custody::token::locate::TokenEnv;
 use custody::token::uri::TokenLocator;
 use secrecy::{ExposeSecret, SecretString};
+use set_support::{PerFile, SetExpect};
 use support::{Expect, Keys, Scripted};
 
 /// The suite must not shrink unnoticed.
 const MIN_VECTORS: usize = 30;
+/// Nor the split-set cases.
+const MIN_SET_CASES: usize = 10;
 
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+/// A fresh token with the test keys, made once for this process (fails, never skips, without
+/// SoftHSM), and a guard: the tests of this file use it one at a time.
+fn token_env() -> (TokenEnv, std::sync::MutexGuard<'static, ()>) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    static ENV: std::sync::OnceLock<TokenEnv> = std::sync::OnceLock::new();
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let env = ENV.get_or_init(|| {
+        let keys = Keys::read(&vectors_dir().join("keys")).expect("the test keys");
+        common::softhsm_module();
+        common::init_token(support::TOKEN_LABEL);
+        let module = common::softhsm();
+        let token = common::find_token(support::TOKEN_LABEL);
+        {
+            let session = module.open(&token).expect("open session");
+            session
+                .login(&SecretString::from(support::USER_PIN))
+                .expect("login");
+            keys.load(&session).expect("load the test keys");
+        }
+        TokenEnv {
+            default_module: common::softhsm_module(),
+        }
+    });
+    (env.clone(), guard)
 }
 
 /// Does an open error match an `expect:` category?
@@ -55,10 +90,12 @@ fn matches_category(e: &OpenFileError, expect: &str) -> bool {
 }
 
 /// What `format::parse` alone must say: the format categories are decided there, everything
-/// else must parse.
+/// else must parse. One exception: a share of a split set is a valid file, refused as invalid
+/// only by the single-file restore (see `share_of_set`).
 fn check_parse(bytes: &[u8], expect: &str) -> Result<(), String> {
     let r = format::parse(bytes);
     let ok = match (expect, &r) {
+        ("invalid", Ok((file, _))) if file.common.count >= 2 => true,
         ("damaged", Err(FormatError::Damaged { .. }))
         | ("invalid", Err(FormatError::Invalid { .. }))
         | ("unsupported", Err(FormatError::UnsupportedVersion { .. }))
@@ -74,6 +111,18 @@ fn check_parse(bytes: &[u8], expect: &str) -> Result<(), String> {
             r.map(|_| "a parsed file")
         ))
     }
+}
+
+/// For a share of a split set (`count` ≥ 2), what the single-file restore must call it when it
+/// refuses it: "share i of a K-of-N" set.
+fn share_of_set(path: &Path) -> Option<String> {
+    let (file, _) = format::parse(&std::fs::read(path).ok()?).ok()?;
+    (file.common.count >= 2).then(|| {
+        format!(
+            "share {} of a {}-of-{}",
+            file.own.index, file.common.threshold, file.common.count
+        )
+    })
 }
 
 /// Open one vector; every way it differs from its `.expect` is returned.
@@ -114,6 +163,14 @@ fn open_and_check(
                     expect.exit
                 ));
             }
+            // A share given alone is named as the share it is.
+            if let Some(says) = share_of_set(path)
+                && !e.to_string().contains(&says)
+            {
+                problems.push(format!(
+                    "a share of a split set, but \"{e}\" does not say {says:?}"
+                ));
+            }
         }
     }
     if expect.token_used == Some(false) && prompter.pin_asked != 0 {
@@ -128,23 +185,7 @@ fn open_and_check(
 #[test]
 fn frozen_vectors() {
     let dir = vectors_dir();
-    let keys = Keys::read(&dir.join("keys")).expect("the test keys");
-
-    // A fresh token with the test keys (fails, never skips, without SoftHSM).
-    common::softhsm_module();
-    common::init_token(support::TOKEN_LABEL);
-    let module = common::softhsm();
-    let token = common::find_token(support::TOKEN_LABEL);
-    {
-        let session = module.open(&token).expect("open session");
-        session
-            .login(&SecretString::from(support::USER_PIN))
-            .expect("login");
-        keys.load(&session).expect("load the test keys");
-    }
-    let env = TokenEnv {
-        default_module: common::softhsm_module(),
-    };
+    let (env, _one_at_a_time) = token_env();
 
     let mut names: Vec<String> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
@@ -226,6 +267,201 @@ fn frozen_vectors() {
         "{} problem(s) with the frozen vectors in {}:\n  {}",
         failures.len(),
         dir.display(),
+        failures.join("\n  ")
+    );
+}
+
+// ───────────────────────────── split sets ─────────────────────────────
+
+/// What `open_set` gave, for comparing with a `case.expect`.
+struct SetOutcome {
+    category: &'static str,
+    exit: i32,
+    /// The error, or what opened.
+    text: String,
+    secret: Option<Vec<u8>>,
+}
+
+fn set_outcome(r: &Result<SetCheck, SetError>) -> SetOutcome {
+    match r {
+        Ok(SetCheck::Whole(o)) => SetOutcome {
+            category: "ok",
+            exit: ceremony::exit::OK,
+            text: format!("opened with {}", o.opened_with),
+            secret: Some(o.secret.expose_secret().clone()),
+        },
+        Ok(SetCheck::Shares { opened, .. }) => SetOutcome {
+            category: "shares-ok",
+            exit: ceremony::exit::OK,
+            text: opened
+                .iter()
+                .map(|(f, who)| format!("{}: {who} opens and matches its commitment", f.display()))
+                .collect::<Vec<_>>()
+                .join("; "),
+            secret: None,
+        },
+        Err(e) => SetOutcome {
+            category: match e {
+                SetError::NotEnough { .. } => "not-enough",
+                SetError::Inconsistent { .. } => "inconsistent",
+                SetError::NothingReadable { .. } => "unreadable",
+                SetError::Fatal(_) => "fatal",
+                _ => "another error",
+            },
+            exit: e.exit_code(),
+            text: e.to_string(),
+            secret: None,
+        },
+    }
+}
+
+/// Open one set case; every way it differs from its `case.expect` is returned.
+fn open_set_and_check(
+    case_dir: &Path,
+    overrides: &[TokenLocator],
+    expect: &SetExpect,
+    env: &TokenEnv,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let paths: Vec<PathBuf> = expect.files.iter().map(|f| case_dir.join(f)).collect();
+    let mut prompter = PerFile::new(&expect.passwords, support::USER_PIN);
+    let r = ceremony::open_set(
+        &paths,
+        overrides,
+        env.clone(),
+        &mut prompter,
+        expect.partial_ok,
+    );
+    let o = set_outcome(&r);
+    // Never a secret other than the set's, whatever the case expects.
+    if let Some(s) = &o.secret
+        && Some(s) != expect.secret.as_ref()
+    {
+        problems.push("opened to a WRONG secret".into());
+    }
+    if o.category != expect.expect {
+        problems.push(format!(
+            "gave {} (exit {}): \"{}\", expected {}",
+            o.category, o.exit, o.text, expect.expect
+        ));
+    } else if o.exit != expect.exit {
+        problems.push(format!(
+            "exit code {}, expected {} (\"{}\")",
+            o.exit, expect.exit, o.text
+        ));
+    }
+    for n in &expect.names {
+        if !o.text.contains(n.as_str()) && !prompter.warn.iter().any(|w| w.contains(n.as_str())) {
+            problems.push(format!(
+                "{n:?} is named neither in \"{}\" nor in the warnings {:?}",
+                o.text, prompter.warn
+            ));
+        }
+    }
+    if let Some(want) = &expect.asked {
+        let asked: Vec<&str> = prompter
+            .asked
+            .iter()
+            .map(|&p| {
+                expect
+                    .files
+                    .get(p)
+                    .map_or("<no such position>", |f| f.as_str())
+            })
+            .collect();
+        if asked != *want {
+            problems.push(format!("passwords asked for {asked:?}, expected {want:?}"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn frozen_set_vectors() {
+    let sets = vectors_dir().join(set_support::SETS_DIR);
+    let (env, _one_at_a_time) = token_env();
+
+    let mut names: Vec<String> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(&sets).expect("read tests/vectors/sets") {
+        let path = entry.expect("dir entry").path();
+        let name = path
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("?")
+            .to_owned();
+        if !path.is_dir() {
+            failures.push(format!("{name}: not a set case directory"));
+        } else if !path.join(set_support::SET_EXPECT_FILE).is_file() {
+            failures.push(format!("{name}: no {}", set_support::SET_EXPECT_FILE));
+        } else {
+            names.push(name);
+        }
+    }
+    names.sort();
+    assert!(
+        names.len() >= MIN_SET_CASES,
+        "only {} set cases in {} (at least {MIN_SET_CASES} expected)",
+        names.len(),
+        sets.display()
+    );
+
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for name in &names {
+        let case_dir = sets.join(name);
+        let expect = match std::fs::read_to_string(case_dir.join(set_support::SET_EXPECT_FILE))
+            .map_err(|e| e.to_string())
+            .and_then(|t| SetExpect::parse(&t))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                failures.push(format!(
+                    "{name}: no usable {}: {e}",
+                    set_support::SET_EXPECT_FILE
+                ));
+                continue;
+            }
+        };
+        *counts.entry(expect.expect.clone()).or_default() += 1;
+        let mut problems = Vec::new();
+        for f in &expect.files {
+            if !case_dir.join(f).is_file() {
+                problems.push(format!("{f} is named but missing"));
+            }
+        }
+        for entry in std::fs::read_dir(&case_dir).expect("read a case directory") {
+            let f = entry.expect("dir entry").file_name();
+            let f = f.to_string_lossy();
+            if f != set_support::SET_EXPECT_FILE && !expect.files.iter().any(|g| *g == f) {
+                problems.push(format!("{f} is in the directory but not given"));
+            }
+        }
+        if problems.is_empty() {
+            problems.extend(open_set_and_check(&case_dir, &[], &expect, &env));
+            // A set that restores also restores with every test key named with --token.
+            if expect.expect == "ok" && problems.is_empty() {
+                let locs: Vec<TokenLocator> = [support::AES_LABEL, support::P256_LABEL]
+                    .iter()
+                    .map(|key| {
+                        let uri = format!("pkcs11:token={};object={key}", support::TOKEN_LABEL);
+                        TokenLocator::from_str(&uri).expect("locator")
+                    })
+                    .collect();
+                for p in open_set_and_check(&case_dir, &locs, &expect, &env) {
+                    problems.push(format!("with --token for both test keys: {p}"));
+                }
+            }
+        }
+        for p in problems {
+            failures.push(format!("sets/{name}: {p}  [{}]", expect.comment));
+        }
+    }
+    println!("{} set cases: {counts:?}", names.len());
+    assert!(
+        failures.is_empty(),
+        "{} problem(s) with the frozen set vectors in {}:\n  {}",
+        failures.len(),
+        sets.display(),
         failures.join("\n  ")
     );
 }

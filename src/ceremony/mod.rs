@@ -1692,10 +1692,11 @@ pub fn open_set(
             let lf = &loaded[i].1;
             problems.push(if lf.file.common.set_id == set_id {
                 format!(
-                    "{}: claims set {} but its header or payload differs from the other shares: \
-                     altered, or from another backup with a forged set id",
+                    "{}: claims set {} but its header or payload differs from {}: one of the \
+                     two was altered, or comes from another backup with a forged set id",
                     lf.path.display(),
-                    hex::encode(set_id)
+                    hex::encode(set_id),
+                    first.path.display()
                 )
             } else {
                 format!(
@@ -1716,41 +1717,42 @@ pub fn open_set(
         if n == 1 { " (a single backup)" } else { "" }
     ));
 
-    // One file per index: a second copy of a share is named, not counted twice.
+    // A byte-identical second copy of a share is named and counted once. Two different files
+    // for one index are both kept: whichever opens is the genuine one, the other is named.
     let mut members: Vec<(usize, &LoadedFile)> = Vec::new();
     for &i in &groups[main].2 {
         let (pos, lf) = (&loaded[i].0, &loaded[i].1);
         let idx = lf.file.own.index;
-        if let Some((_, other)) = members.iter().find(|(_, o)| o.file.own.index == idx) {
-            problems.push(if other.enc.bytes == lf.enc.bytes {
-                format!(
-                    "{}: the same share as {} (share {idx}) given twice; counted once",
-                    lf.path.display(),
-                    other.path.display()
-                )
-            } else {
-                format!(
-                    "{}: another file for share {idx} ({}): one of them is not genuine; only \
-                     the first is used",
-                    lf.path.display(),
-                    other.path.display()
-                )
-            });
+        if let Some((_, other)) = members
+            .iter()
+            .find(|(_, o)| o.file.own.index == idx && o.enc.bytes == lf.enc.bytes)
+        {
+            problems.push(format!(
+                "{}: the same share as {} (share {idx}) given twice; counted once",
+                lf.path.display(),
+                other.path.display()
+            ));
             continue;
         }
         members.push((*pos, lf));
     }
+    let distinct_members = {
+        let mut idx: Vec<u8> = members.iter().map(|(_, lf)| lf.file.own.index).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx
+    };
     let holders_of = |good: &[GoodShare]| -> Vec<String> {
         (1..=n)
             .filter(|i| !good.iter().any(|g| g.index == *i))
             .map(|i| officer_name(&first.file, i))
             .collect()
     };
-    if members.len() < k as usize && !partial_ok {
-        let have: Vec<u8> = members.iter().map(|(_, lf)| lf.file.own.index).collect();
+    if distinct_members.len() < k as usize && !partial_ok {
+        let have = &distinct_members;
         return Err(SetError::NotEnough {
             set_id,
-            have: members.len(),
+            have: have.len(),
             need: k as usize,
             holders: (1..=n)
                 .filter(|i| !have.contains(i))
@@ -1763,6 +1765,16 @@ pub fn open_set(
     let mut tokens = Tokens::new(env, prompter);
     let mut good: Vec<GoodShare> = Vec::new();
     for (pos, lf) in &members {
+        // Another file for this index already opened: this one is not needed, and not genuine.
+        if let Some(g) = good.iter().find(|g| g.index == lf.file.own.index) {
+            problems.push(format!(
+                "{}: another file for share {} than {}, which opened: this one is not genuine",
+                lf.path.display(),
+                g.index,
+                g.file.display()
+            ));
+            continue;
+        }
         let who = format!(
             "{}, {}",
             officer_name(&lf.file, lf.file.own.index),
@@ -1770,7 +1782,9 @@ pub fn open_set(
         );
         let plan = match plan_file(lf, overrides, &mut tokens) {
             Ok(p) => p,
-            Err(e) if partial_ok && members.len() < k as usize => return Err(SetError::Fatal(e)),
+            Err(e) if partial_ok && distinct_members.len() < k as usize => {
+                return Err(SetError::Fatal(e));
+            }
             Err(e) => {
                 problems.push(format!("{who}: {e}"));
                 continue;
@@ -1807,7 +1821,7 @@ pub fn open_set(
                 return Err(SetError::Fatal(e));
             }
             // Checking shares one by one: each share's own failure is the answer.
-            Err(e) if partial_ok && members.len() < k as usize => {
+            Err(e) if partial_ok && distinct_members.len() < k as usize => {
                 return Err(SetError::Fatal(e));
             }
             Err(e) => problems.push(format!(

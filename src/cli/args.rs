@@ -251,15 +251,45 @@ pub enum KeyType {
     P256,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PinPolicyArg {
+    Once,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum TouchPolicyArg {
+    Always,
+    Cached,
+    Never,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Generate a key on a token (sensitive, non-extractable).
     Keygen {
-        /// pkcs11:token=<label>;object=<key label>[;id=%xx]?module-path=...
+        /// pkcs11:token=<label>;object=<key label>[;id=%xx]?module-path=..., or
+        /// yubikey:serial=<n>[;slot=<hex>] (a retired slot, 82..95; default 82).
         #[arg(long, value_name = "URI")]
         token: String,
         #[arg(long = "type", value_enum)]
         key_type: KeyType,
+        /// YubiKey: when the PIN is needed for the key (default once).
+        #[arg(long, value_enum)]
+        pin_policy: Option<PinPolicyArg>,
+        /// YubiKey: when a touch is needed (default always).
+        #[arg(long, value_enum)]
+        touch_policy: Option<TouchPolicyArg>,
+        /// YubiKey: the management key, in hex (3DES or AES), if not the default.
+        #[arg(long, value_name = "FILE")]
+        mgm_key_file: Option<PathBuf>,
+        /// YubiKey: the management key is stored on the card, protected by the PIN.
+        #[arg(long)]
+        mgm_key_protected: bool,
+        /// YubiKey: replace a key already in the slot (it is lost, with every backup made with it).
+        #[arg(long)]
+        force: bool,
     },
     /// List tokens and the custody keys on them.
     List {

@@ -99,14 +99,6 @@ fn run(cli: Cli) -> Res {
     }
 }
 
-fn not_built(what: &str) -> Failure {
-    Failure::new(
-        exit::OTHER,
-        format!("`custody {what}` is not built yet in this version"),
-        "nothing was changed; use a later custody",
-    )
-}
-
 /// Write secret bytes to a new file (0600) or standard output in the chosen encoding.
 fn emit_secret(out: &Path, fmt: Option<OutFormat>, bytes: &[u8]) -> Res {
     if out == Path::new("-") {
@@ -739,12 +731,53 @@ fn token(t: TokenCommand) -> Res {
         )
     };
     match t {
-        TokenCommand::Keygen { token, key_type } => {
+        TokenCommand::Keygen {
+            token,
+            key_type,
+            pin_policy,
+            touch_policy,
+            mgm_key_file,
+            mgm_key_protected,
+            force,
+        } => {
             let loc = token
                 .parse::<TokenLocator>()
                 .map_err(|e| Failure::usage(format!("--token: {e}")))?;
-            let TokenLocator::Pkcs11(uri) = loc else {
-                return Err(not_built("token keygen for a YubiKey"));
+            let uri = match loc {
+                TokenLocator::Pkcs11(uri) => {
+                    if pin_policy.is_some()
+                        || touch_policy.is_some()
+                        || mgm_key_file.is_some()
+                        || mgm_key_protected
+                        || force
+                    {
+                        return Err(Failure::usage(
+                            "--pin-policy, --touch-policy, --mgm-key-* and --force are for YubiKeys",
+                        ));
+                    }
+                    uri
+                }
+                TokenLocator::Yubikey(y) => {
+                    if key_type != KeyType::P256 {
+                        return Err(Failure::usage(
+                            "a YubiKey holds P-256 keys: use --type p256",
+                        ));
+                    }
+                    return yubikey_keygen(
+                        &y,
+                        pin_policy,
+                        touch_policy,
+                        mgm_key_file,
+                        mgm_key_protected,
+                        force,
+                        &mut p,
+                    );
+                }
+                TokenLocator::Pubkey(_) => {
+                    return Err(Failure::usage(
+                        "keys are generated on a token, not a pubkey: file",
+                    ));
+                }
             };
             let Some(label) = uri.object_label.clone() else {
                 return Err(Failure::usage(
@@ -813,11 +846,17 @@ fn token(t: TokenCommand) -> Res {
         TokenCommand::List { module, json } => {
             let tokens = Tokens::new(token_env(), &mut p);
             let (m, list) = tokens.list(module.as_deref()).map_err(tf)?;
+            // YubiKeys beside the PKCS#11 tokens; no smart-card service is not an error here.
+            let (cards, card_error) = match custody::token::piv::list_cards() {
+                Ok(c) => (c, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
             if json {
                 let v: Vec<_> = list
                     .iter()
                     .map(|t| {
                         serde_json::json!({
+                            "kind": "pkcs11",
                             "module": m.path().display().to_string(),
                             "slot_id": t.slot.id(),
                             "label": t.label,
@@ -832,6 +871,21 @@ fn token(t: TokenCommand) -> Res {
                         })
                     })
                     .collect();
+                let mut v = v;
+                for c in &cards {
+                    v.push(serde_json::json!({
+                        "kind": "yubikey",
+                        "serial": c.serial,
+                        "firmware": c.version,
+                        "reader": c.reader,
+                        "pin_tries_left": c.pin_tries,
+                        "custody_slots": c.custody_slots.iter().map(|(s, p)| serde_json::json!({
+                            "slot": format!("{s:02x}"),
+                            "key_hash": hex::encode(crypto::p256_key_hash(p)),
+                            "uri": format!("yubikey:serial={};slot={s:02x}", c.serial),
+                        })).collect::<Vec<_>>(),
+                    }));
+                }
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
             } else {
                 println!("PKCS#11 module {}", m.path().display());
@@ -858,6 +912,38 @@ fn token(t: TokenCommand) -> Res {
                         custody::token::uri::percent_encode(t.label.as_bytes()),
                         custody::token::uri::percent_encode(t.serial.as_bytes())
                     );
+                }
+                match &card_error {
+                    Some(e) => println!("YubiKeys: none found ({e})"),
+                    None if cards.is_empty() => println!("YubiKeys: none present"),
+                    None => {}
+                }
+                for c in &cards {
+                    println!(
+                        "YubiKey {} (firmware {}, reader \"{}\"){}",
+                        c.serial,
+                        c.version,
+                        display_escaped(&c.reader),
+                        match c.pin_tries {
+                            Some(0) => " PIN BLOCKED (unblock it with the PUK)".to_string(),
+                            Some(t) =>
+                                format!(", {t} PIN tr{} left", if t == 1 { "y" } else { "ies" }),
+                            None => String::new(),
+                        }
+                    );
+                    if c.custody_slots.is_empty() {
+                        println!(
+                            "  no custody key: make one with --token 'yubikey:serial={}' --type p256",
+                            c.serial
+                        );
+                    }
+                    for (slot, point) in &c.custody_slots {
+                        println!(
+                            "  slot {slot:02x}: custody P-256 key, key hash {}",
+                            hex::encode(crypto::p256_key_hash(point))
+                        );
+                        println!("    --token 'yubikey:serial={};slot={slot:02x}'", c.serial);
+                    }
                 }
             }
             Ok(())
@@ -901,6 +987,92 @@ fn token(t: TokenCommand) -> Res {
             Ok(())
         }
     }
+}
+
+fn yubikey_keygen(
+    y: &custody::token::uri::YubikeyLocator,
+    pin_policy: Option<args::PinPolicyArg>,
+    touch_policy: Option<args::TouchPolicyArg>,
+    mgm_key_file: Option<PathBuf>,
+    mgm_key_protected: bool,
+    force: bool,
+    p: &mut TerminalPrompter,
+) -> Res {
+    use custody::token::piv;
+    let tf = |e: custody::token::TokenError| {
+        let code = match e {
+            custody::token::TokenError::PinIncorrect { .. } => exit::AUTH,
+            custody::token::TokenError::PinLocked { .. } => exit::PIN_LOCKED,
+            custody::token::TokenError::NotFound { .. } => exit::NOT_FOUND,
+            custody::token::TokenError::KeyUnusable { .. } => exit::OUTPUT_EXISTS,
+            _ => exit::OTHER,
+        };
+        Failure::new(
+            code,
+            e.to_string(),
+            "check the YubiKey, its PIN and management key",
+        )
+    };
+    let mgm = match (mgm_key_file, mgm_key_protected) {
+        (Some(_), true) => {
+            return Err(Failure::usage(
+                "give --mgm-key-file or --mgm-key-protected, not both",
+            ));
+        }
+        (Some(f), false) => piv::MgmSource::Given(zeroize::Zeroizing::new(
+            media::read_bounded(&f, 1024)
+                .map_err(|e| Failure::new(exit::OTHER, e.to_string(), "check --mgm-key-file"))?,
+        )),
+        (None, true) => piv::MgmSource::Protected,
+        (None, false) => piv::MgmSource::Default,
+    };
+    let mut yk = piv::open_card(y.serial).map_err(tf)?;
+    let slot = y.slot.unwrap_or(*piv::RETIRED.start());
+    let pin = match (&y.pin_value, &y.pin_source) {
+        (Some(v), _) => {
+            p.warn("the PIN was given with pin-value=: it is visible in the process arguments.");
+            v.clone()
+        }
+        (None, Some(path)) => custody::token::locate::read_pin_file(path)
+            .map_err(|e| Failure::new(exit::OTHER, e, "check pin-source="))?,
+        (None, None) => p.pin(&piv::card_name(y.serial)).map_err(|e| {
+            Failure::new(
+                exit::OTHER,
+                e.to_string(),
+                "give CUSTODY_PIN or run on a terminal",
+            )
+        })?,
+    };
+    let pin_policy = match pin_policy.unwrap_or(args::PinPolicyArg::Once) {
+        args::PinPolicyArg::Once => yubikey::PinPolicy::Once,
+        args::PinPolicyArg::Always => yubikey::PinPolicy::Always,
+        args::PinPolicyArg::Never => yubikey::PinPolicy::Never,
+    };
+    let touch = touch_policy.unwrap_or(args::TouchPolicyArg::Always);
+    let touch_policy = match touch {
+        args::TouchPolicyArg::Always => yubikey::TouchPolicy::Always,
+        args::TouchPolicyArg::Cached => yubikey::TouchPolicy::Cached,
+        args::TouchPolicyArg::Never => yubikey::TouchPolicy::Never,
+    };
+    if touch != args::TouchPolicyArg::Never {
+        p.info(&format!(
+            "Touch your YubiKey {} when it blinks (the new key signs its certificate).",
+            y.serial
+        ));
+    }
+    let point =
+        piv::generate_key(&mut yk, slot, &pin, mgm, pin_policy, touch_policy, force).map_err(tf)?;
+    println!(
+        "Generated a P-256 key in PIV slot {slot:02x} of YubiKey {} (made on the card; a certificate CN=custody records it).",
+        y.serial
+    );
+    println!("  key hash: {}", hex::encode(crypto::p256_key_hash(&point)));
+    println!("  Record the key hash: backups made from its public key show it.");
+    println!(
+        "  Use it with: --token 'yubikey:serial={};slot={slot:02x}'",
+        y.serial
+    );
+    Ok(())
 }
 
 #[allow(dead_code)]
