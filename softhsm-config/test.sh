@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite, against real SoftHSM2 tokens (each test makes its own token directory).
-# Tests fail, never skip, when SoftHSM2 or a tool they need is missing.
+# The whole test suite: everything against real SoftHSM2 tokens (each test makes its own token
+# directory), then the YubiKey (PIV) tests against a software PIV card that
+# tools/piv-card/run-with-card.sh starts (with its own pcscd) and stops. Tests fail, never skip,
+# when SoftHSM2, the card or a tool they need is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -11,6 +13,9 @@ log=$(mktemp "${TMPDIR:-/tmp}/custody-tests.XXXXXX")
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --locked --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+# One card: the PIV tests run one at a time.
+tools/piv-card/run-with-card.sh cargo test --locked --features piv-tests --test piv -- --test-threads=1 2>&1 \
+  | tee -a "$log" || status=$?
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "custody tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1011,21 +1011,18 @@ pub fn plan_file(
             }
         }
         if plan.is_empty() && !missing_cards.is_empty() {
-            let present = cards.unwrap_or_default();
+            let present: Vec<String> = cards
+                .unwrap_or_default()
+                .iter()
+                .map(|s| crate::token::piv::card_name(*s))
+                .collect();
             list_error = Some(format!(
-                "{} needed; {}",
+                "{} is needed: plug it in ({})",
                 missing_cards.join(" or "),
                 if present.is_empty() {
-                    "no YubiKey is present (is pcscd running?)".to_string()
+                    "no YubiKey is present; is pcscd running?".to_string()
                 } else {
-                    format!(
-                        "present: {}",
-                        present
-                            .iter()
-                            .map(|s| crate::token::piv::card_name(*s))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("only {} is present", present.join(", "))
                 }
             ));
         }

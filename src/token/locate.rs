@@ -32,8 +32,8 @@ pub struct Tokens<'p> {
     pub env: TokenEnv,
     prompter: &'p mut dyn Prompter,
     sessions: HashMap<(PathBuf, u64), Rc<Session>>,
-    /// YubiKeys opened in this operation, by serial, and whether their PIN was verified.
-    cards: HashMap<u32, (Rc<RefCell<yubikey::YubiKey>>, bool)>,
+    /// YubiKeys opened in this operation, by serial, with their PIN once it was verified.
+    cards: HashMap<u32, (Rc<RefCell<yubikey::YubiKey>>, Option<SecretString>)>,
 }
 
 fn token_name(t: &TokenInfo) -> String {
@@ -272,7 +272,7 @@ impl<'p> Tokens<'p> {
             return Ok(c.clone());
         }
         let c = Rc::new(RefCell::new(piv::open_card(serial)?));
-        self.cards.insert(serial, (c.clone(), false));
+        self.cards.insert(serial, (c.clone(), None));
         Ok(c)
     }
 
@@ -292,7 +292,10 @@ impl<'p> Tokens<'p> {
     ) -> Result<TokenKey<'static>, TokenError> {
         let card = self.card(serial)?;
         let name = format!("{}, PIV slot {slot:02x}", piv::card_name(serial));
-        if !self.cards.get(&serial).is_some_and(|(_, ok)| *ok) {
+        let known = self.cards.get(&serial).and_then(|(_, p)| p.clone());
+        let pin = if let Some(p) = known {
+            p
+        } else {
             let pin = match (pin.value, pin.source) {
                 (Some(v), _) => {
                     self.prompter.warn(
@@ -323,11 +326,13 @@ impl<'p> Tokens<'p> {
                         })?
                 }
             };
+            // Verified now, so a wrong PIN is reported before anything else happens.
             piv::verify_pin(&mut card.borrow_mut(), &pin)?;
             if let Some(c) = self.cards.get_mut(&serial) {
-                c.1 = true;
+                c.1 = Some(pin.clone());
             }
-        }
+            pin
+        };
         match piv::touch_needed(&mut card.borrow_mut(), slot) {
             Some(true) => self
                 .prompter
@@ -349,6 +354,7 @@ impl<'p> Tokens<'p> {
                 slot,
                 point,
                 serial,
+                pin,
             })),
         })
     }

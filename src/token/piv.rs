@@ -46,7 +46,11 @@ fn map_pin_error(serial: u32, e: yubikey::Error) -> TokenError {
     match e {
         yubikey::Error::WrongPin { tries: 0 } | yubikey::Error::PinLocked => {
             TokenError::PinLocked {
-                token: card_name(serial),
+                token: format!(
+                    "{} (blocked after too many wrong PINs: unblock it with its PUK, e.g. \
+                     `ykman piv access unblock-pin` or `yubico-piv-tool -a unblock-pin`)",
+                    card_name(serial)
+                ),
             }
         }
         yubikey::Error::WrongPin { tries } => TokenError::PinIncorrect {
@@ -206,6 +210,9 @@ pub struct PivEcdh {
     pub slot: u8,
     pub point: [u8; 65],
     pub serial: u32,
+    /// Verified once already; verified again right before each use, since reading objects
+    /// re-selects the applet and drops the verification (as on a real YubiKey).
+    pub pin: SecretString,
 }
 
 impl EcdhP256 for PivEcdh {
@@ -217,6 +224,7 @@ impl EcdhP256 for PivEcdh {
         let id = slot_id(self.slot)?;
         let peer = crypto::p256_uncompressed(peer);
         let mut card = self.card.borrow_mut();
+        verify_pin(&mut card, &self.pin)?;
         let out = piv::decrypt_data(&mut card, &peer, AlgorithmId::EccP256, id)
             .map_err(|e| map_pin_error(self.serial, e))?;
         let z = Zeroizing::new(out.to_vec());

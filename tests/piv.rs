@@ -1,0 +1,449 @@
+//! The YubiKey (PIV) backend against a software PIV card (tools/piv-card) on a virtual PC/SC
+//! reader. Built only with `--features piv-tests`, which `tools/piv-card/run-with-card.sh` sets
+//! after it has started pcscd and the card: a run without the card fails, it never skips.
+//! One card: run these one at a time (`--test-threads=1`); each test uses its own PIV slot.
+
+mod support;
+
+use support::{Env, exit, fix_checksum, replace_line, uri};
+
+/// The card's serial (the harness's `--serial`, default 12345678).
+fn serial() -> u32 {
+    std::env::var("PIV_CARD_SERIAL")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12345678)
+}
+
+fn yk(slot: u8) -> String {
+    format!("yubikey:serial={};slot={slot:02x}", serial())
+}
+
+/// A fresh environment whose YubiKey slot `slot` holds a new custody key; returns its key hash.
+fn with_key(name: &str, slot: u8) -> (Env, String) {
+    let env = Env::new(name);
+    let out = env.run([
+        "token",
+        "keygen",
+        "--token",
+        &yk(slot),
+        "--type",
+        "p256",
+        "--force",
+        "--touch-policy",
+        "never",
+    ]);
+    out.ok();
+    let hash = out.field("key hash:");
+    assert_eq!(hash.len(), 64, "{}", out.dump());
+    (env, hash)
+}
+
+#[test]
+fn card_is_present() {
+    let env = Env::new("piv-present");
+    let out = env.run(["token", "list", "--json"]);
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let cards: Vec<&serde_json::Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "yubikey")
+        .collect();
+    assert_eq!(
+        cards.len(),
+        1,
+        "the virtual card is not visible: is tools/piv-card running? {}",
+        out.dump()
+    );
+    assert_eq!(cards[0]["serial"], serial());
+}
+
+#[test]
+fn keygen_lists_the_key_and_refuses_an_occupied_slot() {
+    let (env, hash) = with_key("piv-keygen", 0x82);
+    let out = env.run(["token", "list"]);
+    out.ok().stdout_has(&[
+        &format!("YubiKey {}", serial()),
+        "slot 82: custody P-256 key",
+        &hash,
+        &format!("--token 'yubikey:serial={};slot=82'", serial()),
+    ]);
+    // Without --force, an occupied slot is refused and keeps its key.
+    env.run(["token", "keygen", "--token", &yk(0x82), "--type", "p256"])
+        .code(exit::OUTPUT_EXISTS)
+        .error_has(&["already holds a key", "--force"]);
+    env.run(["token", "list"]).ok().stdout_has(&[&hash]);
+    // AES keys do not live on a YubiKey.
+    env.run(["token", "keygen", "--token", &yk(0x82), "--type", "aes"])
+        .code(exit::USAGE);
+}
+
+#[test]
+fn backup_and_restore_round_trip() {
+    let (env, hash) = with_key("piv-roundtrip", 0x83);
+    let secret = env.secret("secret.bin", 32);
+    env.backup("secret.bin", &[&yk(0x83)], "b.custody", &["--single-token"])
+        .ok();
+    let inspect = env.run(["inspect", "--json", &env.p("b.custody")]);
+    inspect.ok();
+    let v: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(v["slots"][0]["kind"], "piv-p256");
+    assert_eq!(v["slots"][0]["card_serial"], serial());
+    assert_eq!(v["slots"][0]["piv_slot"], "83");
+    assert_eq!(v["slots"][0]["key_hash"], hash);
+    assert_eq!(v["slots"][0]["verified"], true);
+    // Found by the serial in the file; the person is told to touch the card if it blinks.
+    env.restore("b.custody", "r1.bin", &[])
+        .ok()
+        .stderr_has(&["touch it"]);
+    assert_eq!(env.read("r1.bin"), secret);
+    // Named with --token.
+    env.restore("b.custody", "r2.bin", &["--token", &yk(0x83)])
+        .ok();
+    assert_eq!(env.read("r2.bin"), secret);
+}
+
+#[test]
+fn wrong_pin_reports_tries_left_and_is_not_retried() {
+    let (env, _) = with_key("piv-wrongpin", 0x84);
+    env.secret("secret.bin", 32);
+    env.backup("secret.bin", &[&yk(0x84)], "b.custody", &["--single-token"])
+        .ok();
+    let out = env.run_env(
+        [
+            "restore",
+            &env.p("b.custody"),
+            "--out",
+            &env.p("r.bin"),
+            "--password-file",
+            &env.password_file(),
+        ],
+        &[("CUSTODY_PIN", Some("999999"))],
+    );
+    out.code(exit::AUTH)
+        .error_has(&[&format!("YubiKey {}", serial()), "tries left"]);
+    env.assert_absent("r.bin");
+    // The right PIN works again (and resets the counter for the other tests).
+    env.restore("b.custody", "r.bin", &[]).ok();
+}
+
+/// A public-key file for slot `from`, edited to claim another card or slot (checksum fixed).
+fn edited_pubkey(env: &Env, from: u8, field: &str, value: &str) -> String {
+    env.run([
+        "token",
+        "pubkey",
+        "--token",
+        &yk(from),
+        "--out",
+        &env.p("orig.pub"),
+    ])
+    .ok();
+    let edited = fix_checksum(&replace_line(
+        &env.read("orig.pub"),
+        &format!("{field}:"),
+        &format!("{field}: {value}"),
+    ));
+    env.write("edited.pub", &edited);
+    std::fs::remove_file(env.path("orig.pub")).unwrap();
+    format!("pubkey:{}", env.p("edited.pub"))
+}
+
+#[test]
+fn another_card_is_named() {
+    let (env, _) = with_key("piv-othercard", 0x85);
+    env.secret("secret.bin", 32);
+    let tok = edited_pubkey(&env, 0x85, "card-serial", "999");
+    env.backup("secret.bin", &[&tok], "b.custody", &["--single-token"])
+        .ok();
+    env.restore("b.custody", "r.bin", &[])
+        .code(exit::NOT_FOUND)
+        .error_has(&["YubiKey 999 is needed", &format!("YubiKey {}", serial())]);
+    env.assert_absent("r.bin");
+}
+
+#[test]
+fn the_right_card_without_the_key_is_named() {
+    let (env, _) = with_key("piv-nokey", 0x86);
+    env.secret("secret.bin", 32);
+    // Slot 94 never holds a key in these tests.
+    let tok = edited_pubkey(&env, 0x86, "piv-slot", "94");
+    env.backup("secret.bin", &[&tok], "b.custody", &["--single-token"])
+        .ok();
+    env.restore("b.custody", "r.bin", &[])
+        .code(exit::NOT_FOUND)
+        .error_has(&["slot 94 holds no key", "right card without the key"]);
+    env.assert_absent("r.bin");
+}
+
+#[test]
+fn backup_from_the_public_key_alone() {
+    let (env, hash) = with_key("piv-pubkey", 0x87);
+    let secret = env.secret("secret.bin", 32);
+    env.run([
+        "token",
+        "pubkey",
+        "--token",
+        &yk(0x87),
+        "--out",
+        &env.p("card.pub"),
+    ])
+    .ok()
+    .stdout_has(&[&hash]);
+    let pk = format!("pubkey:{}", env.p("card.pub"));
+    env.backup("secret.bin", &[&pk], "b.custody", &["--single-token"])
+        .ok()
+        .stdout_has(&["UNVERIFIED"])
+        .stderr_has(&[&hash]);
+    env.run(["inspect", &env.p("b.custody")])
+        .ok()
+        .stdout_has(&["UNVERIFIED"]);
+    env.restore("b.custody", "r.bin", &[]).ok();
+    assert_eq!(env.read("r.bin"), secret);
+}
+
+#[test]
+fn yubikey_and_softhsm_slots_in_one_backup() {
+    let (env, _) = with_key("piv-mixed", 0x88);
+    env.init_token("hsm");
+    env.keygen("hsm", "aes", "aes");
+    let secret = env.secret("secret.bin", 32);
+    env.backup(
+        "secret.bin",
+        &[&yk(0x88), &uri("hsm", "aes")],
+        "b.custody",
+        &[],
+    )
+    .ok();
+    env.restore("b.custody", "r1.bin", &["--token", &yk(0x88)])
+        .ok();
+    assert_eq!(env.read("r1.bin"), secret);
+    env.restore("b.custody", "r2.bin", &["--token", &uri("hsm", "aes")])
+        .ok();
+    assert_eq!(env.read("r2.bin"), secret);
+}
+
+#[test]
+fn split_where_each_officer_has_another_token() {
+    let (env, _) = with_key("piv-split", 0x89);
+    env.init_token("alice-hsm");
+    env.keygen("alice-hsm", "k", "aes");
+    env.init_token("carol-hsm");
+    env.keygen("carol-hsm", "k", "p256");
+    let secret = env.secret("secret.bin", 32);
+    let mut args: Vec<String> = [
+        "backup",
+        "--secret",
+        &env.p("secret.bin"),
+        "--threshold",
+        "2",
+        "--out",
+        &env.p("alice.share"),
+        "--out",
+        &env.p("bob.share"),
+        "--out",
+        &env.p("carol.share"),
+        "--officer",
+        "Alice",
+        "--officer",
+        "Bob",
+        "--officer",
+        "Carol",
+        "--share-token",
+        &format!("1={}", uri("alice-hsm", "k")),
+        "--share-token",
+        &format!("2={}", yk(0x89)),
+        "--share-token",
+        &format!("3={}", uri("carol-hsm", "k")),
+        "--password-file",
+        &env.password_file(),
+        "--allow-same-device",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(support::WEAK_KDF.iter().map(|s| s.to_string()));
+    env.run(&args).ok();
+    for (i, pair) in [["alice", "bob"], ["bob", "carol"], ["carol", "alice"]]
+        .iter()
+        .enumerate()
+    {
+        let out = format!("r{i}.bin");
+        env.run([
+            "restore",
+            &env.p(&format!("{}.share", pair[0])),
+            &env.p(&format!("{}.share", pair[1])),
+            "--out",
+            &env.p(&out),
+            "--password-file",
+            &env.password_file(),
+        ])
+        .ok();
+        assert_eq!(env.read(&out), secret, "{pair:?}");
+    }
+}
+
+#[test]
+fn a_key_made_by_yubico_piv_tool_is_used() {
+    let env = Env::new("piv-ykpivtool");
+    let reader = std::env::var("PIV_CARD_READER").unwrap_or("Virtual PCD 00 00".into());
+    let tool = |args: &[&str]| {
+        let mut full = vec!["-r", reader.as_str()];
+        full.extend_from_slice(args);
+        env.tool("yubico-piv-tool", "yubico-piv-tool", &full)
+    };
+    tool(&[
+        "-a",
+        "generate",
+        "-s",
+        "8a",
+        "-A",
+        "ECCP256",
+        "-o",
+        &env.p("pub.pem"),
+    ])
+    .ok();
+    // yubico-piv-tool's own selfsign fails on this card before any command reaches it, so the
+    // certificate that records the card's public key is made by openssl (custody reads only the
+    // public key from it).
+    let openssl = |args: &[&str]| env.tool("openssl", "openssl", args);
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &env.p("signer.pem"),
+    ]);
+    openssl(&[
+        "x509",
+        "-new",
+        "-subj",
+        "/CN=made-by-yubico-piv-tool/",
+        "-key",
+        &env.p("signer.pem"),
+        "-force_pubkey",
+        &env.p("pub.pem"),
+        "-days",
+        "3650",
+        "-out",
+        &env.p("cert.pem"),
+    ]);
+    tool(&[
+        "-a",
+        "import-certificate",
+        "-s",
+        "8a",
+        "-i",
+        &env.p("cert.pem"),
+    ])
+    .ok();
+    let secret = env.secret("secret.bin", 32);
+    env.backup("secret.bin", &[&yk(0x8a)], "b.custody", &["--single-token"])
+        .ok();
+    env.restore("b.custody", "r.bin", &[]).ok();
+    assert_eq!(env.read("r.bin"), secret);
+}
+
+#[test]
+fn a_regenerated_slot_is_named_before_any_pin_is_used() {
+    let (env, _) = with_key("piv-regen", 0x8c);
+    env.secret("secret.bin", 32);
+    env.backup("secret.bin", &[&yk(0x8c)], "b.custody", &["--single-token"])
+        .ok();
+    with_key_in(&env, 0x8c);
+    // A wrong PIN would give exit 3 if the PIN were tried first: the key check comes before.
+    env.run_env(
+        [
+            "restore",
+            &env.p("b.custody"),
+            "--out",
+            &env.p("r.bin"),
+            "--password-file",
+            &env.password_file(),
+        ],
+        &[("CUSTODY_PIN", Some("999999"))],
+    )
+    .code(exit::NOT_FOUND)
+    .error_has(&["another key than the one this file was made with"]);
+    env.assert_absent("r.bin");
+    let list = env.run(["token", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let card = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "yubikey")
+        .unwrap()
+        .clone();
+    assert_eq!(card["pin_tries_left"], 3, "a PIN try was used: {card}");
+}
+
+fn with_key_in(env: &Env, slot: u8) {
+    env.run([
+        "token",
+        "keygen",
+        "--token",
+        &yk(slot),
+        "--type",
+        "p256",
+        "--force",
+        "--touch-policy",
+        "never",
+    ])
+    .ok();
+}
+
+/// Runs last (by name): blocks the PIN, then unblocks it with the PUK for later runs.
+#[test]
+fn zz_a_blocked_pin_is_reported_as_blocked() {
+    let (env, _) = with_key("piv-blocked", 0x8d);
+    env.secret("secret.bin", 32);
+    env.backup("secret.bin", &[&yk(0x8d)], "b.custody", &["--single-token"])
+        .ok();
+    let restore_with = |pin: &str| {
+        env.run_env(
+            [
+                "restore",
+                &env.p("b.custody"),
+                "--out",
+                &env.p("r.bin"),
+                "--password-file",
+                &env.password_file(),
+            ],
+            &[("CUSTODY_PIN", Some(pin))],
+        )
+    };
+    restore_with("999999")
+        .code(exit::AUTH)
+        .error_has(&["2 tries left"]);
+    restore_with("999999")
+        .code(exit::AUTH)
+        .error_has(&["1 try left"]);
+    restore_with("999999")
+        .code(exit::PIN_LOCKED)
+        .error_has(&["blocked", "PUK"]);
+    // Even the right PIN cannot help now; the message says why and what to do.
+    restore_with(support::USER_PIN)
+        .code(exit::PIN_LOCKED)
+        .error_has(&["blocked", "unblock"]);
+    env.assert_absent("r.bin");
+    let reader = std::env::var("PIV_CARD_READER").unwrap_or("Virtual PCD 00 00".into());
+    env.tool(
+        "yubico-piv-tool",
+        "yubico-piv-tool",
+        &[
+            "-r",
+            &reader,
+            "-a",
+            "unblock-pin",
+            "-P",
+            "12345678",
+            "-N",
+            support::USER_PIN,
+        ],
+    );
+    restore_with(support::USER_PIN).ok();
+}
