@@ -128,6 +128,8 @@ struct Pty {
     child: Child,
     master: File,
     seen: String,
+    /// Where the next `expect` starts looking: each prompt is matched once, in order.
+    pos: usize,
 }
 
 impl Pty {
@@ -167,6 +169,7 @@ impl Pty {
             child,
             master,
             seen: String::new(),
+            pos: 0,
         }
     }
 
@@ -174,8 +177,10 @@ impl Pty {
     fn expect(&mut self, text: &str) -> usize {
         let start = Instant::now();
         loop {
-            if let Some(i) = self.seen.find(text) {
-                return i;
+            if let Some(i) = self.seen[self.pos..].find(text) {
+                let at = self.pos + i;
+                self.pos = at + text.len();
+                return at;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
@@ -194,7 +199,7 @@ impl Pty {
                     Ok(0) | Err(_) => {
                         // The child closed the terminal: whatever it printed is all there is.
                         assert!(
-                            self.seen.contains(text),
+                            self.seen[self.pos..].contains(text),
                             "custody ended without printing {text:?}; the screen:\n{}",
                             self.seen
                         );
@@ -393,4 +398,92 @@ fn without_a_terminal_nothing_is_asked() {
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("PIN"), "{err}");
     assert!(err.contains("no terminal to ask on"), "{err}");
+}
+
+#[test]
+fn an_absent_officer_is_skipped_with_an_empty_entry() {
+    let env = Env::new("skip");
+    for (name, pw) in [("a", "alpha pw"), ("b", "bravo pw"), ("c", "charlie pw")] {
+        std::fs::write(env.path(&format!("pw-{name}")), format!("{pw}\n")).unwrap();
+    }
+    let mut args: Vec<String> = [
+        "backup",
+        "--secret",
+        "secret",
+        "--token",
+        "pkcs11:token=prompt;object=k",
+        "--threshold",
+        "2",
+        "--out",
+        "a.share",
+        "--out",
+        "b.share",
+        "--out",
+        "c.share",
+        "--officer",
+        "Alice",
+        "--officer",
+        "Bob",
+        "--officer",
+        "Carol",
+        "--hint",
+        "ha",
+        "--hint",
+        "hb",
+        "--hint",
+        "hc",
+        "--password-file",
+        "pw-a",
+        "--password-file",
+        "pw-b",
+        "--password-file",
+        "pw-c",
+        "--allow-same-device",
+        "--single-token",
+        "--allow-weak-kdf",
+        "--kdf-memory",
+        "8",
+        "--kdf-iterations",
+        "1",
+        "--kdf-parallelism",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut b = env.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    b.env("CUSTODY_PIN", "123456");
+    let out = b.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    args.clear();
+
+    // Alice is absent: Enter alone at her prompt skips her share; Bob and Carol restore.
+    let mut r = env.cmd(&[
+        "restore", "a.share", "b.share", "c.share", "--out", "restored",
+    ]);
+    r.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(r);
+    let alice = pty.expect("officer Alice (share 1)");
+    let hint_a = pty.expect("Password hint: ha");
+    assert!(alice < hint_a);
+    pty.expect("(Enter alone to skip this share): ");
+    pty.send("");
+    pty.expect("Password hint: hb");
+    pty.expect("(Enter alone to skip this share): ");
+    pty.send("bravo pw");
+    pty.expect("Password hint: hc");
+    pty.expect("(Enter alone to skip this share): ");
+    pty.send("charlie pw");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("skipped (officer absent)"), "{screen}");
+    assert!(
+        !screen.contains("bravo pw") && !screen.contains("charlie pw"),
+        "echoed:\n{screen}"
+    );
+    assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
 }

@@ -845,7 +845,17 @@ fn token(t: TokenCommand) -> Res {
         }
         TokenCommand::List { module, json } => {
             let tokens = Tokens::new(token_env(), &mut p);
-            let (m, list) = tokens.list(module.as_deref()).map_err(tf)?;
+            // Without --module, a machine with only YubiKeys lists them even when no PKCS#11
+            // module is installed; a module asked for by name must load.
+            let (module_path, list, p11_error) = match tokens.list(module.as_deref()) {
+                Ok((m, list)) => (m.path().display().to_string(), list, None),
+                Err(e) if module.is_none() => (
+                    token_env().default_module.display().to_string(),
+                    Vec::new(),
+                    Some(e.to_string()),
+                ),
+                Err(e) => return Err(tf(e)),
+            };
             // YubiKeys beside the PKCS#11 tokens; no smart-card service is not an error here.
             let (cards, card_error) = match custody::token::piv::list_cards() {
                 Ok(c) => (c, None),
@@ -857,7 +867,7 @@ fn token(t: TokenCommand) -> Res {
                     .map(|t| {
                         serde_json::json!({
                             "kind": "pkcs11",
-                            "module": m.path().display().to_string(),
+                            "module": module_path,
                             "slot_id": t.slot.id(),
                             "label": t.label,
                             "serial": t.serial,
@@ -888,8 +898,11 @@ fn token(t: TokenCommand) -> Res {
                 }
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
             } else {
-                println!("PKCS#11 module {}", m.path().display());
-                if list.is_empty() {
+                println!("PKCS#11 module {module_path}");
+                if let Some(e) = &p11_error {
+                    println!("  not usable: {e}");
+                }
+                if list.is_empty() && p11_error.is_none() {
                     println!("  no token present");
                 }
                 for t in &list {
