@@ -553,9 +553,10 @@ fn open_files(
         new_password_files: None,
         quiet: false,
     };
-    let single =
-        files.len() == 1 && ceremony::load(&files[0]).is_ok_and(|lf| lf.file.common.count == 1);
-    if single || files.len() == 1 && ceremony::load(&files[0]).is_err() {
+    // One file that is not a share (or not readable at all): the single-file path says why.
+    let single = files.len() == 1
+        && ceremony::load(&files[0]).map_or(true, |lf| lf.file.common.count == 1);
+    if single {
         return ceremony::open_backup(&files[0], &overrides, token_env(), &mut p)
             .map(Opened::Whole)
             .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()));
