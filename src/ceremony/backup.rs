@@ -1,0 +1,650 @@
+//! Backing up: a single backup (a 1-of-1 set) or a K-of-N split set.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// What `custody backup` asks for.
+pub struct BackupRequest {
+    pub secret: Secret,
+    pub tokens: Vec<TokenLocator>,
+    pub out: PathBuf,
+    pub hint: Option<String>,
+    pub label: String,
+    pub kdf: KdfParams,
+    pub allow_weak_kdf: bool,
+    pub single_token: bool,
+    pub force: bool,
+}
+
+/// What a successful backup reports.
+pub struct BackupReport {
+    pub set_id: [u8; 16],
+    pub fingerprint: [u8; 16],
+    pub threshold: u8,
+    pub files: Vec<FileReport>,
+    pub weak_kdf: bool,
+}
+
+/// One file written: which share, whose, and the tokens that open it (true: opened at backup).
+pub struct FileReport {
+    pub path: PathBuf,
+    pub index: u8,
+    pub officer: String,
+    pub slots: Vec<(String, bool)>,
+}
+
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// The request itself is wrong (size, label, KDF parameters, ...).
+    Invalid {
+        reason: String,
+    },
+    /// A token or key could not be used.
+    Token {
+        error: TokenError,
+    },
+    /// A new slot did not open from the bytes written: the key cannot do the job.
+    SlotCheck {
+        key: String,
+        reason: String,
+    },
+    Prompt(PromptError),
+    /// Writing or reading back the file failed; nothing was left under its name.
+    Write {
+        error: MediaError,
+    },
+    /// A split set was written only in part: the written shares form no usable set.
+    PartialSet {
+        written: Vec<PathBuf>,
+        failed: PathBuf,
+        not_written: Vec<PathBuf>,
+        error: MediaError,
+    },
+}
+
+impl fmt::Display for BackupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackupError::Invalid { reason } => write!(f, "{reason}"),
+            BackupError::Token { error } => write!(f, "{error}"),
+            BackupError::SlotCheck { key, reason } => write!(
+                f,
+                "the new slot for {key} did not open again from the bytes written ({reason}): \
+                 that key cannot protect a backup"
+            ),
+            BackupError::Prompt(e) => write!(f, "{e}"),
+            BackupError::Write { error } => write!(f, "{error}"),
+            BackupError::PartialSet {
+                written,
+                failed,
+                not_written,
+                error,
+            } => {
+                let list = |v: &[PathBuf]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                };
+                write!(
+                    f,
+                    "the split set is INCOMPLETE: writing {} failed ({error}). Written: {}. Not \
+                     written: {}. The written shares belong to a set that was never completed",
+                    failed.display(),
+                    list(written),
+                    list(not_written)
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BackupError {}
+
+impl BackupError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BackupError::Invalid { .. } => exit::USAGE,
+            BackupError::Token { error } => token_exit(error),
+            BackupError::SlotCheck { .. } => exit::NOT_FOUND,
+            BackupError::Prompt(_) => exit::OTHER,
+            BackupError::Write { error } | BackupError::PartialSet { error, .. } => match error {
+                MediaError::Exists { .. } => exit::OUTPUT_EXISTS,
+                _ => exit::OTHER,
+            },
+        }
+    }
+    pub fn advice(&self) -> &'static str {
+        match self {
+            BackupError::Invalid { .. } => "correct the command line and run it again",
+            BackupError::Token { error } => token_advice(error),
+            BackupError::SlotCheck { .. } => {
+                "make a key with `custody token keygen` (AES: encrypt+decrypt; P-256: derive)"
+            }
+            BackupError::Prompt(_) => {
+                "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
+            }
+            BackupError::Write { error } => match error {
+                MediaError::Exists { .. } => "choose another --out, or add --force to replace it",
+                _ => "check the medium (space, write protection) and run the backup again",
+            },
+            BackupError::PartialSet { .. } => {
+                "destroy the written shares of this incomplete set, fix the medium, and run the \
+                 whole split backup again"
+            }
+        }
+    }
+}
+
+pub fn check_secret_len(n: usize) -> Result<(), String> {
+    if !(format::MIN_SECRET_BYTES..=format::MAX_SECRET_BYTES).contains(&n) {
+        return Err(format!(
+            "the secret is {n} bytes; custody backs up secrets of {} to {} bytes",
+            format::MIN_SECRET_BYTES,
+            format::MAX_SECRET_BYTES
+        ));
+    }
+    Ok(())
+}
+
+/// Check KDF parameters asked for at backup.
+pub fn check_kdf_request(kdf: &KdfParams, allow_weak: bool) -> Result<(), String> {
+    kdf.check_readable()?;
+    if kdf.is_weak() && !allow_weak {
+        return Err(format!(
+            "Argon2id m={} MiB, t={} is below the minimum m=64 MiB, t=3; add --allow-weak-kdf \
+             to accept it (the file will be marked weak)",
+            kdf.memory_kib / 1024,
+            kdf.iterations
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Make the slots of one file: one per key, each wrapping `s` under `a`.
+pub(crate) fn build_file(
+    common: CommonHeader,
+    own: FileFields,
+    keys: &[&TokenKey<'_>],
+    a: &Key32,
+    s: &Key32,
+    payload: Vec<u8>,
+) -> Result<(BackupFile, Encoded), BackupError> {
+    let hc = crypto::common_header_hash(&format::encode_common(&common));
+    let ff = format::encode_file_fields(&own);
+    let mut slots = Vec::new();
+    for k in keys {
+        slots.push(
+            slot::make_slot(&hc, &ff, k, a, s).map_err(|error| BackupError::Token { error })?,
+        );
+    }
+    let mut file = BackupFile {
+        common,
+        own,
+        slots,
+        payload,
+        mac: [0; 32],
+    };
+    let enc = file.encode().map_err(|e| BackupError::Invalid {
+        reason: e.to_string(),
+    })?;
+    file.mac = slot::compute_mac(&file, &enc, s);
+    let enc = file.encode().map_err(|e| BackupError::Invalid {
+        reason: e.to_string(),
+    })?;
+    Ok((file, enc))
+}
+
+/// Check written bytes with the keys still in memory: checksum, strict parse, file MAC, and,
+/// when D and the secret are at hand, the payload.
+pub(crate) fn check_written(
+    bytes: &[u8],
+    s: &Key32,
+    payload: Option<(&Key32, &[u8])>,
+) -> Result<(), String> {
+    let (file, enc) = format::parse(bytes).map_err(|e| e.to_string())?;
+    if !crypto::ct_eq(&slot::compute_mac(&file, &enc, s), &file.mac) {
+        return Err("the file MAC does not match".into());
+    }
+    if let Some((d, secret)) = payload {
+        let pt = decrypt_payload(&file, &enc, d).ok_or("the payload does not decrypt")?;
+        if !crypto::ct_eq(&pt, secret) {
+            return Err("the payload is not the secret".into());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn decrypt_payload(
+    file: &BackupFile,
+    enc: &Encoded,
+    d: &Key32,
+) -> Option<Zeroizing<Vec<u8>>> {
+    let hc = crypto::common_header_hash(enc.common());
+    let pk = crypto::payload_key(d, &file.common.set_id);
+    crypto::aead_open(&pk, &file.common.payload_nonce, &hc, &file.payload)
+}
+
+pub fn backup(
+    req: BackupRequest,
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+) -> Result<BackupReport, BackupError> {
+    let set = SetRequest {
+        secret: req.secret,
+        threshold: 1,
+        shares: vec![ShareSpec {
+            out: req.out,
+            officer: String::new(),
+            hint: req.hint,
+            tokens: req.tokens,
+        }],
+        label: req.label,
+        kdf: req.kdf,
+        allow_weak_kdf: req.allow_weak_kdf,
+        single_token: req.single_token,
+        force: req.force,
+        allow_same_device: true,
+    };
+    backup_set(set, env, prompter)
+}
+
+/// One file of a set: where it goes, whose it is, what locks it.
+pub struct ShareSpec {
+    pub out: PathBuf,
+    pub officer: String,
+    pub hint: Option<String>,
+    pub tokens: Vec<TokenLocator>,
+}
+
+/// A backup as a K-of-N set (a single backup is 1 of 1).
+pub struct SetRequest {
+    pub secret: Secret,
+    pub threshold: u8,
+    pub shares: Vec<ShareSpec>,
+    pub label: String,
+    pub kdf: KdfParams,
+    pub allow_weak_kdf: bool,
+    pub single_token: bool,
+    pub force: bool,
+    pub allow_same_device: bool,
+}
+
+/// Refuse two outputs on one filesystem (one lost or stolen medium would hold two shares) and
+/// warn about outputs that are not on removable media.
+pub(crate) fn check_devices(
+    outs: &[PathBuf],
+    allow_same: bool,
+    prompter: &mut dyn Prompter,
+) -> Result<(), BackupError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut devs: Vec<(u64, &PathBuf)> = Vec::new();
+    for out in outs {
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let meta = std::fs::metadata(&dir).map_err(|e| BackupError::Invalid {
+            reason: format!("{}: cannot use its directory: {e}", out.display()),
+        })?;
+        let dev = meta.dev();
+        if let Some((_, other)) = devs.iter().find(|(d, _)| *d == dev) {
+            if !allow_same {
+                return Err(BackupError::Invalid {
+                    reason: format!(
+                        "{} and {} are on the same filesystem: shares go to distinct media \
+                         (add --allow-same-device to accept this, e.g. for a rehearsal)",
+                        other.display(),
+                        out.display()
+                    ),
+                });
+            }
+        } else {
+            devs.push((dev, out));
+        }
+        if !media::is_removable(dev) {
+            prompter.warn(&format!(
+                "{} is not on removable media: move it to the officer's own medium and erase \
+                 this copy.",
+                out.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One share's file, before it is written.
+pub(crate) struct Built {
+    out: PathBuf,
+    index: u8,
+    officer: String,
+    enc: Encoded,
+    s: Key32,
+    slots: Vec<(String, bool)>,
+}
+
+pub fn backup_set(
+    req: SetRequest,
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+) -> Result<BackupReport, BackupError> {
+    let invalid = |reason: String| BackupError::Invalid { reason };
+    let secret = req.secret.expose_secret();
+    let n = req.shares.len();
+    let k = req.threshold;
+    check_secret_len(secret.len()).map_err(invalid)?;
+    check_kdf_request(&req.kdf, req.allow_weak_kdf).map_err(invalid)?;
+    if n == 0 || n > 255 {
+        return Err(invalid(format!("{n} outputs: give 1 to 255 --out")));
+    }
+    let split = n > 1;
+    if split && !(2 <= k && k as usize <= n) {
+        return Err(invalid(format!(
+            "--threshold {k} with {n} outputs: a split needs 2 ≤ K ≤ N ≤ 255"
+        )));
+    }
+    if !split && k != 1 {
+        return Err(invalid(
+            "--threshold needs at least two --out (one per share)".into(),
+        ));
+    }
+    let label = normalize_free_text(&req.label).map_err(|e| invalid(format!("--label {e}")))?;
+    let mut officers = Vec::with_capacity(n);
+    let mut hints = Vec::with_capacity(n);
+    for sh in &req.shares {
+        officers
+            .push(normalize_free_text(&sh.officer).map_err(|e| invalid(format!("--officer {e}")))?);
+        hints.push(
+            sh.hint
+                .as_deref()
+                .map(normalize_free_text)
+                .transpose()
+                .map_err(|e| invalid(format!("--hint {e}")))?,
+        );
+        if sh.tokens.is_empty() {
+            return Err(invalid(format!(
+                "{}: give at least one --token",
+                sh.out.display()
+            )));
+        }
+    }
+    for (i, a) in req.shares.iter().enumerate() {
+        if req.shares[..i].iter().any(|b| b.out == a.out) {
+            return Err(invalid(format!(
+                "{} is given twice as --out",
+                a.out.display()
+            )));
+        }
+    }
+    if split {
+        check_devices(
+            &req.shares.iter().map(|s| s.out.clone()).collect::<Vec<_>>(),
+            req.allow_same_device,
+            prompter,
+        )?;
+    }
+
+    // Every token and key first, before any password is asked.
+    let mut tokens = Tokens::new(env, prompter);
+    let mut all_keys: Vec<TokenKey<'static>> = Vec::new();
+    let mut share_keys: Vec<Vec<usize>> = Vec::with_capacity(n);
+    for sh in &req.shares {
+        let mut mine = Vec::new();
+        for loc in &sh.tokens {
+            let key = tokens
+                .resolve_cached(loc, &mut all_keys)
+                .map_err(|error| BackupError::Token { error })?;
+            if mine.contains(&key) {
+                return Err(invalid(format!("{} is given twice", all_keys[key].name)));
+            }
+            mine.push(key);
+        }
+        share_keys.push(mine);
+    }
+    let prompter = tokens.prompter();
+    if !req.single_token {
+        // A key whose loss loses more shares than the set can spare.
+        let spare = n - k.max(1) as usize;
+        for (ki, key) in all_keys.iter().enumerate() {
+            let lost = share_keys.iter().filter(|m| m.as_slice() == [ki]).count();
+            if lost > spare {
+                prompter.warn(&format!(
+                    "{} can be opened only with {}: if that token is lost or broken, {} lost \
+                     with it. Add a spare with a second --token, give officers their own \
+                     tokens, or pass --single-token to accept this.",
+                    if split { "every share" } else { "this backup" },
+                    key.name,
+                    if split { "the set is" } else { "the backup is" }
+                ));
+            }
+        }
+    }
+    if crypto::looks_like_text(secret) {
+        prompter.warn(
+            "the secret looks like text: anyone holding the file can test guesses of it against \
+             its fingerprint. A master secret should be random bytes (`custody generate`).",
+        );
+    }
+
+    // Each officer's password (and hint), in turn.
+    let mut passwords = Vec::with_capacity(n);
+    for (i, sh) in req.shares.iter().enumerate() {
+        let who = if split {
+            let name = if officers[i].is_empty() {
+                format!("share {}", i + 1)
+            } else {
+                format!(
+                    "officer {} (share {})",
+                    display_escaped(&officers[i]),
+                    i + 1
+                )
+            };
+            format!("{name} of {n}, {}", sh.out.display())
+        } else {
+            format!("the backup {}", sh.out.display())
+        };
+        let np = prompter
+            .new_password_at(&who, i, hints[i].is_none())
+            .map_err(BackupError::Prompt)?;
+        crypto::normalize_password(&np.password).map_err(|_| {
+            BackupError::Prompt(PromptError::Refused {
+                reason: format!("{who}: an empty password is not allowed"),
+            })
+        })?;
+        if let (None, Some(h)) = (&hints[i], np.hint) {
+            hints[i] = Some(normalize_free_text(&h).map_err(|e| invalid(format!("the hint {e}")))?);
+        }
+        passwords.push(np.password);
+    }
+
+    let d = crypto::random_key();
+    let set_id: [u8; 16] = crypto::random_array();
+    let values: Vec<(u8, Key32)> = if split {
+        shamir::split(&d, k, n as u8)
+            .map_err(invalid)?
+            .into_iter()
+            .map(|s| (s.index, s.value))
+            .collect()
+    } else {
+        vec![(1, d.clone())]
+    };
+    let common = CommonHeader {
+        set_id,
+        created: now_utc(),
+        label,
+        threshold: k.max(1),
+        count: n as u8,
+        officers: officers.clone(),
+        commitments: values
+            .iter()
+            .map(|(i, v)| crypto::share_commitment(&set_id, *i, v))
+            .collect(),
+        fingerprint: crypto::fingerprint(secret),
+        payload_nonce: crypto::random_array(),
+    };
+    let hc = crypto::common_header_hash(&format::encode_common(&common));
+    let payload = crypto::aead_seal(
+        &crypto::payload_key(&d, &set_id),
+        &common.payload_nonce,
+        &hc,
+        secret,
+    );
+
+    let mut built = Vec::with_capacity(n);
+    for (i, sh) in req.shares.iter().enumerate() {
+        let own = FileFields {
+            index: values[i].0,
+            hint: hints[i].clone().unwrap_or_default(),
+            kdf: req.kdf,
+            kdf_salt: crypto::random_array(),
+        };
+        prompter.info(&format!(
+            "Deriving the password key for {} (Argon2id, {} MiB, t={}, p={})...",
+            sh.out.display(),
+            req.kdf.memory_kib / 1024,
+            req.kdf.iterations,
+            req.kdf.parallelism
+        ));
+        let a = crypto::argon2id(&passwords[i], &own.kdf_salt, &own.kdf).map_err(invalid)?;
+        let keys: Vec<&TokenKey<'_>> = share_keys[i].iter().map(|&x| &all_keys[x]).collect();
+        let s = &values[i].1;
+        // A single backup's slots wrap D itself; a split set wraps one share per file.
+        let (_, enc) = build_file(common.clone(), own, &keys, &a, s, payload.clone())?;
+        // Open every slot whose token is here once, from the encoded bytes, before writing.
+        let (reparsed, reenc) = format::parse(&enc.bytes).map_err(|e| invalid(e.to_string()))?;
+        for (j, key) in keys.iter().enumerate() {
+            if matches!(key.ops, KeyOps::PublicOnly(_)) {
+                continue;
+            }
+            match slot::open_slot(&reparsed, &reenc, j, &key.ops, &a) {
+                Ok(got) if crypto::ct_eq(&got[..], &s[..]) => {}
+                Ok(_) => {
+                    return Err(BackupError::SlotCheck {
+                        key: key.name.clone(),
+                        reason: "it opened to another value".into(),
+                    });
+                }
+                Err(e) => {
+                    return Err(BackupError::SlotCheck {
+                        key: key.name.clone(),
+                        reason: open_error_text(&e),
+                    });
+                }
+            }
+        }
+        built.push(Built {
+            out: sh.out.clone(),
+            index: values[i].0,
+            officer: officers[i].clone(),
+            enc,
+            s: s.clone(),
+            slots: keys
+                .iter()
+                .map(|k| (k.name.clone(), !matches!(k.ops, KeyOps::PublicOnly(_))))
+                .collect(),
+        });
+    }
+    for key in &all_keys {
+        if let KeyOps::PublicOnly(p) = &key.ops {
+            prompter.warn(&format!(
+                "the slot for {} was made from a public key alone and cannot be checked now. \
+                 Compare its key hash {} with the key-generation record.",
+                key.name,
+                hex::encode(crypto::p256_key_hash(p))
+            ));
+        }
+    }
+
+    let mut written: Vec<PathBuf> = Vec::new();
+    for b in &built {
+        let res = media::write_new(&b.out, &b.enc.bytes, req.force, &mut |bytes| {
+            check_written(bytes, &b.s, Some((&d, secret)))
+        });
+        match res {
+            Ok(outcome) => {
+                if outcome.mode_ignored {
+                    prompter.warn(&format!(
+                        "the filesystem of {} does not keep file modes (FAT?): the file is \
+                         readable by whoever can read the medium. It is still protected by the \
+                         token and password.",
+                        b.out.display()
+                    ));
+                }
+                written.push(b.out.clone());
+            }
+            Err(error) if split => {
+                return Err(BackupError::PartialSet {
+                    written,
+                    failed: b.out.clone(),
+                    not_written: built
+                        .iter()
+                        .skip_while(|x| x.out != b.out)
+                        .skip(1)
+                        .map(|x| x.out.clone())
+                        .collect(),
+                    error,
+                });
+            }
+            Err(error) => return Err(BackupError::Write { error }),
+        }
+    }
+    Ok(BackupReport {
+        set_id,
+        fingerprint: common.fingerprint,
+        threshold: common.threshold,
+        files: built
+            .into_iter()
+            .map(|b| FileReport {
+                path: b.out,
+                index: b.index,
+                officer: b.officer,
+                slots: b.slots,
+            })
+            .collect(),
+        weak_kdf: req.kdf.is_weak(),
+    })
+}
+
+pub(crate) const WRONG_PASSWORD: &str =
+    "the password is wrong (the token key was right), or the file was deliberately altered";
+
+pub(crate) fn open_error_text(e: &OpenError) -> String {
+    match e {
+        OpenError::Token(t) => t.to_string(),
+        OpenError::BadPoint(r) => format!("the file's ephemeral key {r}"),
+        OpenError::KeyHashMismatch => "the token's key is not the one this slot names".into(),
+        OpenError::PublicOnly => "a public key alone cannot open a slot".into(),
+        OpenError::Commitment => WRONG_PASSWORD.into(),
+        OpenError::Aead => "the slot was deliberately altered".into(),
+    }
+}

@@ -1,0 +1,648 @@
+//! Opening one file: finding its tokens, asking its password, trying its slots, checking it.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Why a file could not be opened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenFileError {
+    Read {
+        file: PathBuf,
+        error: MediaError,
+    },
+    Format {
+        file: PathBuf,
+        error: FormatError,
+    },
+    /// None of the tokens the file accepts is present.
+    NoToken {
+        file: PathBuf,
+        accepted: Vec<String>,
+        detail: Option<String>,
+    },
+    /// A token failed in a way that stops everything (PIN, locked, ...).
+    Token {
+        file: PathBuf,
+        error: TokenError,
+    },
+    /// Every slot tried refused to open.
+    Auth {
+        file: PathBuf,
+        attempts: Vec<String>,
+    },
+    /// A slot opened, but the file does not check out (MAC, commitment, payload, fingerprint).
+    Altered {
+        file: PathBuf,
+        reason: String,
+    },
+    Prompt {
+        file: PathBuf,
+        error: PromptError,
+    },
+}
+
+impl fmt::Display for OpenFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenFileError::Read { file, error } => write!(f, "{}: {error}", file.display()),
+            OpenFileError::Format { file, error } => match error {
+                FormatError::Damaged { .. } => write!(
+                    f,
+                    "{}: {error}: the medium or a copy changed its bytes (not a wrong password or token)",
+                    file.display()
+                ),
+                _ => write!(f, "{}: {error}", file.display()),
+            },
+            OpenFileError::NoToken {
+                file,
+                accepted,
+                detail,
+            } => {
+                let key_missing = detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains(" has no ") || d.contains("is present, but"));
+                write!(
+                    f,
+                    "{}: {}. It accepts: {}",
+                    file.display(),
+                    if key_missing {
+                        "a token this file names is present, but without the key the file needs"
+                    } else {
+                        "none of the tokens this file accepts is present"
+                    },
+                    accepted.join("; ")
+                )?;
+                if let Some(d) = detail {
+                    write!(f, " ({d})")?;
+                }
+                Ok(())
+            }
+            OpenFileError::Token { file, error } => write!(f, "{}: {error}", file.display()),
+            OpenFileError::Auth { file, attempts } => {
+                if attempts.iter().all(|a| a.ends_with(WRONG_PASSWORD)) {
+                    write!(
+                        f,
+                        "{}: the password is wrong. The token key was the right one and the file's \
+                         checksum is intact, so the file is not damaged (unless it was deliberately \
+                         altered). Tried {} slot(s).",
+                        file.display(),
+                        attempts.len()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{}: the file did not open. Its checksum is intact, so it is not damaged: \
+                         the password or the token key is wrong, or the file was deliberately \
+                         altered. Tried: {}",
+                        file.display(),
+                        attempts.join("; ")
+                    )
+                }
+            }
+            OpenFileError::Altered { file, reason } => write!(
+                f,
+                "{}: the file was deliberately altered after it was made: {reason}",
+                file.display()
+            ),
+            OpenFileError::Prompt { file, error } => write!(f, "{}: {error}", file.display()),
+        }
+    }
+}
+
+impl std::error::Error for OpenFileError {}
+
+impl OpenFileError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            OpenFileError::Read { .. } | OpenFileError::Prompt { .. } => exit::OTHER,
+            OpenFileError::Format { .. } | OpenFileError::Altered { .. } => exit::DAMAGED,
+            OpenFileError::NoToken { .. } => exit::NOT_FOUND,
+            OpenFileError::Token { error, .. } => token_exit(error),
+            OpenFileError::Auth { .. } => exit::AUTH,
+        }
+    }
+    pub fn advice(&self) -> &'static str {
+        match self {
+            OpenFileError::Read { .. } => "check the path and the medium",
+            OpenFileError::Format { error, .. } => match error {
+                FormatError::Damaged { .. } => "use another copy of this backup (or another share)",
+                FormatError::UnsupportedVersion { .. } => "use a newer custody",
+                _ => "this is not a file custody wrote: use another copy of the backup",
+            },
+            OpenFileError::NoToken { .. } => {
+                "plug in one of those tokens, or name one with --token (see `custody token list`)"
+            }
+            OpenFileError::Token { error, .. } => token_advice(error),
+            OpenFileError::Auth { .. } => {
+                "check the password (its hint is shown above) and that the token holds the key the file names"
+            }
+            OpenFileError::Altered { .. } => {
+                "do not trust this file; use another copy and report the incident"
+            }
+            OpenFileError::Prompt { .. } => {
+                "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
+            }
+        }
+    }
+}
+
+/// A file read and checked for damage, not yet opened.
+pub struct LoadedFile {
+    pub path: PathBuf,
+    pub file: BackupFile,
+    pub enc: Encoded,
+}
+
+pub fn load(path: &Path) -> Result<LoadedFile, OpenFileError> {
+    let bytes = media::read_bounded(path, format::MAX_FILE_BYTES).map_err(|error| match error {
+        // No backup is that large: say so with the exit code of an invalid file.
+        MediaError::TooLarge { .. } => OpenFileError::Format {
+            file: path.to_owned(),
+            error: FormatError::Invalid {
+                line: 0,
+                reason: format!(
+                    "it is larger than {} bytes, more than any custody backup",
+                    format::MAX_FILE_BYTES
+                ),
+            },
+        },
+        error => OpenFileError::Read {
+            file: path.to_owned(),
+            error,
+        },
+    })?;
+    let (file, enc) = format::parse(&bytes).map_err(|error| OpenFileError::Format {
+        file: path.to_owned(),
+        error,
+    })?;
+    Ok(LoadedFile {
+        path: path.to_owned(),
+        file,
+        enc,
+    })
+}
+
+/// An opened file: its secret s, checked against the MAC and its share commitment.
+pub struct Opened {
+    pub s: Key32,
+    pub slot: usize,
+    /// The file's Argon2id output, kept so a rewrap needs no second run.
+    pub a: Key32,
+}
+
+/// What a restore or verify gives back.
+pub struct OpenedBackup {
+    pub secret: Secret,
+    pub set_id: [u8; 16],
+    pub fingerprint: [u8; 16],
+    pub weak_kdf: bool,
+    pub opened_with: String,
+    /// The backup's label, for a reshare that keeps it.
+    pub label: String,
+}
+
+pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
+    let c = &lf.file.common;
+    p.info(&format!("Backup {}", lf.path.display()));
+    if !c.label.is_empty() {
+        p.info(&format!("  label:       {}", display_escaped(&c.label)));
+    }
+    p.info(&format!("  set id:      {}", hex::encode(c.set_id)));
+    p.info(&format!(
+        "  fingerprint: {} (compare with the ceremony record)",
+        crypto::fingerprint_display(&c.fingerprint)
+    ));
+    p.info(&format!("  created:     {}", c.created));
+    if lf.file.own.kdf.is_weak() {
+        p.warn(&format!(
+            "{} was made with weak Argon2id parameters (m={} MiB, t={}): rewrap it with stronger ones.",
+            lf.path.display(),
+            lf.file.own.kdf.memory_kib / 1024,
+            lf.file.own.kdf.iterations
+        ));
+    }
+}
+
+/// Open one file's slot with the token(s) and the password; check the MAC and commitment.
+/// Which key to try on a slot.
+pub(crate) enum Candidate {
+    /// The `--token` override at this position.
+    Override(usize),
+    /// A YubiKey the slot names, present; the override that named it (for its PIN), if any.
+    Piv(Option<usize>),
+    /// A present token, and the override that named it (for its PIN), if any.
+    Present(
+        std::sync::Arc<crate::token::pkcs11::Module>,
+        crate::token::pkcs11::TokenInfo,
+        Option<usize>,
+    ),
+}
+
+/// The slots of one file that a present token can try, in file order.
+pub struct Plan(Vec<(usize, Candidate)>);
+
+pub fn plan_file(
+    lf: &LoadedFile,
+    overrides: &[TokenLocator],
+    tokens: &mut Tokens<'_>,
+) -> Result<Plan, OpenFileError> {
+    let file = &lf.file;
+    let path = &lf.path;
+    let accepted: Vec<String> = file.slots.iter().map(|s| s.descriptor.describe()).collect();
+    // Every ephemeral point is checked before any token is touched: an invalid-curve point sent
+    // to a token can leak its private key.
+    for (i, s) in file.slots.iter().enumerate() {
+        if let Some(e) = ephemeral_of(s)
+            && let Err(r) = crypto::validate_p256_point(e)
+        {
+            return Err(OpenFileError::Altered {
+                file: path.clone(),
+                reason: format!("slot {}: the ephemeral key {r}", i + 1),
+            });
+        }
+    }
+
+    // Which keys to try on which slots, found before any password or PIN is asked.
+    let mut plan: Vec<(usize, Candidate)> = Vec::new();
+    let mut list_error = None;
+    if overrides.is_empty() {
+        // Ask each kind of token only if the file has a slot of that kind.
+        let p11 = file
+            .slots
+            .iter()
+            .any(|s| matches!(s.descriptor, Descriptor::Pkcs11 { .. }))
+            .then(|| tokens.module_for_restore());
+        let cards = file
+            .slots
+            .iter()
+            .any(|s| matches!(s.descriptor, Descriptor::Piv { .. }))
+            .then(|| tokens.cards_present());
+        let mut missing_cards = Vec::new();
+        for (i, s) in file.slots.iter().enumerate() {
+            match &s.descriptor {
+                Descriptor::Pkcs11 { .. } => match &p11 {
+                    Some(Ok((m, present))) => {
+                        if let Some(t) = tokens.token_for_slot(&s.descriptor, present) {
+                            plan.push((i, Candidate::Present(m.clone(), t, None)));
+                        }
+                    }
+                    Some(Err(e)) => list_error = Some(e.to_string()),
+                    None => {}
+                },
+                Descriptor::Piv { card_serial, .. } => {
+                    if cards.as_ref().is_some_and(|c| c.contains(card_serial)) {
+                        plan.push((i, Candidate::Piv(None)));
+                    } else {
+                        missing_cards.push(crate::token::piv::card_name(*card_serial));
+                    }
+                }
+            }
+        }
+        if plan.is_empty() && !missing_cards.is_empty() {
+            let present: Vec<String> = cards
+                .unwrap_or_default()
+                .iter()
+                .map(|s| crate::token::piv::card_name(*s))
+                .collect();
+            list_error = Some(format!(
+                "{} is needed: plug it in ({})",
+                missing_cards.join(" or "),
+                if present.is_empty() {
+                    "no YubiKey is present; is pcscd running?".to_string()
+                } else {
+                    format!("only {} is present", present.join(", "))
+                }
+            ));
+        }
+    } else {
+        for (o, loc) in overrides.iter().enumerate() {
+            // A token named without a key: use it for the keys the slots name.
+            if let TokenLocator::Pkcs11(uri) = loc
+                && uri.object_label.is_none()
+                && uri.object_id.is_none()
+            {
+                match tokens.find_token(uri) {
+                    Ok((m, t)) => {
+                        for (i, s) in file.slots.iter().enumerate() {
+                            if matches!(s.descriptor, Descriptor::Pkcs11 { .. }) {
+                                plan.push((i, Candidate::Present(m.clone(), t.clone(), Some(o))));
+                            }
+                        }
+                    }
+                    Err(e) => list_error = Some(e.to_string()),
+                }
+                continue;
+            }
+            let kinds: &[SlotKind] = match loc {
+                TokenLocator::Pkcs11(_) => &[SlotKind::Pkcs11Aes, SlotKind::Pkcs11P256],
+                TokenLocator::Yubikey(_) => &[SlotKind::PivP256],
+                TokenLocator::Pubkey(_) => &[],
+            };
+            for (i, s) in file.slots.iter().enumerate() {
+                if kinds.contains(&s.descriptor.kind()) {
+                    plan.push((i, Candidate::Override(o)));
+                }
+            }
+        }
+    }
+    if plan.is_empty() {
+        return Err(OpenFileError::NoToken {
+            file: path.clone(),
+            accepted,
+            detail: list_error,
+        });
+    }
+    Ok(Plan(plan))
+}
+
+/// Open one file: find its tokens, show its hint, ask its password, try its slots.
+pub fn open_file(
+    lf: &LoadedFile,
+    overrides: &[TokenLocator],
+    tokens: &mut Tokens<'_>,
+) -> Result<Opened, OpenFileError> {
+    let plan = plan_file(lf, overrides, tokens)?;
+    let file = &lf.file;
+    let path = &lf.path;
+    // Hint, password, then PIN: one Argon2id run whatever the number of slots.
+    if !file.own.hint.is_empty() {
+        tokens.prompter().info(&format!(
+            "Password hint: {}",
+            display_escaped(&file.own.hint)
+        ));
+    }
+    let password = tokens
+        .prompter()
+        .password(&format!("{}", path.display()))
+        .map_err(|error| OpenFileError::Prompt {
+            file: path.clone(),
+            error,
+        })?;
+    attempt_file(lf, plan, overrides, tokens, &password)
+}
+
+/// Try a file's slots with its password: one Argon2id run whatever the number of slots.
+pub fn attempt_file(
+    lf: &LoadedFile,
+    plan: Plan,
+    overrides: &[TokenLocator],
+    tokens: &mut Tokens<'_>,
+    password: &secrecy::SecretString,
+) -> Result<Opened, OpenFileError> {
+    let file = &lf.file;
+    let path = &lf.path;
+    let accepted: Vec<String> = file.slots.iter().map(|s| s.descriptor.describe()).collect();
+    let a = crypto::argon2id(password, &file.own.kdf_salt, &file.own.kdf).map_err(|reason| {
+        OpenFileError::Prompt {
+            file: path.clone(),
+            error: PromptError::Refused { reason },
+        }
+    })?;
+
+    let mut resolved: Vec<Option<Result<TokenKey<'static>, (String, bool)>>> =
+        overrides.iter().map(|_| None).collect();
+    let mut attempts = Vec::new();
+    // Attempts that failed only because a token or key was not there (exit 4, not 3).
+    let mut not_found = 0usize;
+    for (i, cand) in plan.0 {
+        let slot_desc = &file.slots[i].descriptor;
+        let key = match cand {
+            Candidate::Override(o) => {
+                if resolved[o].is_none() {
+                    resolved[o] = Some(match tokens.resolve(&overrides[o]) {
+                        Ok(k) => Ok(k),
+                        Err(
+                            e @ (TokenError::PinIncorrect { .. }
+                            | TokenError::PinLocked { .. }
+                            | TokenError::NoPin { .. }),
+                        ) => {
+                            return Err(OpenFileError::Token {
+                                file: path.clone(),
+                                error: e,
+                            });
+                        }
+                        Err(e) => Err((
+                            e.to_string(),
+                            matches!(
+                                e,
+                                TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
+                            ),
+                        )),
+                    });
+                }
+                match resolved[o].as_ref().expect("resolved") {
+                    Ok(k) if k.descriptor.kind() == slot_desc.kind() => k,
+                    Ok(_) => continue,
+                    Err((e, nf)) => {
+                        not_found += usize::from(*nf);
+                        attempts.push(format!("slot {} ({}): {e}", i + 1, slot_desc.describe()));
+                        continue;
+                    }
+                }
+            }
+            Candidate::Piv(o) => {
+                let loc = o.and_then(|o| match &overrides[o] {
+                    TokenLocator::Yubikey(y) => Some(y),
+                    _ => None,
+                });
+                let pin = PinHint {
+                    value: loc.and_then(|y| y.pin_value.as_ref()),
+                    source: loc.and_then(|y| y.pin_source.as_deref()),
+                };
+                match tokens.piv_key_for_slot(slot_desc, &pin) {
+                    Ok(k) => {
+                        if let Some(o) = try_slot(lf, i, &k, &a, &mut attempts)? {
+                            return Ok(o);
+                        }
+                        continue;
+                    }
+                    Err(
+                        e @ (TokenError::PinIncorrect { .. }
+                        | TokenError::PinLocked { .. }
+                        | TokenError::NoPin { .. }),
+                    ) => {
+                        return Err(OpenFileError::Token {
+                            file: path.clone(),
+                            error: e,
+                        });
+                    }
+                    Err(e) => {
+                        not_found += usize::from(matches!(
+                            e,
+                            TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
+                        ));
+                        attempts.push(format!("slot {}: {e}", i + 1));
+                        continue;
+                    }
+                }
+            }
+            Candidate::Present(m, t, o) => {
+                let uri = o.and_then(|o| match &overrides[o] {
+                    TokenLocator::Pkcs11(u) => Some(u),
+                    _ => None,
+                });
+                let pin = PinHint {
+                    value: uri.and_then(|u| u.pin_value.as_ref()),
+                    source: uri.and_then(|u| u.pin_source.as_deref()),
+                };
+                match tokens.key_for_slot(&m, &t, slot_desc, &pin) {
+                    Ok(k) => {
+                        let opened = try_slot(lf, i, &k, &a, &mut attempts)?;
+                        if let Some(o) = opened {
+                            return Ok(o);
+                        }
+                        continue;
+                    }
+                    Err(
+                        e @ (TokenError::PinIncorrect { .. }
+                        | TokenError::PinLocked { .. }
+                        | TokenError::NoPin { .. }),
+                    ) => {
+                        return Err(OpenFileError::Token {
+                            file: path.clone(),
+                            error: e,
+                        });
+                    }
+                    Err(e) => {
+                        not_found += usize::from(matches!(
+                            e,
+                            TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
+                        ));
+                        attempts.push(format!("slot {}: {e}", i + 1));
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Some(o) = try_slot(lf, i, key, &a, &mut attempts)? {
+            return Ok(o);
+        }
+    }
+    if not_found == attempts.len() {
+        return Err(OpenFileError::NoToken {
+            file: path.clone(),
+            accepted,
+            detail: Some(attempts.join("; ")),
+        });
+    }
+    Err(OpenFileError::Auth {
+        file: path.clone(),
+        attempts,
+    })
+}
+
+pub(crate) fn ephemeral_of(s: &format::Slot) -> Option<&[u8; 65]> {
+    match &s.material {
+        format::SlotMaterial::Ephemeral(e) => Some(e),
+        _ => None,
+    }
+}
+
+pub(crate) fn try_slot(
+    lf: &LoadedFile,
+    i: usize,
+    key: &TokenKey<'_>,
+    a: &Key32,
+    attempts: &mut Vec<String>,
+) -> Result<Option<Opened>, OpenFileError> {
+    let path = &lf.path;
+    match slot::open_slot(&lf.file, &lf.enc, i, &key.ops, a) {
+        Ok(s) => {
+            if !crypto::ct_eq(&slot::compute_mac(&lf.file, &lf.enc, &s), &lf.file.mac) {
+                return Err(OpenFileError::Altered {
+                    file: path.clone(),
+                    reason: "the file MAC does not match (a field outside the slot that opened was changed)".into(),
+                });
+            }
+            let idx = lf.file.own.index;
+            let want = &lf.file.common.commitments[idx as usize - 1];
+            if !crypto::ct_eq(
+                &crypto::share_commitment(&lf.file.common.set_id, idx, &s),
+                want,
+            ) {
+                return Err(OpenFileError::Altered {
+                    file: path.clone(),
+                    reason: "the secret in the slot does not match the set's commitment".into(),
+                });
+            }
+            Ok(Some(Opened {
+                s,
+                slot: i,
+                a: a.clone(),
+            }))
+        }
+        Err(OpenError::Token(
+            e @ (TokenError::PinIncorrect { .. }
+            | TokenError::PinLocked { .. }
+            | TokenError::NoPin { .. }),
+        )) => Err(OpenFileError::Token {
+            file: path.clone(),
+            error: e,
+        }),
+        Err(OpenError::BadPoint(r)) => Err(OpenFileError::Altered {
+            file: path.clone(),
+            reason: format!("slot {}: the ephemeral key {r}", i + 1),
+        }),
+        Err(OpenError::Aead) => Err(OpenFileError::Altered {
+            file: path.clone(),
+            reason: format!(
+                "slot {}: its key commitment matched but its ciphertext did not open",
+                i + 1
+            ),
+        }),
+        Err(e) => {
+            attempts.push(format!(
+                "slot {} with {}: {}",
+                i + 1,
+                key.name,
+                open_error_text(&e)
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Restore or verify a single (1-of-1) backup.
+pub fn open_backup(
+    path: &Path,
+    overrides: &[TokenLocator],
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+) -> Result<OpenedBackup, OpenFileError> {
+    let lf = load(path)?;
+    show_header(&lf, prompter);
+    if lf.file.common.count != 1 {
+        return Err(OpenFileError::Format {
+            file: path.to_owned(),
+            error: FormatError::Invalid {
+                line: 0,
+                reason: format!(
+                    "this is share {} of a {}-of-{} split set: restore it together with the other officers' share files",
+                    lf.file.own.index, lf.file.common.threshold, lf.file.common.count
+                ),
+            },
+        });
+    }
+    let mut tokens = Tokens::new(env, prompter);
+    let opened = open_file(&lf, overrides, &mut tokens)?;
+    let secret =
+        decrypt_payload(&lf.file, &lf.enc, &opened.s).ok_or_else(|| OpenFileError::Altered {
+            file: path.to_owned(),
+            reason: "the payload does not decrypt under the data key".into(),
+        })?;
+    if !crypto::ct_eq(&crypto::fingerprint(&secret), &lf.file.common.fingerprint) {
+        return Err(OpenFileError::Altered {
+            file: path.to_owned(),
+            reason: "the secret does not match the file's fingerprint".into(),
+        });
+    }
+    Ok(OpenedBackup {
+        secret: SecretBox::new(Box::new(secret.to_vec())),
+        set_id: lf.file.common.set_id,
+        fingerprint: lf.file.common.fingerprint,
+        weak_kdf: lf.file.own.kdf.is_weak(),
+        opened_with: lf.file.slots[opened.slot].descriptor.describe(),
+        label: lf.file.common.label.clone(),
+    })
+}

@@ -1,0 +1,399 @@
+//! Restoring and verifying from several share files: grouping, naming bad shares, combining.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Why a set of share files did not give the secret.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SetError {
+    /// Fewer than K good shares: how many more, and who holds the rest.
+    NotEnough {
+        set_id: [u8; 16],
+        have: usize,
+        need: usize,
+        holders: Vec<String>,
+        problems: Vec<String>,
+    },
+    /// The shares did not combine to the secret the set names (never output).
+    Inconsistent {
+        reason: String,
+        problems: Vec<String>,
+    },
+    /// A failure that stops everything (a wrong or locked PIN is never retried).
+    Fatal(OpenFileError),
+    /// No file given is a readable backup.
+    NothingReadable { problems: Vec<String> },
+}
+
+impl fmt::Display for SetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, problems: &[String]| -> fmt::Result {
+            for p in problems {
+                write!(f, "\n  - {p}")?;
+            }
+            Ok(())
+        };
+        match self {
+            SetError::NotEnough {
+                set_id,
+                have,
+                need,
+                holders,
+                problems,
+            } => {
+                write!(
+                    f,
+                    "not enough shares of set {}: {have} good, {need} needed ({} more). The \
+                     other shares are held by: {}",
+                    hex::encode(set_id),
+                    need - have,
+                    holders.join(", ")
+                )?;
+                list(f, problems)
+            }
+            SetError::Inconsistent { reason, problems } => {
+                write!(f, "the shares do not agree: {reason}; no secret was output")?;
+                list(f, problems)
+            }
+            SetError::Fatal(e) => write!(f, "{e}"),
+            SetError::NothingReadable { problems } => {
+                write!(f, "none of the files is a readable custody backup")?;
+                list(f, problems)
+            }
+        }
+    }
+}
+
+impl std::error::Error for SetError {}
+
+impl SetError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SetError::NotEnough { .. } => exit::NOT_ENOUGH_SHARES,
+            SetError::Inconsistent { .. } | SetError::NothingReadable { .. } => exit::DAMAGED,
+            SetError::Fatal(e) => e.exit_code(),
+        }
+    }
+    pub fn advice(&self) -> &'static str {
+        match self {
+            SetError::NotEnough { .. } => {
+                "bring the officers named above with their shares, passwords and tokens"
+            }
+            SetError::Inconsistent { .. } => {
+                "do not trust these files; restore from other shares and report the incident"
+            }
+            SetError::Fatal(e) => e.advice(),
+            SetError::NothingReadable { .. } => "check the files given",
+        }
+    }
+}
+
+/// One share that opened: its index, value, and where it came from.
+pub(crate) struct GoodShare {
+    index: u8,
+    s: Key32,
+    file: PathBuf,
+}
+
+pub(crate) fn officer_name(file: &BackupFile, index: u8) -> String {
+    let o = &file.common.officers[index as usize - 1];
+    if o.is_empty() {
+        format!("share {index}")
+    } else {
+        format!("officer {} (share {index})", display_escaped(o))
+    }
+}
+
+/// What a verify of share files found.
+pub enum SetCheck {
+    /// Enough shares: the whole set opened and the secret matches its fingerprint.
+    Whole(OpenedBackup),
+    /// Fewer than K files: each share given opened and matches its commitment.
+    Shares {
+        set_id: [u8; 16],
+        fingerprint: [u8; 16],
+        threshold: u8,
+        count: u8,
+        opened: Vec<(PathBuf, String)>,
+    },
+}
+
+/// Restore (or verify) from several share files: group them by set, open each officer's share
+/// in turn, name every bad one, combine K good ones, cross-check the rest, check the secret.
+/// With `partial_ok`, fewer than K shares is a verify of each share alone.
+pub fn open_set(
+    paths: &[PathBuf],
+    overrides: &[TokenLocator],
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+    partial_ok: bool,
+) -> Result<SetCheck, SetError> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut loaded: Vec<(usize, LoadedFile)> = Vec::new();
+    for (pos, p) in paths.iter().enumerate() {
+        match load(p) {
+            Ok(lf) => loaded.push((pos, lf)),
+            Err(e) => problems.push(format!("{e}")),
+        }
+    }
+    if loaded.is_empty() {
+        return Err(SetError::NothingReadable { problems });
+    }
+    // Files of one set share the common header and the payload byte for byte.
+    let key = |lf: &LoadedFile| (lf.enc.common().to_vec(), lf.file.payload.clone());
+    let mut groups: Vec<(Vec<u8>, Vec<u8>, Vec<usize>)> = Vec::new();
+    for (i, (_, lf)) in loaded.iter().enumerate() {
+        let (c, pl) = key(lf);
+        match groups.iter_mut().find(|g| g.0 == c && g.1 == pl) {
+            Some(g) => g.2.push(i),
+            None => groups.push((c, pl, vec![i])),
+        }
+    }
+    // The set restored is the one with the most distinct shares: a file given twice counts once.
+    let distinct = |g: &(Vec<u8>, Vec<u8>, Vec<usize>)| {
+        let mut idx: Vec<u8> = g.2.iter().map(|&i| loaded[i].1.file.own.index).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx.len()
+    };
+    let main = groups
+        .iter()
+        .enumerate()
+        .max_by_key(|(gi, g)| (distinct(g), usize::MAX - gi))
+        .map(|(gi, _)| gi)
+        .expect("one group");
+    let first = &loaded[groups[main].2[0]].1;
+    let set_id = first.file.common.set_id;
+    for (gi, g) in groups.iter().enumerate() {
+        if gi == main {
+            continue;
+        }
+        for &i in &g.2 {
+            let lf = &loaded[i].1;
+            problems.push(if lf.file.common.set_id == set_id {
+                format!(
+                    "{}: claims set {} but its header or payload differs from {}: one of the \
+                     two was altered, or comes from another backup with a forged set id",
+                    lf.path.display(),
+                    hex::encode(set_id),
+                    first.path.display()
+                )
+            } else {
+                format!(
+                    "{}: from another set ({}, fingerprint {}), not set {}",
+                    lf.path.display(),
+                    hex::encode(lf.file.common.set_id),
+                    crypto::fingerprint_display(&lf.file.common.fingerprint),
+                    hex::encode(set_id)
+                )
+            });
+        }
+    }
+    let common = first.file.common.clone();
+    let (k, n) = (common.threshold, common.count);
+    show_header(first, prompter);
+    prompter.info(&format!(
+        "  set:         {k} of {n} shares needed{}",
+        if n == 1 { " (a single backup)" } else { "" }
+    ));
+
+    // A byte-identical second copy of a share is named and counted once. Two different files
+    // for one index are both kept: whichever opens is the genuine one, the other is named.
+    let mut members: Vec<(usize, &LoadedFile)> = Vec::new();
+    for &i in &groups[main].2 {
+        let (pos, lf) = (&loaded[i].0, &loaded[i].1);
+        let idx = lf.file.own.index;
+        if let Some((_, other)) = members
+            .iter()
+            .find(|(_, o)| o.file.own.index == idx && o.enc.bytes == lf.enc.bytes)
+        {
+            problems.push(format!(
+                "{}: the same share as {} (share {idx}) given twice; counted once",
+                lf.path.display(),
+                other.path.display()
+            ));
+            continue;
+        }
+        members.push((*pos, lf));
+    }
+    let distinct_members = {
+        let mut idx: Vec<u8> = members.iter().map(|(_, lf)| lf.file.own.index).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx
+    };
+    let holders_of = |good: &[GoodShare]| -> Vec<String> {
+        (1..=n)
+            .filter(|i| !good.iter().any(|g| g.index == *i))
+            .map(|i| officer_name(&first.file, i))
+            .collect()
+    };
+    if distinct_members.len() < k as usize && !partial_ok {
+        let have = &distinct_members;
+        return Err(SetError::NotEnough {
+            set_id,
+            have: have.len(),
+            need: k as usize,
+            holders: (1..=n)
+                .filter(|i| !have.contains(i))
+                .map(|i| officer_name(&first.file, i))
+                .collect(),
+            problems,
+        });
+    }
+
+    let mut tokens = Tokens::new(env, prompter);
+    let mut good: Vec<GoodShare> = Vec::new();
+    for (pos, lf) in &members {
+        // Another file for this index already opened: this one is not needed, and not genuine.
+        if let Some(g) = good.iter().find(|g| g.index == lf.file.own.index) {
+            problems.push(format!(
+                "{}: another file for share {} than {}, which opened: this one is not genuine",
+                lf.path.display(),
+                g.index,
+                g.file.display()
+            ));
+            continue;
+        }
+        let who = format!(
+            "{}, {}",
+            officer_name(&lf.file, lf.file.own.index),
+            lf.path.display()
+        );
+        let plan = match plan_file(lf, overrides, &mut tokens) {
+            Ok(p) => p,
+            Err(e) if partial_ok && distinct_members.len() < k as usize => {
+                return Err(SetError::Fatal(e));
+            }
+            Err(e) => {
+                problems.push(format!("{who}: {e}"));
+                continue;
+            }
+        };
+        tokens.prompter().info(&format!("Share of {who}"));
+        if !lf.file.own.hint.is_empty() {
+            tokens.prompter().info(&format!(
+                "Password hint: {}",
+                display_escaped(&lf.file.own.hint)
+            ));
+        }
+        let password = match tokens.prompter().share_password(&who, *pos) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                problems.push(format!("{who}: skipped (officer absent)"));
+                continue;
+            }
+            Err(error) => {
+                return Err(SetError::Fatal(OpenFileError::Prompt {
+                    file: lf.path.clone(),
+                    error,
+                }));
+            }
+        };
+        match attempt_file(lf, plan, overrides, &mut tokens, &password) {
+            Ok(o) => good.push(GoodShare {
+                index: lf.file.own.index,
+                s: o.s,
+                file: lf.path.clone(),
+            }),
+            // A wrong PIN is never tried again on the next officer's file.
+            Err(e @ OpenFileError::Token { .. }) if e.exit_code() != exit::NOT_FOUND => {
+                return Err(SetError::Fatal(e));
+            }
+            // Checking shares one by one: each share's own failure is the answer.
+            Err(e) if partial_ok && distinct_members.len() < k as usize => {
+                return Err(SetError::Fatal(e));
+            }
+            Err(e) => problems.push(format!(
+                "{}: {e}",
+                officer_name(&lf.file, lf.file.own.index)
+            )),
+        }
+    }
+
+    if good.len() < k as usize {
+        if partial_ok && !good.is_empty() && problems.is_empty() {
+            return Ok(SetCheck::Shares {
+                set_id,
+                fingerprint: common.fingerprint,
+                threshold: k,
+                count: n,
+                opened: good
+                    .iter()
+                    .map(|g| (g.file.clone(), officer_name(&first.file, g.index)))
+                    .collect(),
+            });
+        }
+        return Err(SetError::NotEnough {
+            set_id,
+            have: good.len(),
+            need: k as usize,
+            holders: holders_of(&good),
+            problems,
+        });
+    }
+
+    // K good shares give D; every extra share must give the same D with K−1 of the others.
+    let d = if n == 1 {
+        good[0].s.clone()
+    } else {
+        let shares: Vec<shamir::Share> = good
+            .iter()
+            .map(|g| shamir::Share {
+                index: g.index,
+                value: g.s.clone(),
+            })
+            .collect();
+        let base: Vec<&shamir::Share> = shares.iter().take(k as usize).collect();
+        let d = shamir::combine(&base, k).map_err(|reason| SetError::Inconsistent {
+            reason,
+            problems: problems.clone(),
+        })?;
+        for (e, extra) in shares.iter().enumerate().skip(k as usize) {
+            let mut subset: Vec<&shamir::Share> = shares.iter().take(k as usize - 1).collect();
+            subset.push(extra);
+            let d2 = shamir::combine(&subset, k).map_err(|reason| SetError::Inconsistent {
+                reason,
+                problems: problems.clone(),
+            })?;
+            if !crypto::ct_eq(&d2[..], &d[..]) {
+                return Err(SetError::Inconsistent {
+                    reason: format!(
+                        "{} is at odds with the other shares",
+                        good[e].file.display()
+                    ),
+                    problems,
+                });
+            }
+        }
+        d
+    };
+    let secret =
+        decrypt_payload(&first.file, &first.enc, &d).ok_or_else(|| SetError::Inconsistent {
+            reason: "the combined data key does not decrypt the secret".into(),
+            problems: problems.clone(),
+        })?;
+    if !crypto::ct_eq(&crypto::fingerprint(&secret), &common.fingerprint) {
+        return Err(SetError::Inconsistent {
+            reason: "the secret does not match the set's fingerprint".into(),
+            problems,
+        });
+    }
+    let prompter = tokens.prompter();
+    for p in &problems {
+        prompter.warn(p);
+    }
+    Ok(SetCheck::Whole(OpenedBackup {
+        secret: SecretBox::new(Box::new(secret.to_vec())),
+        set_id,
+        fingerprint: common.fingerprint,
+        weak_kdf: members.iter().any(|(_, lf)| lf.file.own.kdf.is_weak()),
+        opened_with: good
+            .iter()
+            .map(|g| officer_name(&first.file, g.index))
+            .collect::<Vec<_>>()
+            .join(", "),
+        label: common.label.clone(),
+    }))
+}
