@@ -407,6 +407,7 @@ pub fn attempt_file(
     let mut not_found = 0usize;
     for (i, cand) in plan.0 {
         let slot_desc = &file.slots[i].descriptor;
+        let mut owned = None;
         let key = match cand {
             Candidate::Override(o) => {
                 if resolved[o].is_none() {
@@ -432,7 +433,7 @@ pub fn attempt_file(
                     });
                 }
                 match resolved[o].as_ref().expect("resolved") {
-                    Ok(k) if k.descriptor.kind() == slot_desc.kind() => k,
+                    Ok(k) if k.descriptor.kind() == slot_desc.kind() => Some(k),
                     Ok(_) => continue,
                     Err((e, nf)) => {
                         not_found += usize::from(*nf);
@@ -442,79 +443,15 @@ pub fn attempt_file(
                 }
             }
             Candidate::Piv(o) => {
-                let loc = o.and_then(|o| match &overrides[o] {
-                    TokenLocator::Yubikey(y) => Some(y),
-                    _ => None,
-                });
-                let pin = PinHint {
-                    value: loc.and_then(|y| y.pin_value.as_ref()),
-                    source: loc.and_then(|y| y.pin_source.as_deref()),
-                };
-                match tokens.piv_key_for_slot(slot_desc, &pin) {
-                    Ok(k) => {
-                        if let Some(o) = try_slot(lf, i, &k, &a, &mut attempts)? {
-                            return Ok(o);
-                        }
-                        continue;
-                    }
-                    Err(
-                        e @ (TokenError::PinIncorrect { .. }
-                        | TokenError::PinLocked { .. }
-                        | TokenError::NoPin { .. }),
-                    ) => {
-                        return Err(OpenFileError::Token {
-                            file: path.clone(),
-                            error: e,
-                        });
-                    }
-                    Err(e) => {
-                        not_found += usize::from(matches!(
-                            e,
-                            TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
-                        ));
-                        attempts.push(format!("slot {}: {e}", i + 1));
-                        continue;
-                    }
-                }
+                let found = tokens.piv_key_for_slot(slot_desc, &pin_hint(overrides, o));
+                take_key(found, &mut owned, path, i, &mut attempts, &mut not_found)?
             }
             Candidate::Present(m, t, o) => {
-                let uri = o.and_then(|o| match &overrides[o] {
-                    TokenLocator::Pkcs11(u) => Some(u),
-                    _ => None,
-                });
-                let pin = PinHint {
-                    value: uri.and_then(|u| u.pin_value.as_ref()),
-                    source: uri.and_then(|u| u.pin_source.as_deref()),
-                };
-                match tokens.key_for_slot(&m, &t, slot_desc, &pin) {
-                    Ok(k) => {
-                        let opened = try_slot(lf, i, &k, &a, &mut attempts)?;
-                        if let Some(o) = opened {
-                            return Ok(o);
-                        }
-                        continue;
-                    }
-                    Err(
-                        e @ (TokenError::PinIncorrect { .. }
-                        | TokenError::PinLocked { .. }
-                        | TokenError::NoPin { .. }),
-                    ) => {
-                        return Err(OpenFileError::Token {
-                            file: path.clone(),
-                            error: e,
-                        });
-                    }
-                    Err(e) => {
-                        not_found += usize::from(matches!(
-                            e,
-                            TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
-                        ));
-                        attempts.push(format!("slot {}: {e}", i + 1));
-                        continue;
-                    }
-                }
+                let found = tokens.key_for_slot(&m, &t, slot_desc, &pin_hint(overrides, o));
+                take_key(found, &mut owned, path, i, &mut attempts, &mut not_found)?
             }
         };
+        let Some(key) = key else { continue };
         if let Some(o) = try_slot(lf, i, key, &a, &mut attempts)? {
             return Ok(o);
         }
@@ -530,6 +467,55 @@ pub fn attempt_file(
         file: path.clone(),
         attempts,
     })
+}
+
+/// The PIN a `--token` override carries (its query part), for the token it names.
+fn pin_hint(overrides: &[TokenLocator], o: Option<usize>) -> PinHint<'_> {
+    match o.map(|o| &overrides[o]) {
+        Some(TokenLocator::Pkcs11(u)) => PinHint {
+            value: u.pin_value.as_ref(),
+            source: u.pin_source.as_deref(),
+        },
+        Some(TokenLocator::Yubikey(y)) => PinHint {
+            value: y.pin_value.as_ref(),
+            source: y.pin_source.as_deref(),
+        },
+        _ => PinHint {
+            value: None,
+            source: None,
+        },
+    }
+}
+
+/// A key found for a slot, kept in `owned`; a PIN failure stops everything, anything else is
+/// one more failed attempt (counted as "not found" when a token or key was missing).
+fn take_key<'k>(
+    found: Result<TokenKey<'static>, TokenError>,
+    owned: &'k mut Option<TokenKey<'static>>,
+    path: &Path,
+    i: usize,
+    attempts: &mut Vec<String>,
+    not_found: &mut usize,
+) -> Result<Option<&'k TokenKey<'static>>, OpenFileError> {
+    match found {
+        Ok(k) => Ok(Some(owned.insert(k))),
+        Err(
+            e @ (TokenError::PinIncorrect { .. }
+            | TokenError::PinLocked { .. }
+            | TokenError::NoPin { .. }),
+        ) => Err(OpenFileError::Token {
+            file: path.to_owned(),
+            error: e,
+        }),
+        Err(e) => {
+            *not_found += usize::from(matches!(
+                e,
+                TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
+            ));
+            attempts.push(format!("slot {}: {e}", i + 1));
+            Ok(None)
+        }
+    }
 }
 
 pub(crate) fn ephemeral_of(s: &format::Slot) -> Option<&[u8; 65]> {
