@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Keep a master secret recoverable without leaving it exposed: two-factor (hardware token + password) backups",
     after_help = "Exit codes: 0 ok, 1 other error, 2 usage, 3 authentication failed, 4 token or key not found, \
                   5 file damaged or invalid, 6 PIN blocked, 7 output exists, 8 not enough shares.\n\
-                  Environment: CUSTODY_PASSWORD, CUSTODY_PIN, CUSTODY_PKCS11_MODULE."
+                  Environment: CUSTODY_PASSWORD, CUSTODY_NEW_PASSWORD, CUSTODY_PIN, CUSTODY_PKCS11_MODULE."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -114,7 +114,7 @@ pub struct BackupArgs {
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// The backup file.
+    /// The backup file, or K or more share files of a split set (any order).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
     /// Where to write the secret (created new, mode 0600), or - for standard output.
