@@ -554,8 +554,8 @@ fn open_files(
         quiet: false,
     };
     // One file that is not a share (or not readable at all): the single-file path says why.
-    let single = files.len() == 1
-        && ceremony::load(&files[0]).map_or(true, |lf| lf.file.common.count == 1);
+    let single =
+        files.len() == 1 && ceremony::load(&files[0]).map_or(true, |lf| lf.file.common.count == 1);
     if single {
         return ceremony::open_backup(&files[0], &overrides, token_env(), &mut p)
             .map(Opened::Whole)
