@@ -541,27 +541,7 @@ pub fn backup_set(
         // A single backup's slots wrap D itself; a split set wraps one share per file.
         let (_, enc) = build_file(common.clone(), own, &keys, &a, s, payload.clone())?;
         // Open every slot whose token is here once, from the encoded bytes, before writing.
-        let (reparsed, reenc) = format::parse(&enc.bytes).map_err(|e| invalid(e.to_string()))?;
-        for (j, key) in keys.iter().enumerate() {
-            if matches!(key.ops, KeyOps::PublicOnly(_)) {
-                continue;
-            }
-            match slot::open_slot(&reparsed, &reenc, j, &key.ops, &a) {
-                Ok(got) if crypto::ct_eq(&got[..], &s[..]) => {}
-                Ok(_) => {
-                    return Err(BackupError::SlotCheck {
-                        key: key.name.clone(),
-                        reason: "it opened to another value".into(),
-                    });
-                }
-                Err(e) => {
-                    return Err(BackupError::SlotCheck {
-                        key: key.name.clone(),
-                        reason: open_error_text(&e),
-                    });
-                }
-            }
-        }
+        check_slots_open(&enc, keys.iter().copied().enumerate(), &a, s)?;
         built.push(Built {
             out: sh.out.clone(),
             index: values[i].0,
@@ -647,4 +627,33 @@ pub(crate) fn open_error_text(e: &OpenError) -> String {
         OpenError::Commitment => WRONG_PASSWORD.into(),
         OpenError::Aead => "the slot was deliberately altered".into(),
     }
+}
+
+/// Open each `(slot index, key)` whose token is here from the encoded bytes about to be written:
+/// a key that cannot do the job is refused by name before anything is written. Public-key-only
+/// slots cannot be opened and are skipped (the caller says so).
+pub(crate) fn check_slots_open<'k>(
+    enc: &Encoded,
+    keys: impl IntoIterator<Item = (usize, &'k TokenKey<'k>)>,
+    a: &Key32,
+    s: &Key32,
+) -> Result<(), BackupError> {
+    let (file, reenc) = format::parse(&enc.bytes).map_err(|e| BackupError::Invalid {
+        reason: e.to_string(),
+    })?;
+    for (j, key) in keys {
+        if matches!(key.ops, KeyOps::PublicOnly(_)) {
+            continue;
+        }
+        let reason = match slot::open_slot(&file, &reenc, j, &key.ops, a) {
+            Ok(got) if crypto::ct_eq(&got[..], &s[..]) => continue,
+            Ok(_) => "it opened to another value".to_string(),
+            Err(e) => open_error_text(&e),
+        };
+        return Err(BackupError::SlotCheck {
+            key: key.name.clone(),
+            reason,
+        });
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use super::{
     BackupError, LoadedFile, OpenFileError, attempt_file, check_kdf_request, check_written, load,
-    open_error_text, plan_file, show_header,
+    plan_file, show_header,
 };
 use crate::crypto::{self, Key32};
 use crate::format::{
@@ -353,8 +353,7 @@ pub fn rewrap(
     let enc = new_file.encode().map_err(|e| invalid(e.to_string()))?;
 
     // Every new slot whose token is here opens from the bytes about to be written.
-    let (reparsed, reenc) = format::parse(&enc.bytes).map_err(|e| invalid(e.to_string()))?;
-    for (j, key) in &to_check {
+    for (_, key) in &to_check {
         if matches!(key.ops, KeyOps::PublicOnly(_)) {
             tokens.prompter().warn(&format!(
                 "the slot for {} was made from a public key alone and cannot be checked now. \
@@ -362,24 +361,10 @@ pub fn rewrap(
                 key.name,
                 hex::encode(key.descriptor.key_hash().copied().unwrap_or_default())
             ));
-            continue;
-        }
-        match slot::open_slot(&reparsed, &reenc, *j, &key.ops, &a) {
-            Ok(got) if crypto::ct_eq(&got[..], &s[..]) => {}
-            Ok(_) => {
-                return Err(RewrapError::Make(BackupError::SlotCheck {
-                    key: key.name.clone(),
-                    reason: "it opened to another value".into(),
-                }));
-            }
-            Err(e) => {
-                return Err(RewrapError::Make(BackupError::SlotCheck {
-                    key: key.name.clone(),
-                    reason: open_error_text(&e),
-                }));
-            }
         }
     }
+    super::check_slots_open(&enc, to_check.iter().map(|(j, k)| (*j, k)), &a, &s)
+        .map_err(RewrapError::Make)?;
 
     let single = lf.file.common.count == 1;
     let d_and_secret = if single {

@@ -41,7 +41,8 @@ pub mod exit {
     pub const NOT_ENOUGH_SHARES: i32 = 8;
 }
 
-fn token_exit(e: &TokenError) -> i32 {
+/// The exit code of a token failure (shared by every command that uses a token).
+pub fn token_exit(e: &TokenError) -> i32 {
     match e {
         TokenError::PinIncorrect { .. } | TokenError::WrongKey { .. } => exit::AUTH,
         TokenError::PinLocked { .. } => exit::PIN_LOCKED,
@@ -50,7 +51,8 @@ fn token_exit(e: &TokenError) -> i32 {
     }
 }
 
-fn token_advice(e: &TokenError) -> &'static str {
+/// What to do about a token failure.
+pub fn token_advice(e: &TokenError) -> &'static str {
     match e {
         TokenError::PinIncorrect { .. } => {
             "check the PIN and run the command again; custody never retries a PIN by itself"

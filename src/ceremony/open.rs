@@ -596,7 +596,18 @@ pub fn open_backup(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<OpenedBackup, OpenFileError> {
-    let lf = load(path)?;
+    open_loaded_backup(load(path)?, overrides, env, prompter)
+}
+
+/// The same, for a file already read (so a caller that looked at it does not read it twice).
+pub fn open_loaded_backup(
+    lf: LoadedFile,
+    overrides: &[TokenLocator],
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+) -> Result<OpenedBackup, OpenFileError> {
+    let path = lf.path.clone();
+    let path = path.as_path();
     show_header(&lf, prompter);
     if lf.file.common.count != 1 {
         return Err(OpenFileError::Format {

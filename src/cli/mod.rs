@@ -553,13 +553,23 @@ fn open_files(
         new_password_files: None,
         quiet: false,
     };
-    // One file that is not a share (or not readable at all): the single-file path says why.
-    let single =
-        files.len() == 1 && ceremony::load(&files[0]).map_or(true, |lf| lf.file.common.count == 1);
-    if single {
-        return ceremony::open_backup(&files[0], &overrides, token_env(), &mut p)
-            .map(Opened::Whole)
-            .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()));
+    // One file that is not a share (or not readable: that path says why) opens alone.
+    if files.len() == 1 {
+        let opened = match ceremony::load(&files[0]) {
+            Ok(lf) if lf.file.common.count == 1 => Some(ceremony::open_loaded_backup(
+                lf,
+                &overrides,
+                token_env(),
+                &mut p,
+            )),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        };
+        if let Some(r) = opened {
+            return r
+                .map(Opened::Whole)
+                .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()));
+        }
     }
     match ceremony::open_set(files, &overrides, token_env(), &mut p, partial_ok) {
         Ok(ceremony::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),
@@ -718,17 +728,10 @@ fn token(t: TokenCommand) -> Res {
         quiet: false,
     };
     let tf = |e: custody::token::TokenError| {
-        let code = match e {
-            custody::token::TokenError::PinIncorrect { .. } => exit::AUTH,
-            custody::token::TokenError::PinLocked { .. } => exit::PIN_LOCKED,
-            custody::token::TokenError::NotFound { .. }
-            | custody::token::TokenError::KeyUnusable { .. } => exit::NOT_FOUND,
-            _ => exit::OTHER,
-        };
         Failure::new(
-            code,
+            ceremony::token_exit(&e),
             e.to_string(),
-            "check the token URI, the module and the PIN (`custody token list`)",
+            ceremony::token_advice(&e),
         )
     };
     match t {
@@ -1014,18 +1017,12 @@ fn yubikey_keygen(
 ) -> Res {
     use custody::token::piv;
     let tf = |e: custody::token::TokenError| {
+        // At keygen, an unusable key means the slot is already taken.
         let code = match e {
-            custody::token::TokenError::PinIncorrect { .. } => exit::AUTH,
-            custody::token::TokenError::PinLocked { .. } => exit::PIN_LOCKED,
-            custody::token::TokenError::NotFound { .. } => exit::NOT_FOUND,
             custody::token::TokenError::KeyUnusable { .. } => exit::OUTPUT_EXISTS,
-            _ => exit::OTHER,
+            ref e => ceremony::token_exit(e),
         };
-        Failure::new(
-            code,
-            e.to_string(),
-            "check the YubiKey, its PIN and management key",
-        )
+        Failure::new(code, e.to_string(), ceremony::token_advice(&e))
     };
     let mgm = match (mgm_key_file, mgm_key_protected) {
         (Some(_), true) => {
