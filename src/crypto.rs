@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::format::KdfParams;
 
 pub const LABEL_COMMON_HEADER: &str = "custody v1 common-header";
 pub const LABEL_SLOT_AAD: &str = "custody v1 slot-aad";
@@ -24,6 +23,22 @@ pub const LABEL_FILE_MAC_KEY: &str = "custody v1 file-mac-key";
 pub const LABEL_FINGERPRINT: &str = "custody v1 fingerprint";
 pub const LABEL_SHARE_COMMITMENT: &str = "custody v1 share-commitment";
 pub const LABEL_P256_KEY_HASH: &str = "custody v1 p256-key-hash";
+
+/// Argon2id's cost parameters (memory in KiB, passes, lanes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl KdfParams {
+    pub const DEFAULT: KdfParams = KdfParams {
+        memory_kib: 1024 * 1024,
+        iterations: 3,
+        parallelism: 4,
+    };
+}
 
 /// A 32-byte key held in memory: the data key D, a share value, a token secret z, a KEK.
 pub type Key32 = Zeroizing<[u8; 32]>;

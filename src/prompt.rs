@@ -2,6 +2,7 @@
 //! tests implement it with scripted answers. The library never reads a terminal itself.
 
 use std::fmt;
+use std::path::Path;
 
 use secrecy::SecretString;
 
@@ -24,6 +25,8 @@ pub enum PromptError {
     Refused { reason: String },
     /// Reading the answer failed.
     Io { detail: String },
+    /// A source named for the answer (a PIN file) could not be read; `detail` says which and why.
+    Source { detail: String },
 }
 
 impl fmt::Display for PromptError {
@@ -36,6 +39,7 @@ impl fmt::Display for PromptError {
             PromptError::Mismatch => write!(f, "the two passwords typed differ"),
             PromptError::Refused { reason } => write!(f, "{reason}"),
             PromptError::Io { detail } => write!(f, "reading the answer failed: {detail}"),
+            PromptError::Source { detail } => write!(f, "{detail}"),
         }
     }
 }
@@ -74,6 +78,49 @@ pub trait Prompter {
         let _ = position;
         self.password(who).map(Some)
     }
-    /// The PIN of a token named in `token`.
-    fn pin(&mut self, token: &str) -> Result<SecretString, PromptError>;
+    /// The PIN a token asks for. This is the one PIN path of custody: the caller (the CLI)
+    /// decides where it comes from — the locator's own `pin-value`/`pin-source`, an
+    /// environment variable, a prompt — so that the library never reads a PIN file or the
+    /// environment itself.
+    fn pin(&mut self, request: &PinRequest<'_>) -> Result<SecretString, PromptError>;
+}
+
+/// Why a token was chosen for a login: the PIN source may treat a token the person named
+/// differently from one the file pointed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PinReason {
+    /// The person named this token (`--token`, key generation, export).
+    Named,
+    /// A slot of the file names this token's serial number (or card serial), and it is present.
+    SerialMatch,
+    /// A slot of the file names this token's label only: its serial differs or is not recorded.
+    LabelMatch,
+}
+
+/// A token asking for its PIN, and what the locator that named it said about the PIN.
+#[derive(Clone, Copy)]
+pub struct PinRequest<'a> {
+    /// Which token asks, for people (already escaped).
+    pub token: &'a str,
+    /// Why this token was chosen.
+    pub reason: PinReason,
+    /// The locator's `pin-value=` (RFC 7512 allows it; it shows in process arguments).
+    pub value: Option<&'a SecretString>,
+    /// The locator's `pin-source=file:` path.
+    pub source: Option<&'a Path>,
+    /// The token says one more wrong PIN locks (or blocks) it.
+    pub final_try: bool,
+}
+
+impl fmt::Debug for PinRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PinRequest")
+            .field("token", &self.token)
+            .field("reason", &self.reason)
+            .field("value", &self.value.map(|_| "[redacted]"))
+            .field("source", &self.source)
+            .field("final_try", &self.final_try)
+            .finish()
+    }
 }

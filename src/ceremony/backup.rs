@@ -421,8 +421,7 @@ pub fn backup_set(
     for sh in &req.shares {
         let mut mine = Vec::new();
         for loc in &sh.tokens {
-            let key = tokens
-                .resolve_cached(loc, &mut all_keys)
+            let key = resolve_cached(&mut tokens, loc, &mut all_keys)
                 .map_err(|error| BackupError::Token { error })?;
             if mine.contains(&key) {
                 return Err(invalid(format!("{} is given twice", all_keys[key].name)));

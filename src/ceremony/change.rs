@@ -17,9 +17,9 @@ use crate::format::{
 use crate::media;
 use crate::prompt::{PromptError, Prompter};
 use crate::slot;
-use crate::token::locate::{PinHint, TokenEnv, Tokens};
+use crate::token::registry::{TokenEnv, Tokens};
 use crate::token::uri::TokenLocator;
-use crate::token::{KeyOps, TokenKey};
+use crate::token::{KeyOps, PinHint, TokenKey};
 
 /// Argon2id parameters to change; `None` keeps the file's.
 #[derive(Clone, Copy, Debug, Default)]
@@ -161,22 +161,16 @@ fn key_for_kept(tokens: &mut Tokens<'_>, d: &Descriptor) -> Result<TokenKey<'sta
     if !matches!(d, Descriptor::Pkcs11 { .. }) {
         return Err(missing("YubiKey support is not built yet".into()));
     }
-    let (m, present) = tokens
-        .module_for_restore()
-        .map_err(|e| missing(e.to_string()))?;
-    let t = tokens
-        .token_for_slot(d, &present)
+    let presence = tokens.presence(&[d]);
+    if let Some(e) = presence.pkcs11_error() {
+        return Err(missing(e.to_string()));
+    }
+    let (present, why) = tokens
+        .present_for_slot(&presence, d)
         .ok_or_else(|| missing("not found".into()))?;
     let key = tokens
-        .key_for_slot(
-            &m,
-            &t,
-            d,
-            &PinHint {
-                value: None,
-                source: None,
-            },
-        )
+        .key_for_slot(&present, d, PinHint::default(), why)
+        .ok_or_else(|| missing("not found".into()))?
         .map_err(|e| missing(e.to_string()))?;
     // The key found must be the very key of the slot: same descriptor, same public key.
     if key.descriptor != *d {
@@ -228,8 +222,7 @@ pub fn rewrap(
     let mut tokens = Tokens::new(env, prompter);
     let mut added: Vec<TokenKey<'static>> = Vec::new();
     for loc in &req.add {
-        let k = tokens
-            .resolve(loc)
+        let k = super::resolve_key(&mut tokens, loc)
             .map_err(|error| RewrapError::Make(BackupError::Token { error }))?;
         let dup = file
             .slots

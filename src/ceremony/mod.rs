@@ -16,9 +16,10 @@ use crate::media::{self, MediaError};
 use crate::prompt::{PromptError, Prompter};
 use crate::shamir;
 use crate::slot::{self, OpenError};
-use crate::token::locate::{PinHint, TokenEnv, Tokens};
+use crate::prompt::PinReason;
+use crate::token::registry::{Present, TokenEnv, Tokens, card_name};
 use crate::token::uri::TokenLocator;
-use crate::token::{KeyOps, TokenError, TokenKey};
+use crate::token::{KeyOps, PinHint, TokenError, TokenKey};
 
 mod change;
 pub use change::{
@@ -47,6 +48,7 @@ pub fn token_exit(e: &TokenError) -> i32 {
         TokenError::PinIncorrect { .. } | TokenError::WrongKey { .. } => exit::AUTH,
         TokenError::PinLocked { .. } => exit::PIN_LOCKED,
         TokenError::NotFound { .. } | TokenError::KeyUnusable { .. } => exit::NOT_FOUND,
+        TokenError::KeyExists { .. } => exit::OUTPUT_EXISTS,
         _ => exit::OTHER,
     }
 }
@@ -71,15 +73,63 @@ pub fn token_advice(e: &TokenError) -> &'static str {
         }
         TokenError::WrongKey { .. } => "use the token and key this file was made with",
         TokenError::Failed { .. } => "check the token and its module",
+        TokenError::KeyExists { .. } => "choose another object= label; custody never replaces a key",
     }
+}
+
+/// The key a `--token` locator names: a token's, or a public key read from a `pubkey:` file
+/// (the file is read here, never by a token backend).
+pub(crate) fn resolve_key(
+    tokens: &mut Tokens<'_>,
+    loc: &TokenLocator,
+) -> Result<TokenKey<'static>, TokenError> {
+    if let TokenLocator::Pubkey(path) = loc {
+        return resolve_pubkey(path);
+    }
+    tokens.resolve(loc).unwrap_or_else(|| {
+        Err(TokenError::NotFound {
+            what: "this locator names no token".into(),
+        })
+    })
+}
+
+/// Resolve a locator into `keys`, reusing an entry for the same key: its index.
+pub(crate) fn resolve_cached(
+    tokens: &mut Tokens<'_>,
+    loc: &TokenLocator,
+    keys: &mut Vec<TokenKey<'static>>,
+) -> Result<usize, TokenError> {
+    let k = resolve_key(tokens, loc)?;
+    if let Some(i) = keys.iter().position(|o| o.descriptor == k.descriptor) {
+        return Ok(i);
+    }
+    keys.push(k);
+    Ok(keys.len() - 1)
+}
+
+/// A `pubkey:` file: a public key alone, which can make a slot but never open one.
+fn resolve_pubkey(path: &Path) -> Result<TokenKey<'static>, TokenError> {
+    let bytes = media::read_bounded(path, 64 * 1024).map_err(|e| TokenError::NotFound {
+        what: format!("cannot read the public-key file {}: {e}", path.display()),
+    })?;
+    let f = format::PubkeyFile::parse(&bytes).map_err(|e| TokenError::NotFound {
+        what: format!("{} is not a custody public-key file: {e}", path.display()),
+    })?;
+    Ok(TokenKey {
+        name: format!("{} (from {})", f.descriptor.describe(), path.display()),
+        descriptor: f.descriptor,
+        ops: KeyOps::PublicOnly(f.public_key),
+    })
 }
 
 mod backup;
 mod inspect;
+mod keys;
 mod open;
 mod set;
 
 pub use backup::*;
 pub use inspect::*;
+pub use keys::*;
 pub use open::*;
 pub use set::*;

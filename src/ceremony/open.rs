@@ -224,19 +224,13 @@ pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
     }
 }
 
-/// Open one file's slot with the token(s) and the password; check the MAC and commitment.
 /// Which key to try on a slot.
 pub(crate) enum Candidate {
     /// The `--token` override at this position.
     Override(usize),
-    /// A YubiKey the slot names, present; the override that named it (for its PIN), if any.
-    Piv(Option<usize>),
-    /// A present token, and the override that named it (for its PIN), if any.
-    Present(
-        std::sync::Arc<crate::token::pkcs11::Module>,
-        crate::token::pkcs11::TokenInfo,
-        Option<usize>,
-    ),
+    /// A present token or card the slot names, why it was chosen, and the override that named
+    /// it (for its PIN), if any.
+    Present(Present, PinReason, Option<usize>),
 }
 
 /// The slots of one file that a present token can try, in file order.
@@ -268,43 +262,27 @@ pub fn plan_file(
     let mut list_error = None;
     if overrides.is_empty() {
         // Ask each kind of token only if the file has a slot of that kind.
-        let p11 = file
-            .slots
-            .iter()
-            .any(|s| matches!(s.descriptor, Descriptor::Pkcs11 { .. }))
-            .then(|| tokens.module_for_restore());
-        let cards = file
-            .slots
-            .iter()
-            .any(|s| matches!(s.descriptor, Descriptor::Piv { .. }))
-            .then(|| tokens.cards_present());
+        let descriptors: Vec<&Descriptor> = file.slots.iter().map(|s| &s.descriptor).collect();
+        let presence = tokens.presence(&descriptors);
         let mut missing_cards = Vec::new();
         for (i, s) in file.slots.iter().enumerate() {
+            if let Some((present, why)) = tokens.present_for_slot(&presence, &s.descriptor) {
+                plan.push((i, Candidate::Present(present, why, None)));
+                continue;
+            }
             match &s.descriptor {
-                Descriptor::Pkcs11 { .. } => match &p11 {
-                    Some(Ok((m, present))) => {
-                        if let Some(t) = tokens.token_for_slot(&s.descriptor, present) {
-                            plan.push((i, Candidate::Present(m.clone(), t, None)));
-                        }
+                Descriptor::Pkcs11 { .. } => {
+                    if let Some(e) = presence.pkcs11_error() {
+                        list_error = Some(e.to_string());
                     }
-                    Some(Err(e)) => list_error = Some(e.to_string()),
-                    None => {}
-                },
+                }
                 Descriptor::Piv { card_serial, .. } => {
-                    if cards.as_ref().is_some_and(|c| c.contains(card_serial)) {
-                        plan.push((i, Candidate::Piv(None)));
-                    } else {
-                        missing_cards.push(crate::token::piv::card_name(*card_serial));
-                    }
+                    missing_cards.push(card_name(*card_serial));
                 }
             }
         }
         if plan.is_empty() && !missing_cards.is_empty() {
-            let present: Vec<String> = cards
-                .unwrap_or_default()
-                .iter()
-                .map(|s| crate::token::piv::card_name(*s))
-                .collect();
+            let present: Vec<String> = presence.cards().iter().map(|s| card_name(*s)).collect();
             list_error = Some(format!(
                 "{} is needed: plug it in ({})",
                 missing_cards.join(" or "),
@@ -323,10 +301,13 @@ pub fn plan_file(
                 && uri.object_id.is_none()
             {
                 match tokens.find_token(uri) {
-                    Ok((m, t)) => {
+                    Ok(present) => {
                         for (i, s) in file.slots.iter().enumerate() {
                             if matches!(s.descriptor, Descriptor::Pkcs11 { .. }) {
-                                plan.push((i, Candidate::Present(m.clone(), t.clone(), Some(o))));
+                                plan.push((
+                                    i,
+                                    Candidate::Present(present.clone(), PinReason::Named, Some(o)),
+                                ));
                             }
                         }
                     }
@@ -411,7 +392,12 @@ pub fn attempt_file(
         let key = match cand {
             Candidate::Override(o) => {
                 if resolved[o].is_none() {
-                    resolved[o] = Some(match tokens.resolve(&overrides[o]) {
+                    let found = tokens.resolve(&overrides[o]).unwrap_or_else(|| {
+                        Err(TokenError::NotFound {
+                            what: "a pubkey: file cannot open a backup".into(),
+                        })
+                    });
+                    resolved[o] = Some(match found {
                         Ok(k) => Ok(k),
                         Err(
                             e @ (TokenError::PinIncorrect { .. }
@@ -442,12 +428,13 @@ pub fn attempt_file(
                     }
                 }
             }
-            Candidate::Piv(o) => {
-                let found = tokens.piv_key_for_slot(slot_desc, &pin_hint(overrides, o));
-                take_key(found, &mut owned, path, i, &mut attempts, &mut not_found)?
-            }
-            Candidate::Present(m, t, o) => {
-                let found = tokens.key_for_slot(&m, &t, slot_desc, &pin_hint(overrides, o));
+            Candidate::Present(present, why, o) => {
+                // A token of another backend than the slot's has no key for it: not a failure.
+                let Some(found) =
+                    tokens.key_for_slot(&present, slot_desc, pin_hint(overrides, o), why)
+                else {
+                    continue;
+                };
                 take_key(found, &mut owned, path, i, &mut attempts, &mut not_found)?
             }
         };
@@ -480,10 +467,7 @@ fn pin_hint(overrides: &[TokenLocator], o: Option<usize>) -> PinHint<'_> {
             value: y.pin_value.as_ref(),
             source: y.pin_source.as_deref(),
         },
-        _ => PinHint {
-            value: None,
-            source: None,
-        },
+        _ => PinHint::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! errors (what went wrong, then what to do), and maps them to exit codes.
 
 mod args;
+mod pin;
 mod term;
 
 use std::io::{IsTerminal, Read, Write};
@@ -14,12 +15,15 @@ use zeroize::Zeroizing;
 use args::{Cli, Command, KeyType, OutFormat, TokenCommand};
 use custody::ceremony::{self, exit};
 use custody::crypto;
-use custody::format::{self, KdfParams, PubkeyFile, display_escaped};
+use custody::format::{self, Descriptor, KdfParams, SlotKind, display_escaped};
 use custody::media;
 use custody::prompt::Prompter;
-use custody::token::KeyOps;
-use custody::token::locate::{SOFTHSM_DEFAULT_MODULE, TokenEnv, Tokens};
+use custody::token::registry::{SOFTHSM_DEFAULT_MODULE, TokenEnv};
 use custody::token::uri::TokenLocator;
+use custody::token::{
+    CardSummary, GeneratedKey, MgmSource, PivKeygen, PivPinPolicy, PivTouchPolicy, TokenError,
+    TokenSummary,
+};
 use term::TerminalPrompter;
 
 /// A failure to report: the message, what to do, and the exit code.
@@ -727,7 +731,7 @@ fn token(t: TokenCommand) -> Res {
         new_password_files: None,
         quiet: false,
     };
-    let tf = |e: custody::token::TokenError| {
+    let tf = |e: TokenError| {
         Failure::new(
             ceremony::token_exit(&e),
             e.to_string(),
@@ -747,221 +751,109 @@ fn token(t: TokenCommand) -> Res {
             let loc = token
                 .parse::<TokenLocator>()
                 .map_err(|e| Failure::usage(format!("--token: {e}")))?;
-            let uri = match loc {
-                TokenLocator::Pkcs11(uri) => {
-                    if pin_policy.is_some()
-                        || touch_policy.is_some()
-                        || mgm_key_file.is_some()
-                        || mgm_key_protected
-                        || force
-                    {
-                        return Err(Failure::usage(
-                            "--pin-policy, --touch-policy, --mgm-key-* and --force are for YubiKeys",
-                        ));
-                    }
-                    uri
-                }
-                TokenLocator::Yubikey(y) => {
-                    if key_type != KeyType::P256 {
-                        return Err(Failure::usage(
-                            "a YubiKey holds P-256 keys: use --type p256",
-                        ));
-                    }
-                    return yubikey_keygen(
-                        &y,
-                        pin_policy,
-                        touch_policy,
-                        mgm_key_file,
-                        mgm_key_protected,
-                        force,
-                        &mut p,
-                    );
-                }
-                TokenLocator::Pubkey(_) => {
+            let kind = match (&loc, key_type) {
+                (TokenLocator::Pkcs11(_), KeyType::Aes) => SlotKind::Pkcs11Aes,
+                (TokenLocator::Pkcs11(_), KeyType::P256) => SlotKind::Pkcs11P256,
+                (_, _) => SlotKind::PivP256,
+            };
+            let yubikey = matches!(loc, TokenLocator::Yubikey(_));
+            if !yubikey
+                && (pin_policy.is_some()
+                    || touch_policy.is_some()
+                    || mgm_key_file.is_some()
+                    || mgm_key_protected
+                    || force)
+            {
+                if let TokenLocator::Pkcs11(_) = loc {
                     return Err(Failure::usage(
-                        "keys are generated on a token, not a pubkey: file",
+                        "--pin-policy, --touch-policy, --mgm-key-* and --force are for YubiKeys",
                     ));
                 }
-            };
-            let Some(label) = uri.object_label.clone() else {
+            }
+            if yubikey && key_type != KeyType::P256 {
                 return Err(Failure::usage(
-                    "the token URI must name the new key with object=<label>",
+                    "a YubiKey holds P-256 keys: use --type p256",
                 ));
-            };
-            let mut tokens = Tokens::new(token_env(), &mut p);
-            let (session, info) = tokens.open_uri(&uri).map_err(tf)?;
-            let id = uri
-                .object_id
-                .clone()
-                .unwrap_or_else(|| crypto::random_array::<8>().to_vec());
-            for kind in [
-                custody::token::pkcs11::KeyKind::Aes,
-                custody::token::pkcs11::KeyKind::P256,
-            ] {
-                let existing = session
-                    .find_keys(Some(&label), None, kind)
-                    .map_err(|e| Failure::new(exit::OTHER, e.to_string(), ""))?;
-                if !existing.is_empty() {
-                    return Err(Failure::new(
-                        exit::OUTPUT_EXISTS,
-                        format!(
-                            "token \"{}\" already has a key labelled \"{}\"",
-                            display_escaped(&info.label),
-                            display_escaped(&label)
-                        ),
-                        "choose another object= label; custody never replaces a key",
+            }
+            let mgm = match (mgm_key_file, mgm_key_protected) {
+                (Some(_), true) => {
+                    return Err(Failure::usage(
+                        "give --mgm-key-file or --mgm-key-protected, not both",
                     ));
                 }
-            }
-            let key = match key_type {
-                KeyType::Aes => session.generate_aes256(&label, &id),
-                KeyType::P256 => session.generate_p256(&label, &id),
-            }
-            .map_err(|e| {
-                Failure::new(
-                    exit::OTHER,
-                    e.to_string(),
-                    "check that the token supports the key type",
-                )
-            })?;
-            println!(
-                "Generated {} key \"{}\" (id {}) on token \"{}\" (serial {}): sensitive, not extractable, made on the token.",
-                if key_type == KeyType::Aes {
-                    "AES-256"
-                } else {
-                    "P-256"
+                (Some(f), false) => MgmSource::Given(Zeroizing::new(
+                    media::read_bounded(&f, 1024).map_err(|e| {
+                        Failure::new(exit::OTHER, e.to_string(), "check --mgm-key-file")
+                    })?,
+                )),
+                (None, true) => MgmSource::Protected,
+                (None, false) => MgmSource::Default,
+            };
+            let piv = PivKeygen {
+                mgm,
+                pin_policy: match pin_policy.unwrap_or(args::PinPolicyArg::Once) {
+                    args::PinPolicyArg::Once => PivPinPolicy::Once,
+                    args::PinPolicyArg::Always => PivPinPolicy::Always,
+                    args::PinPolicyArg::Never => PivPinPolicy::Never,
                 },
-                display_escaped(&key.label),
-                hex::encode(&key.id),
-                display_escaped(&info.label),
-                display_escaped(&info.serial)
-            );
-            if let Some(pt) = key.public_point {
-                println!("  key hash: {}", hex::encode(crypto::p256_key_hash(&pt)));
-                println!("  Record the key hash: backups made from its public key show it.");
-            }
-            println!(
-                "  Use it with: --token 'pkcs11:token={};object={}'",
-                custody::token::uri::percent_encode(info.label.as_bytes()),
-                custody::token::uri::percent_encode(label.as_bytes())
-            );
+                touch_policy: match touch_policy.unwrap_or(args::TouchPolicyArg::Always) {
+                    args::TouchPolicyArg::Always => PivTouchPolicy::Always,
+                    args::TouchPolicyArg::Cached => PivTouchPolicy::Cached,
+                    args::TouchPolicyArg::Never => PivTouchPolicy::Never,
+                },
+                force,
+            };
+            let key = ceremony::generate_key(token_env(), &mut p, &loc, kind, piv).map_err(
+                |e| match e {
+                    ceremony::KeygenError::NoLabel => {
+                        Failure::usage("the token URI must name the new key with object=<label>")
+                    }
+                    ceremony::KeygenError::KindNotOnCard => {
+                        Failure::usage("a YubiKey holds P-256 keys: use --type p256")
+                    }
+                    ceremony::KeygenError::Pubkey => {
+                        Failure::usage("keys are generated on a token, not a pubkey: file")
+                    }
+                    ceremony::KeygenError::Token(e @ TokenError::Failed { .. })
+                        if !yubikey =>
+                    {
+                        Failure::new(
+                            exit::OTHER,
+                            e.to_string(),
+                            "check that the token supports the key type",
+                        )
+                    }
+                    ceremony::KeygenError::Token(e) => tf(e),
+                },
+            )?;
+            print_generated(&loc, &key);
             Ok(())
         }
         TokenCommand::List { module, json } => {
-            let tokens = Tokens::new(token_env(), &mut p);
+            let inv = ceremony::token_inventory(token_env(), &mut p, module.as_deref());
+            let module_path = inv.module.display().to_string();
             // Without --module, a machine with only YubiKeys lists them even when no PKCS#11
             // module is installed; a module asked for by name must load.
-            let (module_path, list, p11_error) = match tokens.list(module.as_deref()) {
-                Ok((m, list)) => (m.path().display().to_string(), list, None),
-                Err(e) if module.is_none() => (
-                    token_env().default_module.display().to_string(),
-                    Vec::new(),
-                    Some(e.to_string()),
-                ),
+            let (list, p11_error) = match inv.tokens {
+                Ok(list) => (list, None),
+                Err(e) if module.is_none() => (Vec::new(), Some(e.to_string())),
                 Err(e) => return Err(tf(e)),
             };
             // YubiKeys beside the PKCS#11 tokens; no smart-card service is not an error here.
-            let (cards, card_error) = match custody::token::piv::list_cards() {
+            let (cards, card_error) = match inv.cards {
                 Ok(c) => (c, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
             };
             if json {
-                let v: Vec<_> = list
-                    .iter()
-                    .map(|t| {
-                        serde_json::json!({
-                            "kind": "pkcs11",
-                            "module": module_path,
-                            "slot_id": t.slot.id(),
-                            "label": t.label,
-                            "serial": t.serial,
-                            "manufacturer": t.manufacturer,
-                            "model": t.model,
-                            "login_required": t.login_required,
-                            "pin_count_low": t.pin_count_low,
-                            "pin_final_try": t.pin_final_try,
-                            "pin_locked": t.pin_locked,
-                            "uri": format!("pkcs11:token={};serial={}", custody::token::uri::percent_encode(t.label.as_bytes()), custody::token::uri::percent_encode(t.serial.as_bytes())),
-                        })
-                    })
-                    .collect();
-                let mut v = v;
-                for c in &cards {
-                    v.push(serde_json::json!({
-                        "kind": "yubikey",
-                        "serial": c.serial,
-                        "firmware": c.version,
-                        "reader": c.reader,
-                        "pin_tries_left": c.pin_tries,
-                        "custody_slots": c.custody_slots.iter().map(|(s, p)| serde_json::json!({
-                            "slot": format!("{s:02x}"),
-                            "key_hash": hex::encode(crypto::p256_key_hash(p)),
-                            "uri": format!("yubikey:serial={};slot={s:02x}", c.serial),
-                        })).collect::<Vec<_>>(),
-                    }));
-                }
-                println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+                print_token_list_json(&module_path, &list, &cards);
             } else {
-                println!("PKCS#11 module {module_path}");
-                if let Some(e) = &p11_error {
-                    println!("  not usable: {e}");
-                }
-                if list.is_empty() && p11_error.is_none() {
-                    println!("  no token present");
-                }
-                for t in &list {
-                    println!(
-                        "  token \"{}\" serial {} ({} {}){}",
-                        display_escaped(&t.label),
-                        display_escaped(&t.serial),
-                        display_escaped(&t.manufacturer),
-                        display_escaped(&t.model),
-                        if t.pin_locked {
-                            " PIN LOCKED"
-                        } else if t.pin_final_try {
-                            " PIN: final try"
-                        } else {
-                            ""
-                        }
-                    );
-                    println!(
-                        "    --token 'pkcs11:token={};serial={};object=<key label>'",
-                        custody::token::uri::percent_encode(t.label.as_bytes()),
-                        custody::token::uri::percent_encode(t.serial.as_bytes())
-                    );
-                }
-                match &card_error {
-                    Some(e) => println!("YubiKeys: none found ({e})"),
-                    None if cards.is_empty() => println!("YubiKeys: none present"),
-                    None => {}
-                }
-                for c in &cards {
-                    println!(
-                        "YubiKey {} (firmware {}, reader \"{}\"){}",
-                        c.serial,
-                        c.version,
-                        display_escaped(&c.reader),
-                        match c.pin_tries {
-                            Some(0) => " PIN BLOCKED (unblock it with the PUK)".to_string(),
-                            Some(t) =>
-                                format!(", {t} PIN tr{} left", if t == 1 { "y" } else { "ies" }),
-                            None => String::new(),
-                        }
-                    );
-                    if c.custody_slots.is_empty() {
-                        println!(
-                            "  no custody key: make one with --token 'yubikey:serial={}' --type p256",
-                            c.serial
-                        );
-                    }
-                    for (slot, point) in &c.custody_slots {
-                        println!(
-                            "  slot {slot:02x}: custody P-256 key, key hash {}",
-                            hex::encode(crypto::p256_key_hash(point))
-                        );
-                        println!("    --token 'yubikey:serial={};slot={slot:02x}'", c.serial);
-                    }
-                }
+                print_token_list(
+                    &module_path,
+                    &list,
+                    p11_error.as_deref(),
+                    &cards,
+                    card_error.as_deref(),
+                );
             }
             Ok(())
         }
@@ -969,121 +861,182 @@ fn token(t: TokenCommand) -> Res {
             let loc = token
                 .parse::<TokenLocator>()
                 .map_err(|e| Failure::usage(format!("--token: {e}")))?;
-            let mut tokens = Tokens::new(token_env(), &mut p);
-            let key = tokens.resolve(&loc).map_err(tf)?;
-            let point = match &key.ops {
-                KeyOps::Ecdh(k) => k.public_point(),
-                KeyOps::PublicOnly(p) => *p,
-                KeyOps::Aes(_) => {
-                    return Err(Failure::usage(format!(
-                        "{} is an AES key: it has no public key; a backup under it needs the token present",
-                        key.name
-                    )));
-                }
-            };
-            let f = PubkeyFile {
-                descriptor: key.descriptor.clone(),
-                public_key: point,
-            };
-            let bytes = f
-                .encode()
-                .map_err(|e| Failure::new(exit::OTHER, e.to_string(), ""))?;
-            media::write_new(&out, &bytes, false, &mut |b| {
-                PubkeyFile::parse(b).map(|_| ()).map_err(|e| e.to_string())
-            })
-            .map_err(|e| {
-                let code = if matches!(e, media::MediaError::Exists { .. }) {
-                    exit::OUTPUT_EXISTS
-                } else {
-                    exit::OTHER
-                };
-                Failure::new(code, e.to_string(), "choose another --out")
-            })?;
+            let key =
+                ceremony::export_public_key(token_env(), &mut p, &loc, &out).map_err(|e| match e {
+                    ceremony::ExportError::Token(e) => tf(e),
+                    e @ ceremony::ExportError::NoPublicKey { .. } => Failure::usage(e.to_string()),
+                    ceremony::ExportError::Write(e) => {
+                        let code = if matches!(e, media::MediaError::Exists { .. }) {
+                            exit::OUTPUT_EXISTS
+                        } else {
+                            exit::OTHER
+                        };
+                        Failure::new(code, e.to_string(), "choose another --out")
+                    }
+                    e => Failure::new(exit::OTHER, e.to_string(), ""),
+                })?;
             println!("Wrote the public key of {} to {}", key.name, out.display());
-            println!("  key hash: {}", hex::encode(crypto::p256_key_hash(&point)));
+            println!("  key hash: {}", hex::encode(crypto::p256_key_hash(&key.point)));
             Ok(())
         }
     }
 }
 
-fn yubikey_keygen(
-    y: &custody::token::uri::YubikeyLocator,
-    pin_policy: Option<args::PinPolicyArg>,
-    touch_policy: Option<args::TouchPolicyArg>,
-    mgm_key_file: Option<PathBuf>,
-    mgm_key_protected: bool,
-    force: bool,
-    p: &mut TerminalPrompter,
-) -> Res {
-    use custody::token::piv;
-    let tf = |e: custody::token::TokenError| {
-        // At keygen, an unusable key means the slot is already taken.
-        let code = match e {
-            custody::token::TokenError::KeyUnusable { .. } => exit::OUTPUT_EXISTS,
-            ref e => ceremony::token_exit(e),
-        };
-        Failure::new(code, e.to_string(), ceremony::token_advice(&e))
-    };
-    let mgm = match (mgm_key_file, mgm_key_protected) {
-        (Some(_), true) => {
-            return Err(Failure::usage(
-                "give --mgm-key-file or --mgm-key-protected, not both",
-            ));
+fn print_generated(loc: &TokenLocator, key: &GeneratedKey) {
+    match &key.descriptor {
+        Descriptor::Piv {
+            card_serial,
+            piv_slot,
+            key_hash,
+        } => {
+            println!(
+                "Generated a P-256 key in PIV slot {piv_slot:02x} of YubiKey {card_serial} (made on the card; a certificate CN=custody records it)."
+            );
+            println!("  key hash: {}", hex::encode(key_hash));
+            println!("  Record the key hash: backups made from its public key show it.");
+            println!(
+                "  Use it with: --token 'yubikey:serial={card_serial};slot={piv_slot:02x}'"
+            );
         }
-        (Some(f), false) => piv::MgmSource::Given(zeroize::Zeroizing::new(
-            media::read_bounded(&f, 1024)
-                .map_err(|e| Failure::new(exit::OTHER, e.to_string(), "check --mgm-key-file"))?,
-        )),
-        (None, true) => piv::MgmSource::Protected,
-        (None, false) => piv::MgmSource::Default,
-    };
-    let mut yk = piv::open_card(y.serial).map_err(tf)?;
-    let slot = y.slot.unwrap_or(*piv::RETIRED.start());
-    let pin = match (&y.pin_value, &y.pin_source) {
-        (Some(v), _) => {
-            p.warn("the PIN was given with pin-value=: it is visible in the process arguments.");
-            v.clone()
+        Descriptor::Pkcs11 {
+            kind,
+            token_label,
+            token_serial,
+            key_hash,
+            ..
+        } => {
+            let _ = loc;
+            println!(
+                "Generated {} key \"{}\" (id {}) on token \"{}\" (serial {}): sensitive, not extractable, made on the token.",
+                if *kind == SlotKind::Pkcs11Aes {
+                    "AES-256"
+                } else {
+                    "P-256"
+                },
+                display_escaped(&key.label),
+                hex::encode(&key.id),
+                display_escaped(token_label),
+                display_escaped(token_serial)
+            );
+            if let Some(h) = key_hash {
+                println!("  key hash: {}", hex::encode(h));
+                println!("  Record the key hash: backups made from its public key show it.");
+            }
+            println!(
+                "  Use it with: --token 'pkcs11:token={};object={}'",
+                format::percent_encode(token_label.as_bytes()),
+                format::percent_encode(key.label.as_bytes())
+            );
         }
-        (None, Some(path)) => custody::token::locate::read_pin_file(path)
-            .map_err(|e| Failure::new(exit::OTHER, e, "check pin-source="))?,
-        (None, None) => p.pin(&piv::card_name(y.serial)).map_err(|e| {
-            Failure::new(
-                exit::OTHER,
-                e.to_string(),
-                "give CUSTODY_PIN or run on a terminal",
-            )
-        })?,
-    };
-    let pin_policy = match pin_policy.unwrap_or(args::PinPolicyArg::Once) {
-        args::PinPolicyArg::Once => yubikey::PinPolicy::Once,
-        args::PinPolicyArg::Always => yubikey::PinPolicy::Always,
-        args::PinPolicyArg::Never => yubikey::PinPolicy::Never,
-    };
-    let touch = touch_policy.unwrap_or(args::TouchPolicyArg::Always);
-    let touch_policy = match touch {
-        args::TouchPolicyArg::Always => yubikey::TouchPolicy::Always,
-        args::TouchPolicyArg::Cached => yubikey::TouchPolicy::Cached,
-        args::TouchPolicyArg::Never => yubikey::TouchPolicy::Never,
-    };
-    if touch != args::TouchPolicyArg::Never {
-        p.info(&format!(
-            "Touch your YubiKey {} when it blinks (the new key signs its certificate).",
-            y.serial
-        ));
     }
-    let point =
-        piv::generate_key(&mut yk, slot, &pin, mgm, pin_policy, touch_policy, force).map_err(tf)?;
+}
+
+fn print_token_list_json(module_path: &str, list: &[TokenSummary], cards: &[CardSummary]) {
+    let mut v: Vec<_> = list
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "kind": "pkcs11",
+                "module": module_path,
+                "slot_id": t.slot_id,
+                "label": t.label,
+                "serial": t.serial,
+                "manufacturer": t.manufacturer,
+                "model": t.model,
+                "login_required": t.login_required,
+                "pin_count_low": t.pin_count_low,
+                "pin_final_try": t.pin_final_try,
+                "pin_locked": t.pin_locked,
+                "uri": format!("pkcs11:token={};serial={}", format::percent_encode(t.label.as_bytes()), format::percent_encode(t.serial.as_bytes())),
+            })
+        })
+        .collect();
+    for c in cards {
+        v.push(serde_json::json!({
+            "kind": "yubikey",
+            "serial": c.serial,
+            "firmware": c.version,
+            "reader": c.reader,
+            "pin_tries_left": c.pin_tries,
+            "custody_slots": c.custody_slots.iter().map(|(s, p)| serde_json::json!({
+                "slot": format!("{s:02x}"),
+                "key_hash": hex::encode(crypto::p256_key_hash(p)),
+                "uri": format!("yubikey:serial={};slot={s:02x}", c.serial),
+            })).collect::<Vec<_>>(),
+        }));
+    }
     println!(
-        "Generated a P-256 key in PIV slot {slot:02x} of YubiKey {} (made on the card; a certificate CN=custody records it).",
-        y.serial
+        "{}",
+        serde_json::to_string_pretty(&v).unwrap_or_else(|_| "[]".into())
     );
-    println!("  key hash: {}", hex::encode(crypto::p256_key_hash(&point)));
-    println!("  Record the key hash: backups made from its public key show it.");
-    println!(
-        "  Use it with: --token 'yubikey:serial={};slot={slot:02x}'",
-        y.serial
-    );
-    Ok(())
+}
+
+fn print_token_list(
+    module_path: &str,
+    list: &[TokenSummary],
+    p11_error: Option<&str>,
+    cards: &[CardSummary],
+    card_error: Option<&str>,
+) {
+    println!("PKCS#11 module {module_path}");
+    if let Some(e) = p11_error {
+        println!("  not usable: {e}");
+    }
+    if list.is_empty() && p11_error.is_none() {
+        println!("  no token present");
+    }
+    for t in list {
+        println!(
+            "  token \"{}\" serial {} ({} {}){}",
+            display_escaped(&t.label),
+            display_escaped(&t.serial),
+            display_escaped(&t.manufacturer),
+            display_escaped(&t.model),
+            if t.pin_locked {
+                " PIN LOCKED"
+            } else if t.pin_final_try {
+                " PIN: final try"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "    --token 'pkcs11:token={};serial={};object=<key label>'",
+            format::percent_encode(t.label.as_bytes()),
+            format::percent_encode(t.serial.as_bytes())
+        );
+    }
+    match card_error {
+        Some(e) => println!("YubiKeys: none found ({e})"),
+        None if cards.is_empty() => println!("YubiKeys: none present"),
+        None => {}
+    }
+    for c in cards {
+        println!(
+            "YubiKey {} (firmware {}, reader \"{}\"){}",
+            c.serial,
+            c.version,
+            display_escaped(&c.reader),
+            match c.pin_tries {
+                Some(0) => " PIN BLOCKED (unblock it with the PUK)".to_string(),
+                Some(t) => format!(", {t} PIN tr{} left", if t == 1 { "y" } else { "ies" }),
+                None => String::new(),
+            }
+        );
+        if c.custody_slots.is_empty() {
+            println!(
+                "  no custody key: make one with --token 'yubikey:serial={}' --type p256",
+                c.serial
+            );
+        }
+        for (slot, point) in &c.custody_slots {
+            println!(
+                "  slot {slot:02x}: custody P-256 key, key hash {}",
+                hex::encode(crypto::p256_key_hash(point))
+            );
+            println!("    --token 'yubikey:serial={};slot={slot:02x}'", c.serial);
+        }
+    }
 }
 
 #[allow(dead_code)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use custody::prompt::{NewPassword, PromptError, Prompter};
+use custody::prompt::{NewPassword, PinRequest, PromptError, Prompter};
 
 pub struct TerminalPrompter {
     /// `--password-file`s: one per file in order, or one for all.
@@ -138,7 +138,7 @@ impl TerminalPrompter {
         }
     }
 
-    fn ask_hidden(&self, prompt: &str, what: &str) -> Result<SecretString, PromptError> {
+    pub(super) fn ask_hidden(&self, prompt: &str, what: &str) -> Result<SecretString, PromptError> {
         let Some(t) = tty() else {
             return Err(PromptError::NotInteractive { what: what.into() });
         };
@@ -269,13 +269,7 @@ impl Prompter for TerminalPrompter {
         Ok((!p.expose_secret().is_empty()).then_some(p))
     }
 
-    fn pin(&mut self, token: &str) -> Result<SecretString, PromptError> {
-        if let Some(p) = env_secret("CUSTODY_PIN") {
-            return Ok(p);
-        }
-        self.ask_hidden(
-            &format!("PIN for {token}: "),
-            &format!("the PIN of {token} (CUSTODY_PIN or pin-source= in the URI)"),
-        )
+    fn pin(&mut self, request: &PinRequest<'_>) -> Result<SecretString, PromptError> {
+        super::pin::pin_for(self, request)
     }
 }

@@ -164,19 +164,10 @@ pub struct Slot {
     pub key_commitment: [u8; 32],
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KdfParams {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
+/// Argon2id's cost is crypto's type; what a file may ask for is the format's rule.
+pub use crate::crypto::KdfParams;
 
 impl KdfParams {
-    pub const DEFAULT: KdfParams = KdfParams {
-        memory_kib: 1024 * 1024,
-        iterations: 3,
-        parallelism: 4,
-    };
     pub fn is_weak(&self) -> bool {
         self.memory_kib < STRONG_KDF_MEMORY_KIB || self.iterations < STRONG_KDF_ITERATIONS
     }

@@ -1,9 +1,12 @@
-//! Token backends. Each backend lives in its own module; the slot construction only sees the
-//! traits here, so a YubiKey serves the same P-256 ECDH path as a PKCS#11 token.
+//! Token backends. Each backend lives in its own module (`pkcs11/`, `piv/`) with its adapter,
+//! error mapping and resolver; the slot construction only sees the traits here, so a YubiKey
+//! serves the same P-256 ECDH path as a PKCS#11 token. [`registry`] holds the sessions and cards
+//! one operation opened, whatever their backend. Nothing here reads a user file or parses a
+//! file format: PINs come from the [`Prompter`](crate::prompt::Prompter)'s PIN source.
 
-pub mod locate;
 pub mod piv;
 pub mod pkcs11;
+pub mod registry;
 pub mod uri;
 
 use std::fmt;
@@ -65,6 +68,9 @@ pub enum TokenError {
     WrongKey { key: String },
     /// Any other failure, naming the token and what it said.
     Failed { token: String, detail: String },
+    /// Key generation found a key where the new one would go; custody never replaces a key
+    /// unless told to.
+    KeyExists { what: String },
 }
 
 impl fmt::Display for TokenError {
@@ -87,8 +93,107 @@ impl fmt::Display for TokenError {
                  with, or the file's header was deliberately altered"
             ),
             TokenError::Failed { token, detail } => write!(f, "{token}: {detail}"),
+            TokenError::KeyExists { what } => write!(f, "{what}"),
         }
     }
 }
 
 impl std::error::Error for TokenError {}
+
+/// What the locator that named a token said about its PIN (its query part), if anything.
+#[derive(Clone, Copy, Default)]
+pub struct PinHint<'a> {
+    /// `pin-value=`.
+    pub value: Option<&'a secrecy::SecretString>,
+    /// `pin-source=file:`.
+    pub source: Option<&'a std::path::Path>,
+}
+
+/// A key made on a token or card by key generation.
+#[derive(Clone, Debug)]
+pub struct GeneratedKey {
+    /// Which key, as a backup's slot would name it.
+    pub descriptor: Descriptor,
+    /// The key's label (PKCS#11) — empty for a PIV slot.
+    pub label: String,
+    /// The key's id (PKCS#11) — empty for a PIV slot.
+    pub id: Vec<u8>,
+    /// The public point of a P-256 key.
+    pub public_point: Option<[u8; 65]>,
+}
+
+/// A PKCS#11 token as a listing shows it.
+#[derive(Clone, Debug)]
+pub struct TokenSummary {
+    /// The slot holding it (slot ids may change between runs).
+    pub slot_id: u64,
+    pub label: String,
+    pub serial: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub login_required: bool,
+    pub pin_count_low: bool,
+    pub pin_final_try: bool,
+    pub pin_locked: bool,
+}
+
+/// A YubiKey as a listing shows it.
+#[derive(Clone, Debug)]
+pub struct CardSummary {
+    pub reader: String,
+    pub serial: u32,
+    pub version: String,
+    pub pin_tries: Option<u8>,
+    /// Slots holding a P-256 key with a custody certificate: slot, uncompressed public key.
+    pub custody_slots: Vec<(u8, [u8; 65])>,
+}
+
+/// How to authenticate with a YubiKey's management key for key generation.
+pub enum MgmSource {
+    /// The factory default (3DES before firmware 5.7, AES-192 from 5.7).
+    Default,
+    /// A management key stored on the card, protected by the PIN.
+    Protected,
+    /// A key given in hex (the bytes of a key file, read by the caller).
+    Given(zeroize::Zeroizing<Vec<u8>>),
+}
+
+/// When a YubiKey asks for its PIN before using a new key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PivPinPolicy {
+    Once,
+    Always,
+    Never,
+}
+
+/// When a YubiKey asks for a touch before using a new key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PivTouchPolicy {
+    Always,
+    Cached,
+    Never,
+}
+
+/// Options of YubiKey key generation.
+pub struct PivKeygen {
+    pub mgm: MgmSource,
+    pub pin_policy: PivPinPolicy,
+    pub touch_policy: PivTouchPolicy,
+    /// Replace a key already in the slot.
+    pub force: bool,
+}
+
+/// A PIN that could not be had, as a token failure of `token`: an unreadable PIN file is a
+/// failure of what was given; anything else means there was no PIN to give.
+pub(crate) fn pin_error(token: &str, e: crate::prompt::PromptError) -> TokenError {
+    match e {
+        crate::prompt::PromptError::Source { detail } => TokenError::Failed {
+            token: token.to_owned(),
+            detail,
+        },
+        other => TokenError::NoPin {
+            token: token.to_owned(),
+            detail: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,172 @@
+//! The YubiKey backend: a P-256 key in a PIV slot, over PC/SC. It serves the same
+//! [`EcdhP256`] function as a PKCS#11 EC key, so point validation, the key-hash check and the
+//! HKDF binding are shared and unchanged.
+
+mod adapter;
+mod error;
+mod keygen;
+mod resolve;
+
+use secrecy::{ExposeSecret, SecretString};
+use yubikey::piv::{self, SlotId};
+use yubikey::{Serial, YubiKey};
+
+use crate::crypto;
+use crate::token::{CardSummary, TokenError};
+use error::{map_pin_error, pcsc_hint};
+
+pub use adapter::PivEcdh;
+pub use keygen::{default_mgm_algorithm, generate_key, parse_mgm_key};
+pub use resolve::PivCards;
+
+/// Retired key slots, where custody keys live by default.
+pub const RETIRED: std::ops::RangeInclusive<u8> = 0x82..=0x95;
+/// The subject common name of the certificate custody writes beside its keys.
+pub const CERT_CN: &str = "custody";
+
+
+pub fn card_name(serial: u32) -> String {
+    format!("YubiKey {serial}")
+}
+
+/// Every YubiKey present, each opened once.
+fn open_all() -> Result<Vec<(String, YubiKey)>, TokenError> {
+    let mut ctx = yubikey::reader::Context::open().map_err(|e| TokenError::NotFound {
+        what: format!("cannot reach the smart-card service: {}", pcsc_hint(&e)),
+    })?;
+    let readers = ctx.iter().map_err(|e| TokenError::NotFound {
+        what: format!("cannot list smart-card readers: {}", pcsc_hint(&e)),
+    })?;
+    let mut out = Vec::new();
+    for r in readers {
+        let name = r.name().into_owned();
+        // A reader without a PIV card (or with another kind of card) is simply not a YubiKey.
+        if let Ok(yk) = r.open() {
+            out.push((name, yk));
+        }
+    }
+    Ok(out)
+}
+
+/// Open the YubiKey with this serial, naming what is present when it is not.
+pub fn open_card(serial: u32) -> Result<YubiKey, TokenError> {
+    let cards = open_all()?;
+    let present: Vec<u32> = cards.iter().map(|(_, yk)| yk.serial().0).collect();
+    match cards.into_iter().find(|(_, yk)| yk.serial().0 == serial) {
+        Some((_, yk)) => Ok(yk),
+        None if present.is_empty() => Err(TokenError::NotFound {
+            what: format!(
+                "{} is needed, but no YubiKey is present: plug it in",
+                card_name(serial)
+            ),
+        }),
+        None => Err(TokenError::NotFound {
+            what: format!(
+                "{} is needed, but only {} {} present: plug in {}",
+                card_name(serial),
+                present
+                    .iter()
+                    .map(|s| card_name(*s))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if present.len() == 1 { "is" } else { "are" },
+                card_name(serial)
+            ),
+        }),
+    }
+}
+
+pub(crate) fn slot_id(slot: u8) -> Result<SlotId, TokenError> {
+    SlotId::try_from(slot).map_err(|_| TokenError::NotFound {
+        what: format!("{slot:02x} is not a PIV key slot"),
+    })
+}
+
+/// The uncompressed P-256 point of a SubjectPublicKeyInfo, if it is one.
+pub(crate) fn spki_point(bytes: Option<&[u8]>) -> Option<[u8; 65]> {
+    let bytes = bytes?;
+    crypto::validate_p256_point(bytes).ok()?;
+    bytes.try_into().ok()
+}
+
+/// The public key in a slot: from its certificate, else from the slot's metadata (firmware
+/// ≥ 5.3). An unreadable slot is "no key here", never an error for the caller.
+pub fn slot_public_key(yk: &mut YubiKey, slot: u8) -> Option<([u8; 65], bool)> {
+    let id = slot_id(slot).ok()?;
+    if let Ok(cert) = yubikey::certificate::Certificate::read(yk, id) {
+        let custody = cert.subject().contains(&format!("CN={CERT_CN}"));
+        if let Some(p) = spki_point(cert.subject_pki().subject_public_key.as_bytes()) {
+            return Some((p, custody));
+        }
+    }
+    let meta = piv::metadata(yk, id).ok()?;
+    meta.public
+        .as_ref()
+        .and_then(|k| spki_point(k.subject_public_key.as_bytes()))
+        .map(|p| (p, false))
+}
+
+/// Serials of the YubiKeys present.
+pub fn list_serials() -> Result<Vec<u32>, TokenError> {
+    Ok(open_all()?.iter().map(|(_, yk)| serial_of(yk)).collect())
+}
+
+/// Whether the slot's key needs a touch: from its metadata (firmware ≥ 5.3); `None` when the
+/// card does not say.
+pub fn touch_needed(yk: &mut YubiKey, slot: u8) -> Option<bool> {
+    let meta = piv::metadata(yk, slot_id(slot).ok()?).ok()?;
+    let (_, touch) = meta.policy?;
+    Some(matches!(
+        touch,
+        yubikey::TouchPolicy::Always | yubikey::TouchPolicy::Cached
+    ))
+}
+
+/// What `token list` shows of every YubiKey present.
+pub fn list_cards() -> Result<Vec<CardSummary>, TokenError> {
+    let mut out = Vec::new();
+    for (reader, mut yk) in open_all()? {
+        let serial = yk.serial().0;
+        let version = yk.version().to_string();
+        let pin_tries = yk.get_pin_retries().ok();
+        let custody_slots = RETIRED
+            .filter_map(|s| match slot_public_key(&mut yk, s) {
+                Some((p, true)) => Some((s, p)),
+                _ => None,
+            })
+            .collect();
+        out.push(CardSummary {
+            reader,
+            serial,
+            version,
+            pin_tries,
+            custody_slots,
+        });
+    }
+    Ok(out)
+}
+
+/// The slot a locator means: the one given, else the first slot holding a custody key, else the
+/// first retired slot.
+pub fn default_slot(yk: &mut YubiKey, given: Option<u8>) -> u8 {
+    if let Some(s) = given {
+        return s;
+    }
+    RETIRED
+        .clone()
+        .find(|&s| matches!(slot_public_key(yk, s), Some((_, true))))
+        .unwrap_or(*RETIRED.start())
+}
+
+/// Verify the PIN once for this card (never retried: a wrong PIN is reported with tries left).
+pub fn verify_pin(yk: &mut YubiKey, pin: &SecretString) -> Result<(), TokenError> {
+    let serial = yk.serial().0;
+    yk.verify_pin(pin.expose_secret().as_bytes())
+        .map_err(|e| map_pin_error(serial, e))
+}
+
+pub fn serial_of(yk: &YubiKey) -> u32 {
+    let Serial(s) = yk.serial();
+    s
+}
+

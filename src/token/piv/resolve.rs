@@ -1,0 +1,226 @@
+//! Finding the YubiKey and PIV slot that a locator or a file's slot names, with the PIN
+//! verified once per card for the length of an operation.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use secrecy::SecretString;
+use yubikey::YubiKey;
+
+use super::{
+    PivEcdh, RETIRED, card_name, default_slot, generate_key, list_serials, open_card,
+    slot_public_key, touch_needed, verify_pin,
+};
+use crate::crypto;
+use crate::format::Descriptor;
+use crate::prompt::{PinReason, PinRequest, Prompter};
+use crate::token::uri::YubikeyLocator;
+use crate::token::{
+    GeneratedKey, KeyOps, PinHint, PivKeygen, PivTouchPolicy, TokenError, TokenKey, pin_error,
+};
+
+/// The YubiKeys opened in one operation, by serial, with their PIN once it was verified.
+#[derive(Default)]
+pub struct PivCards {
+    cards: HashMap<u32, (Rc<RefCell<YubiKey>>, Option<SecretString>)>,
+}
+
+impl PivCards {
+    /// The YubiKey with this serial, opened once per operation.
+    pub fn card(&mut self, serial: u32) -> Result<Rc<RefCell<YubiKey>>, TokenError> {
+        if let Some((c, _)) = self.cards.get(&serial) {
+            return Ok(c.clone());
+        }
+        let c = Rc::new(RefCell::new(open_card(serial)?));
+        self.cards.insert(serial, (c.clone(), None));
+        Ok(c)
+    }
+
+    /// Serials of the YubiKeys present (none when the smart-card service is not running).
+    pub fn present(&self) -> Vec<u32> {
+        list_serials().unwrap_or_default()
+    }
+
+    /// The key a `yubikey:` locator names.
+    pub fn resolve(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        y: &YubikeyLocator,
+    ) -> Result<TokenKey<'static>, TokenError> {
+        let card = self.card(y.serial)?;
+        let slot = default_slot(&mut card.borrow_mut(), y.slot);
+        let Some((point, _)) = slot_public_key(&mut card.borrow_mut(), slot) else {
+            return Err(TokenError::NotFound {
+                what: format!(
+                    "{} has no key in PIV slot {slot:02x}: make one with `custody token \
+                     keygen --token yubikey:serial={};slot={slot:02x} --type p256`",
+                    card_name(y.serial),
+                    y.serial
+                ),
+            });
+        };
+        let pin = PinHint {
+            value: y.pin_value.as_ref(),
+            source: y.pin_source.as_deref(),
+        };
+        self.piv_key(prompter, y.serial, slot, point, pin, PinReason::Named)
+    }
+
+    /// A PIV key whose public key is known: say whether touch is needed, verify the PIN once per
+    /// card, and wrap it as an ECDH provider.
+    fn piv_key(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        serial: u32,
+        slot: u8,
+        point: [u8; 65],
+        pin: PinHint<'_>,
+        reason: PinReason,
+    ) -> Result<TokenKey<'static>, TokenError> {
+        let card = self.card(serial)?;
+        let name = format!("{}, PIV slot {slot:02x}", card_name(serial));
+        let known = self.cards.get(&serial).and_then(|(_, p)| p.clone());
+        let pin = if let Some(p) = known {
+            p
+        } else {
+            if pin.value.is_some() {
+                prompter.warn(
+                    "the PIN was given with pin-value= in the token locator: it is visible \
+                     in the process arguments to every user of this machine. Prefer \
+                     pin-source=file:... or CUSTODY_PIN.",
+                );
+            }
+            let final_try = card.borrow_mut().get_pin_retries().is_ok_and(|t| t == 1);
+            if pin.value.is_none() && pin.source.is_none() && final_try {
+                prompter.warn(&format!(
+                    "{}: one more wrong PIN will block its PIN.",
+                    card_name(serial)
+                ));
+            }
+            let asker = card_name(serial);
+            let pin = prompter
+                .pin(&PinRequest {
+                    token: &asker,
+                    reason,
+                    value: pin.value,
+                    source: pin.source,
+                    final_try,
+                })
+                .map_err(|e| pin_error(&asker, e))?;
+            // Verified now, so a wrong PIN is reported before anything else happens.
+            verify_pin(&mut card.borrow_mut(), &pin)?;
+            if let Some(c) = self.cards.get_mut(&serial) {
+                c.1 = Some(pin.clone());
+            }
+            pin
+        };
+        match touch_needed(&mut card.borrow_mut(), slot) {
+            Some(true) => prompter.info(&format!("Touch your YubiKey {serial} when it blinks.")),
+            None => prompter.info(&format!("If your YubiKey {serial} blinks, touch it.")),
+            Some(false) => {}
+        }
+        Ok(TokenKey {
+            descriptor: Descriptor::Piv {
+                card_serial: serial,
+                piv_slot: slot,
+                key_hash: crypto::p256_key_hash(&point),
+            },
+            name,
+            ops: KeyOps::Ecdh(Box::new(PivEcdh {
+                card,
+                slot,
+                point,
+                serial,
+                pin,
+            })),
+        })
+    }
+
+    /// Restore: the PIV key a slot names. The card and the slot's public key are checked before
+    /// any PIN is asked: a missing card, another card, and the right card without the key each
+    /// get their own message. `None`: the slot is not a PIV slot.
+    pub fn key_for_slot(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        d: &Descriptor,
+        pin: PinHint<'_>,
+        reason: PinReason,
+    ) -> Option<Result<TokenKey<'static>, TokenError>> {
+        let Descriptor::Piv {
+            card_serial,
+            piv_slot,
+            key_hash,
+        } = d
+        else {
+            return None;
+        };
+        let (serial, slot) = (*card_serial, *piv_slot);
+        let found = self
+            .card(serial)
+            .map(|card| slot_public_key(&mut card.borrow_mut(), slot));
+        Some(match found {
+            Err(e) => Err(e),
+            Ok(None) => Err(TokenError::NotFound {
+                what: format!(
+                    "{} is present, but its PIV slot {slot:02x} holds no key: this is the \
+                     right card without the key this file needs (was the slot reset?)",
+                    card_name(serial)
+                ),
+            }),
+            Ok(Some((point, _))) if !crypto::ct_eq(&crypto::p256_key_hash(&point), key_hash) => {
+                Err(TokenError::NotFound {
+                    what: format!(
+                        "{} is present, but the key in PIV slot {slot:02x} is another key than \
+                         the one this file was made with (the slot was regenerated?)",
+                        card_name(serial)
+                    ),
+                })
+            }
+            Ok(Some((point, _))) => self.piv_key(prompter, serial, slot, point, pin, reason),
+        })
+    }
+
+    /// Make a P-256 key in the slot a `yubikey:` locator names (the first retired slot when it
+    /// names none), with the certificate that records it.
+    pub fn generate(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        y: &YubikeyLocator,
+        options: PivKeygen,
+    ) -> Result<GeneratedKey, TokenError> {
+        let card = self.card(y.serial)?;
+        let slot = y.slot.unwrap_or(*RETIRED.start());
+        if y.pin_value.is_some() {
+            prompter
+                .warn("the PIN was given with pin-value=: it is visible in the process arguments.");
+        }
+        let asker = card_name(y.serial);
+        let pin = prompter
+            .pin(&PinRequest {
+                token: &asker,
+                reason: PinReason::Named,
+                value: y.pin_value.as_ref(),
+                source: y.pin_source.as_deref(),
+                final_try: false,
+            })
+            .map_err(|e| pin_error(&asker, e))?;
+        if options.touch_policy != PivTouchPolicy::Never {
+            prompter.info(&format!(
+                "Touch your YubiKey {} when it blinks (the new key signs its certificate).",
+                y.serial
+            ));
+        }
+        let point = generate_key(&mut card.borrow_mut(), slot, &pin, options)?;
+        Ok(GeneratedKey {
+            descriptor: Descriptor::Piv {
+                card_serial: y.serial,
+                piv_slot: slot,
+                key_hash: crypto::p256_key_hash(&point),
+            },
+            label: String::new(),
+            id: Vec::new(),
+            public_point: Some(point),
+        })
+    }
+}

@@ -1,0 +1,493 @@
+//! Finding the PKCS#11 token and key that a locator (backup, `--token`) or a file's slot
+//! (restore without `--token`) names, with one login per token for the length of an operation.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::adapter::{P11Aes, P11Ecdh};
+use super::error::token_error;
+use super::{KeyInfo, KeyKind, Module, Session, TokenInfo};
+use crate::crypto;
+use crate::format::{Descriptor, SlotKind, display_escaped};
+use crate::prompt::{PinReason, PinRequest, Prompter};
+use crate::token::uri::Pkcs11Uri;
+use crate::token::{GeneratedKey, KeyOps, PinHint, TokenError, TokenKey, TokenSummary};
+
+/// SoftHSM2's module on Debian.
+pub const SOFTHSM_DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// The PKCS#11 side of one operation: the module used when a locator names none, and the
+/// sessions opened so far (one login per token).
+pub struct Pkcs11Tokens {
+    default_module: PathBuf,
+    sessions: HashMap<(PathBuf, u64), Rc<Session>>,
+}
+
+/// How people see a token in messages.
+pub fn token_name(t: &TokenInfo) -> String {
+    format!(
+        "token \"{}\" (serial {})",
+        display_escaped(&t.label),
+        display_escaped(&t.serial)
+    )
+}
+
+fn key_name(t: &TokenInfo, k: &KeyInfo) -> String {
+    format!(
+        "key \"{}\"{} on {}",
+        display_escaped(&k.label),
+        if k.id.is_empty() {
+            String::new()
+        } else {
+            format!(" (id {})", hex::encode(&k.id))
+        },
+        token_name(t)
+    )
+}
+
+fn present_list(tokens: &[TokenInfo]) -> String {
+    if tokens.is_empty() {
+        return "none".into();
+    }
+    tokens.iter().map(token_name).collect::<Vec<_>>().join(", ")
+}
+
+impl TokenInfo {
+    /// The backend-neutral description of this token.
+    pub fn summary(&self) -> TokenSummary {
+        TokenSummary {
+            slot_id: self.slot.id(),
+            label: self.label.clone(),
+            serial: self.serial.clone(),
+            manufacturer: self.manufacturer.clone(),
+            model: self.model.clone(),
+            login_required: self.login_required,
+            pin_count_low: self.pin_count_low,
+            pin_final_try: self.pin_final_try,
+            pin_locked: self.pin_locked,
+        }
+    }
+}
+
+impl Pkcs11Tokens {
+    /// `default_module` is used when a locator names no module.
+    pub fn new(default_module: PathBuf) -> Self {
+        Pkcs11Tokens {
+            default_module,
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// The module used when a locator names none.
+    pub fn default_module(&self) -> &Path {
+        &self.default_module
+    }
+
+    fn module(&self, path: Option<&Path>) -> Result<Arc<Module>, TokenError> {
+        let p = path.unwrap_or(&self.default_module);
+        Module::load(p).map_err(|e| TokenError::NotFound {
+            what: format!(
+                "{e} (set the module with module-path= in the token URI or CUSTODY_PKCS11_MODULE)"
+            ),
+        })
+    }
+
+    /// Every token present in a module.
+    pub fn list(&self, module: Option<&Path>) -> Result<(Arc<Module>, Vec<TokenInfo>), TokenError> {
+        let m = self.module(module)?;
+        let t = m.tokens().map_err(|e| TokenError::Failed {
+            token: m.path().display().to_string(),
+            detail: e.to_string(),
+        })?;
+        // An uninitialised token (SoftHSM2's free slot) holds no keys and has no label to match.
+        Ok((m, t.into_iter().filter(|t| t.initialized).collect()))
+    }
+
+    /// A logged-in session on `token` (one login per token per operation).
+    fn session(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        m: &Arc<Module>,
+        token: &TokenInfo,
+        pin: PinHint<'_>,
+        reason: PinReason,
+    ) -> Result<Rc<Session>, TokenError> {
+        let key = (m.path().to_path_buf(), token.slot.id());
+        if let Some(s) = self.sessions.get(&key) {
+            return Ok(s.clone());
+        }
+        let name = token_name(token);
+        if token.pin_locked {
+            return Err(TokenError::PinLocked { token: name });
+        }
+        let session = m.open(token).map_err(|e| token_error(&name, e))?;
+        if token.login_required {
+            if token.protected_auth_path {
+                prompter.info(&format!("Enter the PIN of {name} on its PIN pad."));
+                session.login_protected().map_err(|e| token_error(&name, e))?;
+            } else {
+                if pin.value.is_none() && pin.source.is_none() && token.pin_final_try {
+                    prompter.warn(&format!("{name}: one more wrong PIN will lock it."));
+                }
+                let pin = prompter
+                    .pin(&PinRequest {
+                        token: &name,
+                        reason,
+                        value: pin.value,
+                        source: pin.source,
+                        final_try: token.pin_final_try,
+                    })
+                    .map_err(|e| crate::token::pin_error(&name, e))?;
+                if let Err(e) = session.login(&pin) {
+                    let mut err = token_error(&name, e);
+                    if let TokenError::PinIncorrect { final_try, .. } = &mut err {
+                        *final_try = m
+                            .tokens()
+                            .ok()
+                            .and_then(|ts| ts.into_iter().find(|t| t.slot.id() == token.slot.id()))
+                            .is_some_and(|t| t.pin_final_try);
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        let s = Rc::new(session);
+        self.sessions.insert(key, s.clone());
+        Ok(s)
+    }
+
+    /// The one token a URI names.
+    pub fn find_token(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        uri: &Pkcs11Uri,
+    ) -> Result<(Arc<Module>, TokenInfo), TokenError> {
+        if uri.pin_value.is_some() {
+            prompter.warn(
+                "the PIN was given with pin-value= in the token URI: it is visible in the process \
+                 arguments to every user of this machine. Prefer pin-source=file:... or CUSTODY_PIN.",
+            );
+        }
+        let (m, tokens) = self.list(uri.module_path.as_deref())?;
+        let mut matching: Vec<TokenInfo> = tokens
+            .iter()
+            .filter(|t| {
+                uri.token_label.as_ref().is_none_or(|l| &t.label == l)
+                    && uri.token_serial.as_ref().is_none_or(|s| &t.serial == s)
+                    && uri
+                        .manufacturer
+                        .as_ref()
+                        .is_none_or(|s| &t.manufacturer == s)
+                    && uri.model.as_ref().is_none_or(|s| &t.model == s)
+                    && uri.slot_id.is_none_or(|s| t.slot.id() == s)
+            })
+            .cloned()
+            .collect();
+        match (matching.pop(), matching.len()) {
+            (Some(t), 0) => Ok((m, t)),
+            (None, _) => Err(TokenError::NotFound {
+                what: format!(
+                    "no token matching {} in {}; present: {}",
+                    uri.display_without_query(),
+                    m.path().display(),
+                    present_list(&tokens)
+                ),
+            }),
+            (Some(_), n) => Err(TokenError::NotFound {
+                what: format!(
+                    "{} tokens match {}; add token= or serial= to pick one (present: {})",
+                    n + 1,
+                    uri.display_without_query(),
+                    present_list(&tokens)
+                ),
+            }),
+        }
+    }
+
+    /// A logged-in session on the token a URI names.
+    fn open_uri(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        uri: &Pkcs11Uri,
+    ) -> Result<(Rc<Session>, TokenInfo), TokenError> {
+        let (m, token) = self.find_token(prompter, uri)?;
+        let pin = PinHint {
+            value: uri.pin_value.as_ref(),
+            source: uri.pin_source.as_deref(),
+        };
+        let s = self.session(prompter, &m, &token, pin, PinReason::Named)?;
+        Ok((s, token))
+    }
+
+    /// The key a `--token` URI names (backup, or a restore override).
+    pub fn resolve(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        uri: &Pkcs11Uri,
+    ) -> Result<TokenKey<'static>, TokenError> {
+        if uri.object_label.is_none() && uri.object_id.is_none() {
+            return Err(TokenError::NotFound {
+                what: format!(
+                    "the token URI {} names no key: add object=<key label> or id=<key id>",
+                    uri.display_without_query()
+                ),
+            });
+        }
+        let (session, token) = self.open_uri(prompter, uri)?;
+        let kinds: &[KeyKind] = match uri.object_type.as_deref() {
+            Some("secret-key") => &[KeyKind::Aes],
+            Some("private") => &[KeyKind::P256],
+            _ => &[KeyKind::Aes, KeyKind::P256],
+        };
+        let mut found = Vec::new();
+        for &k in kinds {
+            found.extend(
+                session
+                    .find_keys(uri.object_label.as_deref(), uri.object_id.as_deref(), k)
+                    .map_err(|e| token_error(&token_name(&token), e))?,
+            );
+        }
+        let key = match (found.pop(), found.len()) {
+            (Some(k), 0) => k,
+            (None, _) => {
+                return Err(TokenError::NotFound {
+                    what: format!(
+                        "{} has no AES or EC private key matching {}",
+                        token_name(&token),
+                        uri.display_without_query()
+                    ),
+                });
+            }
+            (Some(_), n) => {
+                return Err(TokenError::NotFound {
+                    what: format!(
+                        "{} keys on {} match {}; add id= or type= to pick one",
+                        n + 1,
+                        token_name(&token),
+                        uri.display_without_query()
+                    ),
+                });
+            }
+        };
+        key_from(prompter, session, &token, key)
+    }
+
+    /// Restore without `--token`: the present token a slot names (by serial, then by label),
+    /// and which of the two matched. `None` for a slot of another backend.
+    pub fn token_for_slot(
+        d: &Descriptor,
+        present: &[TokenInfo],
+    ) -> Option<(TokenInfo, PinReason)> {
+        let Descriptor::Pkcs11 {
+            token_label,
+            token_serial,
+            ..
+        } = d
+        else {
+            return None;
+        };
+        if !token_serial.is_empty()
+            && let Some(t) = present.iter().find(|t| &t.serial == token_serial)
+        {
+            return Some((t.clone(), PinReason::SerialMatch));
+        }
+        present
+            .iter()
+            .find(|t| &t.label == token_label)
+            .map(|t| (t.clone(), PinReason::LabelMatch))
+    }
+
+    /// The key a slot names on a given token (login as needed). `None`: the slot is not a
+    /// PKCS#11 slot, so this backend has no key for it.
+    pub fn key_for_slot(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        m: &Arc<Module>,
+        token: &TokenInfo,
+        d: &Descriptor,
+        pin: PinHint<'_>,
+        reason: PinReason,
+    ) -> Option<Result<TokenKey<'static>, TokenError>> {
+        let Descriptor::Pkcs11 {
+            kind,
+            key_label,
+            key_id,
+            ..
+        } = d
+        else {
+            return None;
+        };
+        Some(self.key_for_pkcs11_slot(prompter, m, token, (*kind, key_label, key_id), pin, reason))
+    }
+
+    fn key_for_pkcs11_slot(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        m: &Arc<Module>,
+        token: &TokenInfo,
+        (kind, key_label, key_id): (SlotKind, &str, &[u8]),
+        pin: PinHint<'_>,
+        reason: PinReason,
+    ) -> Result<TokenKey<'static>, TokenError> {
+        let session = self.session(prompter, m, token, pin, reason)?;
+        let kk = if kind == SlotKind::Pkcs11Aes {
+            KeyKind::Aes
+        } else {
+            KeyKind::P256
+        };
+        let id = (!key_id.is_empty()).then_some(key_id);
+        let label = (id.is_none() || !key_label.is_empty()).then_some(key_label);
+        let mut found = session
+            .find_keys(label, id, kk)
+            .map_err(|e| token_error(&token_name(token), e))?;
+        match (found.pop(), found.len()) {
+            (Some(k), 0) => key_from(prompter, session, token, k),
+            (one, rest) => Err(TokenError::NotFound {
+                what: format!(
+                    "{} has {} keys labelled \"{}\"{}",
+                    token_name(token),
+                    if one.is_none() {
+                        "no".to_string()
+                    } else {
+                        (rest + 1).to_string()
+                    },
+                    display_escaped(key_label),
+                    if key_id.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with id {}", hex::encode(key_id))
+                    }
+                ),
+            }),
+        }
+    }
+
+    /// Make a key on the token a URI names: AES-256 or P-256, labelled as `object=` says, with
+    /// the URI's `id=` or a random one. A key already carrying the label is never replaced.
+    pub fn generate(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        uri: &Pkcs11Uri,
+        label: &str,
+        kind: SlotKind,
+    ) -> Result<GeneratedKey, TokenError> {
+        let (session, info) = self.open_uri(prompter, uri)?;
+        let id = uri
+            .object_id
+            .clone()
+            .unwrap_or_else(|| crypto::random_array::<8>().to_vec());
+        for k in [KeyKind::Aes, KeyKind::P256] {
+            let existing = session
+                .find_keys(Some(label), None, k)
+                .map_err(|e| TokenError::Failed {
+                    token: token_name(&info),
+                    detail: e.to_string(),
+                })?;
+            if !existing.is_empty() {
+                return Err(TokenError::KeyExists {
+                    what: format!(
+                        "token \"{}\" already has a key labelled \"{}\"",
+                        display_escaped(&info.label),
+                        display_escaped(label)
+                    ),
+                });
+            }
+        }
+        let key = match kind {
+            SlotKind::Pkcs11Aes => session.generate_aes256(label, &id),
+            _ => session.generate_p256(label, &id),
+        }
+        .map_err(|e| TokenError::Failed {
+            token: token_name(&info),
+            detail: e.to_string(),
+        })?;
+        Ok(GeneratedKey {
+            descriptor: descriptor(&info, &key, kind),
+            label: key.label.clone(),
+            id: key.id.clone(),
+            public_point: key.public_point,
+        })
+    }
+}
+
+fn descriptor(token: &TokenInfo, key: &KeyInfo, kind: SlotKind) -> Descriptor {
+    Descriptor::Pkcs11 {
+        kind,
+        token_label: token.label.clone(),
+        token_serial: token.serial.clone(),
+        key_label: key.label.clone(),
+        key_id: key.id.clone(),
+        key_hash: key.public_point.as_ref().map(crypto::p256_key_hash),
+    }
+}
+
+/// Check a key can do the job, warn about weak protection, and wrap it.
+fn key_from(
+    prompter: &mut dyn Prompter,
+    session: Rc<Session>,
+    token: &TokenInfo,
+    key: KeyInfo,
+) -> Result<TokenKey<'static>, TokenError> {
+    let name = key_name(token, &key);
+    let unusable = |reason: &str| TokenError::KeyUnusable {
+        key: name.clone(),
+        reason: reason.to_owned(),
+    };
+    if key.extractable == Some(true) {
+        prompter.warn(&format!(
+            "{name} is extractable (CKA_EXTRACTABLE is true): it can be copied off the token."
+        ));
+    }
+    if key.sensitive == Some(false) {
+        prompter.warn(&format!(
+            "{name} is not sensitive (CKA_SENSITIVE is false): its value can be read off the token."
+        ));
+    }
+    match key.kind {
+        KeyKind::Aes => {
+            if key.value_len.is_some_and(|l| l != 32) {
+                return Err(unusable(&format!(
+                    "it is an AES-{} key; custody needs AES-256",
+                    key.value_len.unwrap_or(0) * 8
+                )));
+            }
+            if key.can_encrypt == Some(false) {
+                return Err(unusable("it may not encrypt (CKA_ENCRYPT is false)"));
+            }
+            if key.can_decrypt == Some(false) {
+                return Err(unusable("it may not decrypt (CKA_DECRYPT is false)"));
+            }
+            Ok(TokenKey {
+                descriptor: descriptor(token, &key, SlotKind::Pkcs11Aes),
+                name: name.clone(),
+                ops: KeyOps::Aes(Box::new(P11Aes { session, key, name })),
+            })
+        }
+        KeyKind::P256 => {
+            if !key.is_p256 {
+                return Err(unusable("it is an EC key on another curve than P-256"));
+            }
+            if key.can_derive == Some(false) {
+                return Err(unusable(
+                    "it may not derive (CKA_DERIVE is false: a sign-only key); make one with \
+                     `custody token keygen --type p256` or pkcs11-tool --usage-derive",
+                ));
+            }
+            let Some(point) = key.public_point else {
+                return Err(unusable("its public key cannot be found on the token"));
+            };
+            Ok(TokenKey {
+                descriptor: descriptor(token, &key, SlotKind::Pkcs11P256),
+                name: name.clone(),
+                ops: KeyOps::Ecdh(Box::new(P11Ecdh {
+                    session,
+                    key,
+                    point,
+                    name,
+                })),
+            })
+        }
+    }
+}
