@@ -2,13 +2,13 @@
 //! is its implementation. Parsing is strict: every file has exactly one canonical encoding, and the
 //! parser proves it by re-encoding what it read and comparing byte for byte.
 
+mod percent;
 mod text;
 
 use std::fmt;
 
+pub use percent::{PercentError, percent_decode_canonical, percent_encode};
 pub use text::{display_escaped, normalize_free_text, validate_free_text};
-
-use crate::token::uri::{percent_decode_canonical, percent_encode};
 
 /// First line of every file.
 pub const MAGIC: &str = "custody-backup v1";

@@ -1,0 +1,378 @@
+//! RFC 7512 `pkcs11:` URIs.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+use super::{
+    Component, LocatorKind, UriError, decode, decode_secret, decode_string, invalid, misplaced,
+    note_seen, parse_decimal, parse_pin_source, redacted, split_attributes, split_query,
+    strip_scheme, unknown,
+};
+use crate::format::percent_encode;
+
+/// A parsed RFC 7512 PKCS#11 URI (the attributes custody uses).
+#[derive(Clone, Default)]
+pub struct Pkcs11Uri {
+    pub token_label: Option<String>,
+    pub token_serial: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub slot_id: Option<u64>,
+    pub object_label: Option<String>,
+    pub object_id: Option<Vec<u8>>,
+    /// `secret-key`, `private` or `public`.
+    pub object_type: Option<String>,
+    pub module_path: Option<PathBuf>,
+    pub module_name: Option<String>,
+    pub pin_source: Option<PathBuf>,
+    pub pin_value: Option<SecretString>,
+}
+
+impl Pkcs11Uri {
+    /// Parse an RFC 7512 `pkcs11:` URI.
+    pub fn parse(s: &str) -> Result<Self, UriError> {
+        const KIND: LocatorKind = LocatorKind::Pkcs11;
+        let rest = strip_scheme(s, "pkcs11:").ok_or(UriError::UnknownScheme)?;
+        let (path, query) = split_query(rest);
+        let mut uri = Pkcs11Uri::default();
+        let mut seen: Vec<&str> = Vec::new();
+
+        for (name, raw) in split_attributes(path, ';', KIND, Component::Path)? {
+            if is_vendor(name) {
+                continue;
+            }
+            match name {
+                "token" | "serial" | "manufacturer" | "model" | "slot-id" | "object" | "id"
+                | "type" => note_seen(&mut seen, name, KIND)?,
+                "library-manufacturer"
+                | "library-description"
+                | "library-version"
+                | "slot-description"
+                | "slot-manufacturer" => {
+                    return Err(UriError::UnsupportedAttribute {
+                        kind: KIND,
+                        name: name.to_owned(),
+                    });
+                }
+                "module-path" | "module-name" | "pin-source" | "pin-value" => {
+                    return Err(misplaced(KIND, name, Component::Path));
+                }
+                _ => return Err(unknown(KIND, name)),
+            }
+            match name {
+                "token" => uri.token_label = Some(decode_string(raw, KIND, name)?),
+                "serial" => uri.token_serial = Some(decode_string(raw, KIND, name)?),
+                "manufacturer" => uri.manufacturer = Some(decode_string(raw, KIND, name)?),
+                "model" => uri.model = Some(decode_string(raw, KIND, name)?),
+                "object" => uri.object_label = Some(decode_string(raw, KIND, name)?),
+                "id" => uri.object_id = Some(decode(raw, KIND, name)?.to_vec()),
+                "slot-id" => {
+                    let v = decode_string(raw, KIND, name)?;
+                    uri.slot_id = Some(parse_decimal(&v).ok_or_else(|| {
+                        invalid(KIND, name, "a decimal number up to 18446744073709551615")
+                    })?);
+                }
+                "type" => {
+                    let v = decode_string(raw, KIND, name)?;
+                    if !matches!(v.as_str(), "secret-key" | "private" | "public") {
+                        return Err(invalid(KIND, name, "secret-key, private or public"));
+                    }
+                    uri.object_type = Some(v);
+                }
+                _ => unreachable!("filtered above"),
+            }
+        }
+
+        if let Some(query) = query {
+            for (name, raw) in split_attributes(query, '&', KIND, Component::Query)? {
+                if is_vendor(name) {
+                    continue;
+                }
+                match name {
+                    "module-path" | "module-name" | "pin-source" | "pin-value" => {
+                        note_seen(&mut seen, name, KIND)?
+                    }
+                    "token"
+                    | "serial"
+                    | "manufacturer"
+                    | "model"
+                    | "slot-id"
+                    | "object"
+                    | "id"
+                    | "type"
+                    | "library-manufacturer"
+                    | "library-description"
+                    | "library-version"
+                    | "slot-description"
+                    | "slot-manufacturer" => {
+                        return Err(misplaced(KIND, name, Component::Query));
+                    }
+                    _ => return Err(unknown(KIND, name)),
+                }
+                match name {
+                    "module-path" => {
+                        let v = decode_string(raw, KIND, name)?;
+                        if v.is_empty() {
+                            return Err(invalid(KIND, name, "the path of a PKCS#11 module"));
+                        }
+                        uri.module_path = Some(PathBuf::from(v));
+                    }
+                    "module-name" => {
+                        let v = decode_string(raw, KIND, name)?;
+                        if v.is_empty() {
+                            return Err(invalid(KIND, name, "a PKCS#11 module name"));
+                        }
+                        uri.module_name = Some(v);
+                    }
+                    "pin-source" => {
+                        let v = decode_string(raw, KIND, name)?;
+                        uri.pin_source = Some(parse_pin_source(&v, KIND)?);
+                    }
+                    "pin-value" => uri.pin_value = Some(decode_secret(raw, KIND, name)?),
+                    _ => unreachable!("filtered above"),
+                }
+            }
+        }
+
+        if uri.pin_source.is_some() && uri.pin_value.is_some() {
+            return Err(UriError::PinSourceAndValue { kind: KIND });
+        }
+        Ok(uri)
+    }
+
+    /// The path part only (never the query), canonical: attributes in a fixed order,
+    /// percent-encoded — safe to show or store.
+    pub fn display_without_query(&self) -> String {
+        fn text(parts: &mut Vec<String>, name: &str, v: Option<&[u8]>) {
+            if let Some(v) = v {
+                parts.push(format!("{name}={}", percent_encode(v)));
+            }
+        }
+        let mut parts = Vec::new();
+        text(
+            &mut parts,
+            "token",
+            self.token_label.as_ref().map(|v| v.as_bytes()),
+        );
+        text(
+            &mut parts,
+            "serial",
+            self.token_serial.as_ref().map(|v| v.as_bytes()),
+        );
+        text(
+            &mut parts,
+            "manufacturer",
+            self.manufacturer.as_ref().map(|v| v.as_bytes()),
+        );
+        text(
+            &mut parts,
+            "model",
+            self.model.as_ref().map(|v| v.as_bytes()),
+        );
+        if let Some(slot) = self.slot_id {
+            parts.push(format!("slot-id={slot}"));
+        }
+        text(
+            &mut parts,
+            "object",
+            self.object_label.as_ref().map(|v| v.as_bytes()),
+        );
+        text(&mut parts, "id", self.object_id.as_deref());
+        text(
+            &mut parts,
+            "type",
+            self.object_type.as_ref().map(|v| v.as_bytes()),
+        );
+        format!("pkcs11:{}", parts.join(";"))
+    }
+}
+
+impl fmt::Debug for Pkcs11Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pkcs11Uri")
+            .field("token_label", &self.token_label)
+            .field("token_serial", &self.token_serial)
+            .field("manufacturer", &self.manufacturer)
+            .field("model", &self.model)
+            .field("slot_id", &self.slot_id)
+            .field("object_label", &self.object_label)
+            .field("object_id", &self.object_id)
+            .field("object_type", &self.object_type)
+            .field("module_path", &self.module_path)
+            .field("module_name", &self.module_name)
+            .field("pin_source", &self.pin_source)
+            .field("pin_value", &redacted(&self.pin_value))
+            .finish()
+    }
+}
+
+fn is_vendor(name: &str) -> bool {
+    name.starts_with("x-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::percent_decode_canonical;
+    use crate::token::uri::tests::{p11, p11_err};
+    use secrecy::ExposeSecret;
+    use std::path::Path;
+
+    #[test]
+    fn full_pkcs11_uri() {
+        let u = p11(
+            "pkcs11:token=My%20Token;object=backup-key;id=%01%02%ff;serial=0123abc;\
+             manufacturer=ACME%2C%20Inc.;model=HSM%2F2;type=secret-key;slot-id=42\
+             ?module-path=/usr/lib/softhsm/libsofthsm2.so&module-name=softhsm2\
+             &pin-source=file:/run/pin",
+        );
+        assert_eq!(u.token_label.as_deref(), Some("My Token"));
+        assert_eq!(u.object_label.as_deref(), Some("backup-key"));
+        assert_eq!(u.object_id.as_deref(), Some(&[1u8, 2, 0xff][..]));
+        assert_eq!(u.token_serial.as_deref(), Some("0123abc"));
+        assert_eq!(u.manufacturer.as_deref(), Some("ACME, Inc."));
+        assert_eq!(u.model.as_deref(), Some("HSM/2"));
+        assert_eq!(u.object_type.as_deref(), Some("secret-key"));
+        assert_eq!(u.slot_id, Some(42));
+        assert_eq!(
+            u.module_path.as_deref(),
+            Some(Path::new("/usr/lib/softhsm/libsofthsm2.so"))
+        );
+        assert_eq!(u.module_name.as_deref(), Some("softhsm2"));
+        assert_eq!(u.pin_source.as_deref(), Some(Path::new("/run/pin")));
+        assert!(u.pin_value.is_none());
+    }
+
+    #[test]
+    fn empty_uri_and_scheme_case() {
+        let u = p11("pkcs11:");
+        assert!(u.token_label.is_none() && u.object_id.is_none() && u.module_path.is_none());
+        assert_eq!(u.display_without_query(), "pkcs11:");
+        assert_eq!(p11("PKCS11:token=a").token_label.as_deref(), Some("a"));
+        // Empty values are legal and distinct from absent ones.
+        assert_eq!(p11("pkcs11:token=").token_label.as_deref(), Some(""));
+        // '=' inside a value is allowed raw.
+        assert_eq!(
+            p11("pkcs11:object=a=b").object_label.as_deref(),
+            Some("a=b")
+        );
+    }
+
+    #[test]
+    fn pin_value_and_types() {
+        let u = p11("pkcs11:object=k;type=private?pin-value=12%2634");
+        assert_eq!(u.pin_value.as_ref().unwrap().expose_secret(), "12&34");
+        assert_eq!(u.object_type.as_deref(), Some("private"));
+        assert_eq!(
+            p11("pkcs11:type=public").object_type.as_deref(),
+            Some("public")
+        );
+        for bad in ["cert", "data", "Public", ""] {
+            assert!(matches!(
+                p11_err(&format!("pkcs11:type={bad}")),
+                UriError::InvalidValue { ref attribute, .. } if attribute == "type"
+            ));
+        }
+    }
+
+    #[test]
+    fn slot_id() {
+        assert_eq!(p11("pkcs11:slot-id=0").slot_id, Some(0));
+        assert_eq!(
+            p11("pkcs11:slot-id=18446744073709551615").slot_id,
+            Some(u64::MAX)
+        );
+        for bad in ["", "-1", "+1", "1a", "0x10", "18446744073709551616", "%20"] {
+            let e = p11_err(&format!("pkcs11:slot-id={bad}"));
+            assert!(matches!(e, UriError::InvalidValue { .. }), "{bad}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_vendor_unsupported_misplaced_duplicate() {
+        let e = p11_err("pkcs11:token=a;colour=blue");
+        assert_eq!(
+            e,
+            UriError::UnknownAttribute {
+                kind: LocatorKind::Pkcs11,
+                name: "colour".into()
+            }
+        );
+        assert!(e.to_string().contains("\"colour\""), "{e}");
+        assert!(matches!(
+            p11_err("pkcs11:?colour=blue"),
+            UriError::UnknownAttribute { .. }
+        ));
+
+        let u = p11("pkcs11:x-vendor=%zz;token=a;x-vendor=2?x-foo=bar&module-name=m");
+        assert_eq!(u.token_label.as_deref(), Some("a"));
+        assert_eq!(u.module_name.as_deref(), Some("m"));
+
+        assert!(matches!(
+            p11_err("pkcs11:slot-description=x"),
+            UriError::UnsupportedAttribute { ref name, .. } if name == "slot-description"
+        ));
+        assert!(matches!(
+            p11_err("pkcs11:token=a;pin-value=1234"),
+            UriError::MisplacedAttribute {
+                found_in: Component::Path,
+                ..
+            }
+        ));
+        assert!(matches!(
+            p11_err("pkcs11:?token=a"),
+            UriError::MisplacedAttribute {
+                found_in: Component::Query,
+                ..
+            }
+        ));
+        for dup in [
+            "pkcs11:token=a;token=a",
+            "pkcs11:id=%01;object=o;id=%02",
+            "pkcs11:?module-path=/a&module-path=/b",
+            "pkcs11:?pin-value=1&pin-value=1",
+        ] {
+            assert!(
+                matches!(p11_err(dup), UriError::DuplicateAttribute { .. }),
+                "{dup}"
+            );
+        }
+        assert!(matches!(
+            p11_err("pkcs11:?module-path="),
+            UriError::InvalidValue { .. }
+        ));
+        assert!(matches!(
+            p11_err("pkcs11:?module-name="),
+            UriError::InvalidValue { .. }
+        ));
+    }
+
+    #[test]
+    fn display_without_query_is_canonical_and_round_trips() {
+        let u = p11(
+            "pkcs11:type=private;id=%a0%01;object=k%20ey;slot-id=7;model=m;\
+             manufacturer=A~b;serial=S%2F1;token=T%C3%BC\
+             ?pin-value=1234&module-path=/m.so",
+        );
+        let shown = u.display_without_query();
+        assert_eq!(
+            shown,
+            "pkcs11:token=T%C3%BC;serial=S%2F1;manufacturer=A~b;model=m;slot-id=7;\
+             object=k%20ey;id=%A0%01;type=private"
+        );
+        assert!(!shown.contains('?') && !shown.contains("1234"));
+        let again = p11(&shown);
+        assert_eq!(again.display_without_query(), shown);
+        assert_eq!(again.token_label, u.token_label);
+        assert_eq!(again.object_id, u.object_id);
+        assert_eq!(again.slot_id, u.slot_id);
+        assert!(again.module_path.is_none() && again.pin_value.is_none());
+        // Every path part is canonical under the strict decoder.
+        for part in shown["pkcs11:".len()..].split(';') {
+            let (_, v) = part.split_once('=').unwrap();
+            percent_decode_canonical(v).unwrap();
+        }
+    }
+}
