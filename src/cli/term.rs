@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 
+use rustix::termios::{self, LocalModes, OptionalActions, Termios};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
@@ -50,55 +51,97 @@ pub fn read_secret_line(path: &std::path::Path, what: &str) -> Result<SecretStri
     Ok(SecretString::from(line.to_owned()))
 }
 
-/// Restores the terminal's settings however the read ends.
-struct EchoGuard {
-    fd: std::os::fd::RawFd,
-    saved: libc::termios,
+/// The longest password or PIN taken from the terminal, in bytes. The entry is read into a
+/// buffer of this fixed size so that no reallocation leaves an unwiped copy behind; a longer
+/// entry is refused rather than grown into.
+const MAX_ENTRY: usize = 1024;
+
+/// The terminal's settings as they were before echo was turned off, restored when dropped so
+/// that every path out of a read (an error, a panic unwinding) gives the terminal back. The
+/// saved state is kept here, in a struct the CLI owns, rather than inside a library, so that a
+/// signal handler added later (Ctrl-C during a prompt) can reach it and restore it too.
+struct EchoGuard<'a> {
+    tty: &'a File,
+    saved: Termios,
 }
 
-impl Drop for EchoGuard {
+impl<'a> EchoGuard<'a> {
+    /// Turn echo off on `tty` (keeping the newline echoed, so the cursor moves on after Enter).
+    fn hide(tty: &'a File) -> std::io::Result<EchoGuard<'a>> {
+        let saved = termios::tcgetattr(tty)?;
+        let mut hidden = saved.clone();
+        hidden.local_modes &= !LocalModes::ECHO;
+        hidden.local_modes |= LocalModes::ECHONL;
+        termios::tcsetattr(tty, OptionalActions::Now, &hidden)?;
+        Ok(EchoGuard { tty, saved })
+    }
+}
+
+impl Drop for EchoGuard<'_> {
     fn drop(&mut self) {
-        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+        // Nothing better to do with a failure here: the read's own result is what is reported.
+        let _ = termios::tcsetattr(self.tty, OptionalActions::Now, &self.saved);
     }
 }
 
 /// Read one line from the terminal without echo. Echo is turned off before the prompt is
 /// written, so nothing typed ahead of the prompt is shown either.
 fn read_hidden(t: &File, prompt: &str) -> std::io::Result<SecretString> {
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
-    let fd = t.as_raw_fd();
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let guard = EchoGuard { fd, saved: term };
-    term.c_lflag &= !libc::ECHO;
-    term.c_lflag |= libc::ECHONL;
-    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let guard = EchoGuard::hide(t)?;
     let mut w = t;
     w.write_all(prompt.as_bytes())?;
     w.flush()?;
-    let mut line = Zeroizing::new(Vec::new());
-    let mut byte = [0u8; 1];
-    let mut r = t;
-    loop {
-        match r.read(&mut byte)? {
-            0 => break,
-            _ if byte[0] == b'\n' => break,
-            _ => line.push(byte[0]),
-        }
-    }
+    let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
+    let len = read_entry(t, &mut buf)?;
     drop(guard);
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    let text = std::str::from_utf8(&line).map_err(|_| {
+    let text = std::str::from_utf8(&buf[..len]).map_err(|_| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, "the input is not UTF-8")
     })?;
-    Ok(SecretString::from(text.to_owned()))
+    // One allocation of exactly the final size, which the SecretString keeps as it is.
+    let mut out = String::with_capacity(text.len());
+    out.push_str(text);
+    Ok(SecretString::from(out))
+}
+
+/// Read one entry byte by byte into `buf` and give its length. The entry ends at `\n` or at
+/// end of input; one `\r` just before that end is dropped (a terminal sending `\r\n`), any
+/// other `\r` is part of the entry. Byte by byte so that nothing past the line is taken from
+/// the terminal.
+fn read_entry(mut r: impl std::io::Read, buf: &mut [u8; MAX_ENTRY]) -> std::io::Result<usize> {
+    let mut len = 0;
+    let mut byte = Zeroizing::new([0u8; 1]);
+    // A `\r` is held back until the next byte shows whether it ends the line.
+    let mut pending_cr = false;
+    let mut too_long = false;
+    let mut push = |b: u8| {
+        let room = len < MAX_ENTRY;
+        if room {
+            buf[len] = b;
+            len += 1;
+        }
+        room
+    };
+    while r.read(&mut byte[..])? != 0 && byte[0] != b'\n' {
+        if too_long {
+            // Still read to the end of the line, so the rest of the entry is neither echoed
+            // nor left for whatever reads the terminal next.
+            continue;
+        }
+        if pending_cr {
+            too_long = !push(b'\r');
+        }
+        pending_cr = byte[0] == b'\r';
+        if !pending_cr && !too_long {
+            too_long = !push(byte[0]);
+        }
+    }
+    if too_long {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("the entry is longer than {MAX_ENTRY} bytes"),
+        ));
+    }
+    Ok(len)
 }
 
 fn env_secret(name: &str) -> Option<SecretString> {
@@ -271,5 +314,86 @@ impl Prompter for TerminalPrompter {
 
     fn pin(&mut self, request: &PinRequest<'_>) -> Result<SecretString, PromptError> {
         super::pin::pin_for(self, request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(input: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut buf = [0u8; MAX_ENTRY];
+        let len = read_entry(input, &mut buf)?;
+        Ok(buf[..len].to_vec())
+    }
+
+    #[test]
+    fn line_ends_at_newline_or_end_of_input() {
+        assert_eq!(entry(b"abc\nrest").unwrap(), b"abc");
+        assert_eq!(entry(b"abc").unwrap(), b"abc");
+        assert_eq!(entry(b"").unwrap(), b"");
+        assert_eq!(entry(b"\n").unwrap(), b"");
+    }
+
+    #[test]
+    fn one_carriage_return_before_the_end_is_dropped() {
+        assert_eq!(entry(b"abc\r\n").unwrap(), b"abc");
+        assert_eq!(entry(b"abc\r").unwrap(), b"abc");
+        assert_eq!(entry(b"\r\r\n").unwrap(), b"\r");
+        assert_eq!(entry(b"a\rb\n").unwrap(), b"a\rb");
+        assert_eq!(entry(b"\r").unwrap(), b"");
+    }
+
+    /// Every short input over `a`, `\r`, `\n` gives what taking the bytes up to the first
+    /// `\n` and dropping one trailing `\r` gives.
+    #[test]
+    fn same_as_take_the_line_and_drop_one_trailing_cr() {
+        for n in 0..=7u32 {
+            for code in 0..3usize.pow(n) {
+                let input: Vec<u8> = (0..n)
+                    .map(|i| [b'a', b'\r', b'\n'][code / 3usize.pow(i) % 3])
+                    .collect();
+                let mut want: Vec<u8> = input.iter().copied().take_while(|&b| b != b'\n').collect();
+                if want.last() == Some(&b'\r') {
+                    want.pop();
+                }
+                assert_eq!(entry(&input).unwrap(), want, "{input:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_past_the_line_is_read() {
+        let mut input: &[u8] = b"abc\nnext\n";
+        let mut buf = [0u8; MAX_ENTRY];
+        assert_eq!(read_entry(&mut input, &mut buf).unwrap(), 3);
+        assert_eq!(input, b"next\n");
+    }
+
+    #[test]
+    fn an_entry_of_the_full_size_fits() {
+        let mut input = vec![b'x'; MAX_ENTRY];
+        input.extend_from_slice(b"\r\n");
+        assert_eq!(entry(&input).unwrap(), vec![b'x'; MAX_ENTRY]);
+    }
+
+    #[test]
+    fn a_longer_entry_is_refused_and_its_line_consumed() {
+        for tail in [&b"y\n"[..], b"\ry\n", b"yyyy"] {
+            let mut input = vec![b'x'; MAX_ENTRY];
+            input.extend_from_slice(tail);
+            input.extend_from_slice(b"next");
+            let mut rest = &input[..];
+            let mut buf = [0u8; MAX_ENTRY];
+            let e = read_entry(&mut rest, &mut buf).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+            assert_eq!(
+                e.to_string(),
+                format!("the entry is longer than {MAX_ENTRY} bytes")
+            );
+            if tail.ends_with(b"\n") {
+                assert_eq!(rest, b"next");
+            }
+        }
     }
 }
