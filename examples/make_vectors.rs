@@ -37,7 +37,7 @@ use custody::format::{
     self, BackupFile, Descriptor, FormatError, KdfParams, SlotKind, SlotMaterial,
 };
 use custody::token::TokenError;
-use custody::token::locate::TokenEnv;
+use custody::token::registry::TokenEnv;
 use custody::token::uri::TokenLocator;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use support::{Expect, Keys, Scripted};
@@ -1412,7 +1412,7 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
         secret,
     );
     let mut prompter = Scripted::new("");
-    let mut tokens = custody::token::locate::Tokens::new(env.clone(), &mut prompter);
+    let mut tokens = custody::token::registry::Tokens::new(env.clone(), &mut prompter);
     let mut out = Vec::new();
     for (i, sh) in b.shares.iter().enumerate() {
         let own = format::FileFields {
@@ -1430,6 +1430,7 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
             .map(|t| {
                 let key = tokens
                     .resolve(&TokenLocator::from_str(t).expect("locator"))
+                    .expect("a token locator")
                     .expect("resolve a vector key");
                 custody::slot::make_slot(&hc, &ff, &key, &a, &values[i].value).expect("make slot")
             })

@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-
 pub const LABEL_COMMON_HEADER: &str = "custody v1 common-header";
 pub const LABEL_SLOT_AAD: &str = "custody v1 slot-aad";
 pub const LABEL_TOKEN_AAD: &str = "custody v1 token-aad";

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use custody::ceremony::{self, OpenFileError, SetCheck, SetError};
 use custody::format::{self, FormatError, SlotKind};
 use custody::token::TokenError;
-use custody::token::locate::TokenEnv;
+use custody::token::registry::TokenEnv;
 use custody::token::uri::TokenLocator;
 use secrecy::{ExposeSecret, SecretString};
 use set_support::{PerFile, SetExpect};

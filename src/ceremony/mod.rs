@@ -13,10 +13,10 @@ use crate::format::{
     SlotKind, display_escaped, normalize_free_text,
 };
 use crate::media::{self, MediaError};
+use crate::prompt::PinReason;
 use crate::prompt::{PromptError, Prompter};
 use crate::shamir;
 use crate::slot::{self, OpenError};
-use crate::prompt::PinReason;
 use crate::token::registry::{Present, TokenEnv, Tokens, card_name};
 use crate::token::uri::TokenLocator;
 use crate::token::{KeyOps, PinHint, TokenError, TokenKey};
@@ -73,7 +73,9 @@ pub fn token_advice(e: &TokenError) -> &'static str {
         }
         TokenError::WrongKey { .. } => "use the token and key this file was made with",
         TokenError::Failed { .. } => "check the token and its module",
-        TokenError::KeyExists { .. } => "choose another object= label; custody never replaces a key",
+        TokenError::KeyExists { .. } => {
+            "choose another object= label; custody never replaces a key"
+        }
     }
 }
 

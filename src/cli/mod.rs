@@ -757,18 +757,16 @@ fn token(t: TokenCommand) -> Res {
                 (_, _) => SlotKind::PivP256,
             };
             let yubikey = matches!(loc, TokenLocator::Yubikey(_));
-            if !yubikey
+            if matches!(loc, TokenLocator::Pkcs11(_))
                 && (pin_policy.is_some()
                     || touch_policy.is_some()
                     || mgm_key_file.is_some()
                     || mgm_key_protected
                     || force)
             {
-                if let TokenLocator::Pkcs11(_) = loc {
-                    return Err(Failure::usage(
-                        "--pin-policy, --touch-policy, --mgm-key-* and --force are for YubiKeys",
-                    ));
-                }
+                return Err(Failure::usage(
+                    "--pin-policy, --touch-policy, --mgm-key-* and --force are for YubiKeys",
+                ));
             }
             if yubikey && key_type != KeyType::P256 {
                 return Err(Failure::usage(
@@ -781,11 +779,11 @@ fn token(t: TokenCommand) -> Res {
                         "give --mgm-key-file or --mgm-key-protected, not both",
                     ));
                 }
-                (Some(f), false) => MgmSource::Given(Zeroizing::new(
-                    media::read_bounded(&f, 1024).map_err(|e| {
-                        Failure::new(exit::OTHER, e.to_string(), "check --mgm-key-file")
-                    })?,
-                )),
+                (Some(f), false) => {
+                    MgmSource::Given(Zeroizing::new(media::read_bounded(&f, 1024).map_err(
+                        |e| Failure::new(exit::OTHER, e.to_string(), "check --mgm-key-file"),
+                    )?))
+                }
                 (None, true) => MgmSource::Protected,
                 (None, false) => MgmSource::Default,
             };
@@ -814,9 +812,7 @@ fn token(t: TokenCommand) -> Res {
                     ceremony::KeygenError::Pubkey => {
                         Failure::usage("keys are generated on a token, not a pubkey: file")
                     }
-                    ceremony::KeygenError::Token(e @ TokenError::Failed { .. })
-                        if !yubikey =>
-                    {
+                    ceremony::KeygenError::Token(e @ TokenError::Failed { .. }) if !yubikey => {
                         Failure::new(
                             exit::OTHER,
                             e.to_string(),
@@ -861,8 +857,8 @@ fn token(t: TokenCommand) -> Res {
             let loc = token
                 .parse::<TokenLocator>()
                 .map_err(|e| Failure::usage(format!("--token: {e}")))?;
-            let key =
-                ceremony::export_public_key(token_env(), &mut p, &loc, &out).map_err(|e| match e {
+            let key = ceremony::export_public_key(token_env(), &mut p, &loc, &out).map_err(
+                |e| match e {
                     ceremony::ExportError::Token(e) => tf(e),
                     e @ ceremony::ExportError::NoPublicKey { .. } => Failure::usage(e.to_string()),
                     ceremony::ExportError::Write(e) => {
@@ -874,9 +870,13 @@ fn token(t: TokenCommand) -> Res {
                         Failure::new(code, e.to_string(), "choose another --out")
                     }
                     e => Failure::new(exit::OTHER, e.to_string(), ""),
-                })?;
+                },
+            )?;
             println!("Wrote the public key of {} to {}", key.name, out.display());
-            println!("  key hash: {}", hex::encode(crypto::p256_key_hash(&key.point)));
+            println!(
+                "  key hash: {}",
+                hex::encode(crypto::p256_key_hash(&key.point))
+            );
             Ok(())
         }
     }
@@ -894,9 +894,7 @@ fn print_generated(loc: &TokenLocator, key: &GeneratedKey) {
             );
             println!("  key hash: {}", hex::encode(key_hash));
             println!("  Record the key hash: backups made from its public key show it.");
-            println!(
-                "  Use it with: --token 'yubikey:serial={card_serial};slot={piv_slot:02x}'"
-            );
+            println!("  Use it with: --token 'yubikey:serial={card_serial};slot={piv_slot:02x}'");
         }
         Descriptor::Pkcs11 {
             kind,

@@ -32,9 +32,12 @@ enum PresentInner {
     Piv,
 }
 
+/// The tokens of one module, as listed.
+type Listed = (Arc<Module>, Vec<TokenInfo>);
+
 /// What is present for a restore: the PKCS#11 tokens of the default module and the YubiKeys.
 pub struct Presence {
-    pkcs11: Option<Result<(Arc<Module>, Vec<TokenInfo>), TokenError>>,
+    pkcs11: Option<Result<Listed, TokenError>>,
     cards: Option<Vec<u32>>,
 }
 

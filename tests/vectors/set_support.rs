@@ -90,7 +90,10 @@ impl Prompter for PerFile {
     ) -> Result<Option<SecretString>, PromptError> {
         self.at(position)
     }
-    fn pin(&mut self, _token: &str) -> Result<SecretString, PromptError> {
+    fn pin(
+        &mut self,
+        _request: &custody::prompt::PinRequest<'_>,
+    ) -> Result<SecretString, PromptError> {
         self.pin_asked += 1;
         Ok(SecretString::from(self.pin.clone()))
     }

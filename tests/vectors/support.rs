@@ -151,7 +151,10 @@ impl Prompter for Scripted {
     fn password(&mut self, _who: &str) -> Result<SecretString, PromptError> {
         Ok(SecretString::from(self.password.clone()))
     }
-    fn pin(&mut self, _token: &str) -> Result<SecretString, PromptError> {
+    fn pin(
+        &mut self,
+        _request: &custody::prompt::PinRequest<'_>,
+    ) -> Result<SecretString, PromptError> {
         self.pin_asked += 1;
         Ok(SecretString::from(self.pin.clone()))
     }

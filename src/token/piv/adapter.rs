@@ -43,4 +43,3 @@ impl EcdhP256 for PivEcdh {
         })
     }
 }
-

@@ -39,7 +39,6 @@ pub(super) fn map_pin_error(serial: u32, e: yubikey::Error) -> TokenError {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

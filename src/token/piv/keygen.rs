@@ -7,7 +7,9 @@ use yubikey::{MgmAlgorithmId, MgmKey, YubiKey};
 use zeroize::Zeroizing;
 
 use super::error::pcsc_hint;
-use super::{CERT_CN, RETIRED, card_name, serial_of, slot_id, slot_public_key, spki_point, verify_pin};
+use super::{
+    CERT_CN, RETIRED, card_name, serial_of, slot_id, slot_public_key, spki_point, verify_pin,
+};
 use crate::crypto;
 use crate::token::{MgmSource, PivKeygen, PivPinPolicy, PivTouchPolicy, TokenError};
 
@@ -145,7 +147,6 @@ pub fn generate_key(
     Ok(point)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +167,4 @@ mod tests {
         assert!(parse_mgm_key("zz", MgmAlgorithmId::ThreeDes).is_err());
         assert!(parse_mgm_key(&format!("{aes128}\n"), MgmAlgorithmId::ThreeDes).is_ok());
     }
-
 }

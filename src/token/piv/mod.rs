@@ -24,7 +24,6 @@ pub const RETIRED: std::ops::RangeInclusive<u8> = 0x82..=0x95;
 /// The subject common name of the certificate custody writes beside its keys.
 pub const CERT_CN: &str = "custody";
 
-
 pub fn card_name(serial: u32) -> String {
     format!("YubiKey {serial}")
 }
@@ -169,4 +168,3 @@ pub fn serial_of(yk: &YubiKey) -> u32 {
     let Serial(s) = yk.serial();
     s
 }
-

@@ -171,7 +171,6 @@ pub(super) fn attribute_check(attribute: &'static str, detail: impl Into<String>
     }
 }
 
-
 pub(super) fn describe(err: &CkError) -> String {
     match err {
         CkError::Pkcs11(rv, _) => ckr_name(*rv),
@@ -194,7 +193,6 @@ pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
     }
     out
 }
-
 
 /// The backend-neutral form of a PKCS#11 failure on `token` (a name for people).
 pub(super) fn token_error(token: &str, e: Pkcs11Error) -> TokenError {

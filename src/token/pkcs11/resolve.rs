@@ -126,7 +126,9 @@ impl Pkcs11Tokens {
         if token.login_required {
             if token.protected_auth_path {
                 prompter.info(&format!("Enter the PIN of {name} on its PIN pad."));
-                session.login_protected().map_err(|e| token_error(&name, e))?;
+                session
+                    .login_protected()
+                    .map_err(|e| token_error(&name, e))?;
             } else {
                 if pin.value.is_none() && pin.source.is_none() && token.pin_final_try {
                     prompter.warn(&format!("{name}: one more wrong PIN will lock it."));
@@ -276,10 +278,7 @@ impl Pkcs11Tokens {
 
     /// Restore without `--token`: the present token a slot names (by serial, then by label),
     /// and which of the two matched. `None` for a slot of another backend.
-    pub fn token_for_slot(
-        d: &Descriptor,
-        present: &[TokenInfo],
-    ) -> Option<(TokenInfo, PinReason)> {
+    pub fn token_for_slot(d: &Descriptor, present: &[TokenInfo]) -> Option<(TokenInfo, PinReason)> {
         let Descriptor::Pkcs11 {
             token_label,
             token_serial,
@@ -379,12 +378,13 @@ impl Pkcs11Tokens {
             .clone()
             .unwrap_or_else(|| crypto::random_array::<8>().to_vec());
         for k in [KeyKind::Aes, KeyKind::P256] {
-            let existing = session
-                .find_keys(Some(label), None, k)
-                .map_err(|e| TokenError::Failed {
-                    token: token_name(&info),
-                    detail: e.to_string(),
-                })?;
+            let existing =
+                session
+                    .find_keys(Some(label), None, k)
+                    .map_err(|e| TokenError::Failed {
+                        token: token_name(&info),
+                        detail: e.to_string(),
+                    })?;
             if !existing.is_empty() {
                 return Err(TokenError::KeyExists {
                     what: format!(

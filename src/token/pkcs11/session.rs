@@ -440,7 +440,6 @@ impl Session {
         }
         result
     }
-
 }
 
 #[cfg(test)]
@@ -470,5 +469,4 @@ mod tests {
         assert_eq!(parse_ec_point(&off_curve), None);
         assert_eq!(parse_ec_point(&g[..64]), None);
     }
-
 }
