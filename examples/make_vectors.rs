@@ -26,6 +26,10 @@ mod set_support;
 #[path = "../tests/vectors/support.rs"]
 mod support;
 
+#[path = "../src/cli/exit.rs"]
+#[allow(dead_code)]
+mod cli_exit;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -1898,13 +1902,13 @@ fn observe_set(
     let (category, exit, text, secret) = match r {
         Ok(ceremony::SetCheck::Whole(o)) => (
             "ok",
-            ceremony::exit::OK,
+            cli_exit::OK,
             format!("opened with {}", o.opened_with),
             Some(o.secret.expose_secret().clone()),
         ),
         Ok(ceremony::SetCheck::Shares { opened, .. }) => (
             "shares-ok",
-            ceremony::exit::OK,
+            cli_exit::OK,
             opened
                 .iter()
                 .map(|(f, who)| format!("{}: {who}", f.display()))
@@ -1920,7 +1924,7 @@ fn observe_set(
                 ceremony::SetError::Fatal(_) => "fatal",
                 _ => "other",
             },
-            e.exit_code(),
+            cli_exit::code(e.kind()),
             e.to_string(),
             None,
         ),
@@ -1937,9 +1941,9 @@ fn observe_set(
 
 fn set_want_exit(category: &str) -> i32 {
     match category {
-        "ok" | "shares-ok" => ceremony::exit::OK,
-        "not-enough" => ceremony::exit::NOT_ENOUGH_SHARES,
-        _ => ceremony::exit::DAMAGED,
+        "ok" | "shares-ok" => cli_exit::OK,
+        "not-enough" => cli_exit::NOT_ENOUGH_SHARES,
+        _ => cli_exit::DAMAGED,
     }
 }
 
@@ -2192,7 +2196,7 @@ fn make_sets(
                 problems.push(format!("it opened (with {})", o.opened_with));
                 ("ok", 0, String::new())
             }
-            Err(e) => (category(e), e.exit_code(), e.to_string()),
+            Err(e) => (category(e), cli_exit::code(e.kind()), e.to_string()),
         };
         if r.is_err() && !msg.contains(&says) {
             problems.push(format!("the error does not say {says:?}"));
@@ -2274,7 +2278,7 @@ fn observe(path: &Path, password: &str, env: &TokenEnv) -> Observed {
         },
         Err(e) => Observed {
             category: category(&e).into(),
-            exit: e.exit_code(),
+            exit: cli_exit::code(e.kind()),
             message: e.to_string(),
             secret: None,
             pin_asked: p.pin_asked,
@@ -2465,9 +2469,9 @@ fn main() {
         std::fs::write(&scratch, &bytes).expect("write scratch");
         let o = observe(&scratch, password, &env);
         let want_exit = match n.expect {
-            "auth" => ceremony::exit::AUTH,
-            "not-found" => ceremony::exit::NOT_FOUND,
-            _ => ceremony::exit::DAMAGED,
+            "auth" => cli_exit::AUTH,
+            "not-found" => cli_exit::NOT_FOUND,
+            _ => cli_exit::DAMAGED,
         };
         let mut problems = Vec::new();
         if o.category != n.expect {

@@ -5,6 +5,7 @@
 
 pub mod ceremony;
 pub mod crypto;
+pub mod error;
 pub mod format;
 pub mod media;
 pub mod prompt;

@@ -46,6 +46,16 @@ impl fmt::Display for PromptError {
 
 impl std::error::Error for PromptError {}
 
+impl PromptError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            PromptError::Source { .. } => crate::error::ErrorKind::Io,
+            _ => crate::error::ErrorKind::Interaction,
+        }
+    }
+}
+
 /// The person at the keyboard, as the library sees them.
 pub trait Prompter {
     /// A line of information (progress, what was found, what to compare).

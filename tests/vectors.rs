@@ -13,12 +13,16 @@ mod set_support;
 #[path = "vectors/support.rs"]
 mod support;
 
+#[path = "../src/cli/exit.rs"]
+#[allow(dead_code)]
+mod cli_exit;
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use custody::ceremony::{self, OpenFileError, SetCheck, SetError};
+use custody::error::ErrorKind;
 use custody::format::{self, FormatError, SlotKind};
-use custody::token::TokenError;
 use custody::token::registry::TokenEnv;
 use custody::token::uri::TokenLocator;
 use secrecy::{ExposeSecret, SecretString};
@@ -60,33 +64,19 @@ fn token_env() -> (TokenEnv, std::sync::MutexGuard<'static, ()>) {
     (env.clone(), guard)
 }
 
-/// Does an open error match an `expect:` category?
+/// Does an open error match an `expect:` category? Categories are error kinds.
 fn matches_category(e: &OpenFileError, expect: &str) -> bool {
-    match (expect, e) {
-        ("damaged", OpenFileError::Format { error, .. }) => {
-            matches!(error, FormatError::Damaged { .. })
-        }
-        ("invalid", OpenFileError::Format { error, .. }) => {
-            matches!(error, FormatError::Invalid { .. })
-        }
-        ("unsupported", OpenFileError::Format { error, .. }) => {
-            matches!(error, FormatError::UnsupportedVersion { .. })
-        }
-        ("not-a-backup", OpenFileError::Format { error, .. }) => {
-            matches!(error, FormatError::NotABackup)
-        }
-        ("auth", OpenFileError::Auth { .. }) => true,
-        (
-            "auth",
-            OpenFileError::Token {
-                error: TokenError::WrongKey { .. } | TokenError::PinIncorrect { .. },
-                ..
-            },
-        ) => true,
-        ("altered", OpenFileError::Altered { .. }) => true,
-        ("not-found", OpenFileError::NoToken { .. }) => true,
-        _ => false,
-    }
+    let want = match expect {
+        "damaged" => ErrorKind::Damaged,
+        "invalid" => ErrorKind::InvalidFile,
+        "unsupported" => ErrorKind::UnsupportedVersion,
+        "not-a-backup" => ErrorKind::NotABackup,
+        "auth" => ErrorKind::Authentication,
+        "altered" => ErrorKind::Altered,
+        "not-found" => ErrorKind::NotFound,
+        _ => return false,
+    };
+    e.kind() == want
 }
 
 /// What `format::parse` alone must say: the format categories are decided there, everything
@@ -140,7 +130,7 @@ fn open_and_check(
             if Some(opened.secret.expose_secret()) != expect.secret.as_ref() {
                 problems.push("opened to a WRONG secret".into());
             }
-            if expect.exit != ceremony::exit::OK {
+            if expect.exit != cli_exit::OK {
                 problems.push(format!("expect says ok with exit {}", expect.exit));
             }
         }
@@ -156,10 +146,10 @@ fn open_and_check(
         (Err(e), want) => {
             if !matches_category(e, want) {
                 problems.push(format!("gave [{e:?}] \"{e}\", expected {want}"));
-            } else if e.exit_code() != expect.exit {
+            } else if cli_exit::code(e.kind()) != expect.exit {
                 problems.push(format!(
                     "exit code {}, expected {} (\"{e}\")",
-                    e.exit_code(),
+                    cli_exit::code(e.kind()),
                     expect.exit
                 ));
             }
@@ -286,13 +276,13 @@ fn set_outcome(r: &Result<SetCheck, SetError>) -> SetOutcome {
     match r {
         Ok(SetCheck::Whole(o)) => SetOutcome {
             category: "ok",
-            exit: ceremony::exit::OK,
+            exit: cli_exit::OK,
             text: format!("opened with {}", o.opened_with),
             secret: Some(o.secret.expose_secret().clone()),
         },
         Ok(SetCheck::Shares { opened, .. }) => SetOutcome {
             category: "shares-ok",
-            exit: ceremony::exit::OK,
+            exit: cli_exit::OK,
             text: opened
                 .iter()
                 .map(|(f, who)| format!("{}: {who} opens and matches its commitment", f.display()))
@@ -308,7 +298,7 @@ fn set_outcome(r: &Result<SetCheck, SetError>) -> SetOutcome {
                 SetError::Fatal(_) => "fatal",
                 _ => "another error",
             },
-            exit: e.exit_code(),
+            exit: cli_exit::code(e.kind()),
             text: e.to_string(),
             secret: None,
         },

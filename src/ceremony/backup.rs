@@ -104,38 +104,27 @@ impl fmt::Display for BackupError {
     }
 }
 
-impl std::error::Error for BackupError {}
-
-impl BackupError {
-    pub fn exit_code(&self) -> i32 {
+impl std::error::Error for BackupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BackupError::Invalid { .. } => exit::USAGE,
-            BackupError::Token { error } => token_exit(error),
-            BackupError::SlotCheck { .. } => exit::NOT_FOUND,
-            BackupError::Prompt(_) => exit::OTHER,
-            BackupError::Write { error } | BackupError::PartialSet { error, .. } => match error {
-                MediaError::Exists { .. } => exit::OUTPUT_EXISTS,
-                _ => exit::OTHER,
-            },
+            BackupError::Token { error } => Some(error),
+            BackupError::Prompt(e) => Some(e),
+            BackupError::Write { error } | BackupError::PartialSet { error, .. } => Some(error),
+            BackupError::Invalid { .. } | BackupError::SlotCheck { .. } => None,
         }
     }
-    pub fn advice(&self) -> &'static str {
+}
+
+impl BackupError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            BackupError::Invalid { .. } => "correct the command line and run it again",
-            BackupError::Token { error } => token_advice(error),
-            BackupError::SlotCheck { .. } => {
-                "make a key with `custody token keygen` (AES: encrypt+decrypt; P-256: derive)"
-            }
-            BackupError::Prompt(_) => {
-                "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
-            }
-            BackupError::Write { error } => match error {
-                MediaError::Exists { .. } => "choose another --out, or add --force to replace it",
-                _ => "check the medium (space, write protection) and run the backup again",
-            },
-            BackupError::PartialSet { .. } => {
-                "destroy the written shares of this incomplete set, fix the medium, and run the \
-                 whole split backup again"
+            BackupError::Invalid { .. } => ErrorKind::InvalidRequest,
+            BackupError::Token { error } => error.kind(),
+            BackupError::SlotCheck { .. } => ErrorKind::NotFound,
+            BackupError::Prompt(e) => e.kind(),
+            BackupError::Write { error } | BackupError::PartialSet { error, .. } => {
+                media_kind(error)
             }
         }
     }

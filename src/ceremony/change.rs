@@ -11,6 +11,7 @@ use super::{
     plan_file, show_header,
 };
 use crate::crypto::{self, Key32};
+use crate::error::ErrorKind;
 use crate::format::{
     self, BackupFile, Descriptor, FileFields, KdfParams, display_escaped, normalize_free_text,
 };
@@ -91,19 +92,21 @@ impl fmt::Display for RewrapError {
     }
 }
 
-impl std::error::Error for RewrapError {}
-
-impl RewrapError {
-    pub fn exit_code(&self) -> i32 {
+impl std::error::Error for RewrapError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            RewrapError::Open(e) => e.exit_code(),
-            RewrapError::Make(e) => e.exit_code(),
+            RewrapError::Open(e) => Some(e),
+            RewrapError::Make(e) => Some(e),
         }
     }
-    pub fn advice(&self) -> &'static str {
+}
+
+impl RewrapError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            RewrapError::Open(e) => e.advice(),
-            RewrapError::Make(e) => e.advice(),
+            RewrapError::Open(e) => e.kind(),
+            RewrapError::Make(e) => e.kind(),
         }
     }
 }
@@ -407,19 +410,21 @@ impl fmt::Display for ReshareError {
     }
 }
 
-impl std::error::Error for ReshareError {}
-
-impl ReshareError {
-    pub fn exit_code(&self) -> i32 {
+impl std::error::Error for ReshareError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ReshareError::Open(e) => e.exit_code(),
-            ReshareError::Make(e) => e.exit_code(),
+            ReshareError::Open(e) => Some(e),
+            ReshareError::Make(e) => Some(e),
         }
     }
-    pub fn advice(&self) -> &'static str {
+}
+
+impl ReshareError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ReshareError::Open(e) => e.advice(),
-            ReshareError::Make(e) => e.advice(),
+            ReshareError::Open(e) => e.kind(),
+            ReshareError::Make(e) => e.kind(),
         }
     }
 }

@@ -66,6 +66,18 @@ impl fmt::Display for ExportError {
     }
 }
 
+impl ExportError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ExportError::Token(e) => e.kind(),
+            ExportError::NoPublicKey { .. } => ErrorKind::InvalidRequest,
+            ExportError::Encode(e) => e.kind(),
+            ExportError::Write(e) => media_kind(e),
+        }
+    }
+}
+
 impl std::error::Error for ExportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, Key32};
+use crate::error::ErrorKind;
 use crate::format::{
     self, BackupFile, CommonHeader, Descriptor, Encoded, FileFields, FormatError, KdfParams,
     SlotKind, display_escaped, normalize_free_text,
@@ -29,53 +30,11 @@ pub use change::{
 /// The master secret in memory.
 pub type Secret = SecretBox<Vec<u8>>;
 
-/// Exit codes (documented in the README).
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const OTHER: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const AUTH: i32 = 3;
-    pub const NOT_FOUND: i32 = 4;
-    pub const DAMAGED: i32 = 5;
-    pub const PIN_LOCKED: i32 = 6;
-    pub const OUTPUT_EXISTS: i32 = 7;
-    pub const NOT_ENOUGH_SHARES: i32 = 8;
-}
-
-/// The exit code of a token failure (shared by every command that uses a token).
-pub fn token_exit(e: &TokenError) -> i32 {
+/// The kind of a media failure: a file in the way, or anything else the medium did.
+pub(crate) fn media_kind(e: &MediaError) -> ErrorKind {
     match e {
-        TokenError::PinIncorrect { .. } | TokenError::WrongKey { .. } => exit::AUTH,
-        TokenError::PinLocked { .. } => exit::PIN_LOCKED,
-        TokenError::NotFound { .. } | TokenError::KeyUnusable { .. } => exit::NOT_FOUND,
-        TokenError::KeyExists { .. } => exit::OUTPUT_EXISTS,
-        _ => exit::OTHER,
-    }
-}
-
-/// What to do about a token failure.
-pub fn token_advice(e: &TokenError) -> &'static str {
-    match e {
-        TokenError::PinIncorrect { .. } => {
-            "check the PIN and run the command again; custody never retries a PIN by itself"
-        }
-        TokenError::PinLocked { .. } => {
-            "the token's security officer must unlock the PIN (SO PIN / PUK) before it can be used"
-        }
-        TokenError::NoPin { .. } => {
-            "give the PIN with CUSTODY_PIN or pin-source=file:... in the token URI, or run on a terminal"
-        }
-        TokenError::NotFound { .. } => {
-            "plug in the token, check the URI and the module (`custody token list`)"
-        }
-        TokenError::KeyUnusable { .. } => {
-            "use a key made with `custody token keygen`, or one with the attributes named above"
-        }
-        TokenError::WrongKey { .. } => "use the token and key this file was made with",
-        TokenError::Failed { .. } => "check the token and its module",
-        TokenError::KeyExists { .. } => {
-            "choose another object= label; custody never replaces a key"
-        }
+        MediaError::Exists { .. } => ErrorKind::OutputExists,
+        _ => ErrorKind::Io,
     }
 }
 

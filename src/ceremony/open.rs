@@ -110,39 +110,29 @@ impl fmt::Display for OpenFileError {
     }
 }
 
-impl std::error::Error for OpenFileError {}
-
-impl OpenFileError {
-    pub fn exit_code(&self) -> i32 {
+impl std::error::Error for OpenFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            OpenFileError::Read { .. } | OpenFileError::Prompt { .. } => exit::OTHER,
-            OpenFileError::Format { .. } | OpenFileError::Altered { .. } => exit::DAMAGED,
-            OpenFileError::NoToken { .. } => exit::NOT_FOUND,
-            OpenFileError::Token { error, .. } => token_exit(error),
-            OpenFileError::Auth { .. } => exit::AUTH,
+            OpenFileError::Read { error, .. } => Some(error),
+            OpenFileError::Format { error, .. } => Some(error),
+            OpenFileError::Token { error, .. } => Some(error),
+            OpenFileError::Prompt { error, .. } => Some(error),
+            _ => None,
         }
     }
-    pub fn advice(&self) -> &'static str {
+}
+
+impl OpenFileError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            OpenFileError::Read { .. } => "check the path and the medium",
-            OpenFileError::Format { error, .. } => match error {
-                FormatError::Damaged { .. } => "use another copy of this backup (or another share)",
-                FormatError::UnsupportedVersion { .. } => "use a newer custody",
-                _ => "this is not a file custody wrote: use another copy of the backup",
-            },
-            OpenFileError::NoToken { .. } => {
-                "plug in one of those tokens, or name one with --token (see `custody token list`)"
-            }
-            OpenFileError::Token { error, .. } => token_advice(error),
-            OpenFileError::Auth { .. } => {
-                "check the password (its hint is shown above) and that the token holds the key the file names"
-            }
-            OpenFileError::Altered { .. } => {
-                "do not trust this file; use another copy and report the incident"
-            }
-            OpenFileError::Prompt { .. } => {
-                "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
-            }
+            OpenFileError::Read { error, .. } => media_kind(error),
+            OpenFileError::Prompt { error, .. } => error.kind(),
+            OpenFileError::Format { error, .. } => error.kind(),
+            OpenFileError::Altered { .. } => ErrorKind::Altered,
+            OpenFileError::NoToken { .. } => ErrorKind::NotFound,
+            OpenFileError::Token { error, .. } => error.kind(),
+            OpenFileError::Auth { .. } => ErrorKind::Authentication,
         }
     }
 }

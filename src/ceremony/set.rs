@@ -65,26 +65,23 @@ impl fmt::Display for SetError {
     }
 }
 
-impl std::error::Error for SetError {}
-
-impl SetError {
-    pub fn exit_code(&self) -> i32 {
+impl std::error::Error for SetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SetError::NotEnough { .. } => exit::NOT_ENOUGH_SHARES,
-            SetError::Inconsistent { .. } | SetError::NothingReadable { .. } => exit::DAMAGED,
-            SetError::Fatal(e) => e.exit_code(),
+            SetError::Fatal(e) => Some(e),
+            _ => None,
         }
     }
-    pub fn advice(&self) -> &'static str {
+}
+
+impl SetError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            SetError::NotEnough { .. } => {
-                "bring the officers named above with their shares, passwords and tokens"
-            }
-            SetError::Inconsistent { .. } => {
-                "do not trust these files; restore from other shares and report the incident"
-            }
-            SetError::Fatal(e) => e.advice(),
-            SetError::NothingReadable { .. } => "check the files given",
+            SetError::NotEnough { .. } => ErrorKind::NotEnoughShares,
+            SetError::Inconsistent { .. } => ErrorKind::InconsistentShares,
+            SetError::NothingReadable { .. } => ErrorKind::Damaged,
+            SetError::Fatal(e) => e.kind(),
         }
     }
 }
@@ -298,7 +295,7 @@ pub fn open_set(
                 file: lf.path.clone(),
             }),
             // A wrong PIN is never tried again on the next officer's file.
-            Err(e @ OpenFileError::Token { .. }) if e.exit_code() != exit::NOT_FOUND => {
+            Err(e @ OpenFileError::Token { .. }) if e.kind() != ErrorKind::NotFound => {
                 return Err(SetError::Fatal(e));
             }
             // Checking shares one by one: each share's own failure is the answer.

@@ -1,7 +1,9 @@
 //! The binary: turns arguments into validated requests, calls the library, prints results and
 //! errors (what went wrong, then what to do), and maps them to exit codes.
 
+mod advice;
 mod args;
+mod exit;
 mod pin;
 mod term;
 
@@ -12,8 +14,9 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretBox};
 use zeroize::Zeroizing;
 
+use advice::Advised;
 use args::{Cli, Command, KeyType, OutFormat, TokenCommand};
-use custody::ceremony::{self, exit};
+use custody::ceremony;
 use custody::crypto;
 use custody::format::{self, Descriptor, KdfParams, SlotKind, display_escaped};
 use custody::media;
@@ -40,6 +43,10 @@ impl Failure {
             advice: advice.into(),
             code,
         }
+    }
+    /// A library error: its message, the CLI's advice, and the exit code of its kind.
+    fn of(e: &dyn Advised) -> Self {
+        Failure::new(exit::code(e.kind()), e.to_string(), e.advice())
     }
     fn usage(msg: impl Into<String>) -> Self {
         Failure::new(exit::USAGE, msg, "see `custody --help`")
@@ -253,8 +260,7 @@ fn backup(a: args::BackupArgs) -> Res {
         new_password_files: None,
         quiet: false,
     };
-    let r = ceremony::backup_set(req, token_env(), &mut p)
-        .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))?;
+    let r = ceremony::backup_set(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
     print_set_report(&r);
     Ok(())
 }
@@ -369,8 +375,7 @@ fn rewrap(a: args::RewrapArgs) -> Res {
         new_password_files: Some(a.new_password_file.into_iter().collect()),
         quiet: false,
     };
-    let r = ceremony::rewrap(req, token_env(), &mut p)
-        .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))?;
+    let r = ceremony::rewrap(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
     println!(
         "Rewrapped {} into {}{}: same {}, written and read back.",
         a.file.display(),
@@ -455,7 +460,7 @@ fn reshare(a: args::ReshareArgs) -> Res {
         token_env(),
         &mut p,
     )
-    .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()))?;
+    .map_err(|e| Failure::of(&e))?;
     print_set_report(&r);
     println!(
         "The OLD files ({}) stay valid until they are destroyed: destroy every old share now.",
@@ -570,15 +575,13 @@ fn open_files(
             Err(e) => Some(Err(e)),
         };
         if let Some(r) = opened {
-            return r
-                .map(Opened::Whole)
-                .map_err(|e| Failure::new(e.exit_code(), e.to_string(), e.advice()));
+            return r.map(Opened::Whole).map_err(|e| Failure::of(&e));
         }
     }
     match ceremony::open_set(files, &overrides, token_env(), &mut p, partial_ok) {
         Ok(ceremony::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),
         Ok(c) => Ok(Opened::Shares(c)),
-        Err(e) => Err(Failure::new(e.exit_code(), e.to_string(), e.advice())),
+        Err(e) => Err(Failure::of(&e)),
     }
 }
 
@@ -703,7 +706,7 @@ fn inspect(a: args::InspectArgs) -> Res {
             }
             Err(e) => {
                 eprintln!("error: {e}\n  what to do: {}", e.advice());
-                first_err.get_or_insert(e.exit_code());
+                first_err.get_or_insert(exit::code(e.kind()));
             }
         }
     }
@@ -731,13 +734,7 @@ fn token(t: TokenCommand) -> Res {
         new_password_files: None,
         quiet: false,
     };
-    let tf = |e: TokenError| {
-        Failure::new(
-            ceremony::token_exit(&e),
-            e.to_string(),
-            ceremony::token_advice(&e),
-        )
-    };
+    let tf = |e: TokenError| Failure::of(&e);
     match t {
         TokenCommand::Keygen {
             token,

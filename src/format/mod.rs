@@ -272,6 +272,20 @@ impl fmt::Display for FormatError {
 
 impl std::error::Error for FormatError {}
 
+impl FormatError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            FormatError::Damaged { .. } => ErrorKind::Damaged,
+            FormatError::Invalid { .. } => ErrorKind::InvalidFile,
+            FormatError::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            FormatError::NotABackup => ErrorKind::NotABackup,
+            FormatError::BadValue { .. } => ErrorKind::InvalidRequest,
+        }
+    }
+}
+
 /// Byte regions of an encoded file that the cryptography binds, all taken from one encoding.
 #[derive(Clone, Debug)]
 pub struct Encoded {

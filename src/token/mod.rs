@@ -100,6 +100,23 @@ impl fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
+impl TokenError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            TokenError::PinIncorrect { .. } | TokenError::WrongKey { .. } => {
+                ErrorKind::Authentication
+            }
+            TokenError::PinLocked { .. } => ErrorKind::PinBlocked,
+            TokenError::NotFound { .. } | TokenError::KeyUnusable { .. } => ErrorKind::NotFound,
+            TokenError::KeyExists { .. } => ErrorKind::OutputExists,
+            TokenError::NoPin { .. } => ErrorKind::Interaction,
+            TokenError::Failed { .. } => ErrorKind::Token,
+        }
+    }
+}
+
 /// What the locator that named a token said about its PIN (its query part), if anything.
 #[derive(Clone, Copy, Default)]
 pub struct PinHint<'a> {

@@ -114,7 +114,7 @@ pub enum UriError {
 }
 
 impl UriError {
-    fn kind(&self) -> Option<LocatorKind> {
+    fn locator_kind(&self) -> Option<LocatorKind> {
         match self {
             UriError::UnknownScheme => None,
             UriError::MissingPath { kind }
@@ -202,7 +202,7 @@ impl fmt::Display for UriError {
                 write!(f, "unsupported pin-source: {reason}")?
             }
         }
-        if let Some(kind) = self.kind() {
+        if let Some(kind) = self.locator_kind() {
             write!(f, " (expected {})", kind.expected_form())?;
         }
         Ok(())
@@ -210,3 +210,10 @@ impl fmt::Display for UriError {
 }
 
 impl std::error::Error for UriError {}
+
+impl UriError {
+    /// What kind of failure this is: a locator is part of the request.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::InvalidRequest
+    }
+}

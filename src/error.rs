@@ -1,0 +1,41 @@
+//! What kind of failure an error is, whatever operation it came from: every error of the
+//! library answers [`kind`](ErrorKind) so that a caller can decide what to do (the CLI maps
+//! kinds to its exit codes in one place) without matching every variant of every operation.
+
+/// The kind of a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A password, PIN or key did not open what it should (or the file names another key).
+    Authentication,
+    /// A token, key, card or file that is needed is not there.
+    NotFound,
+    /// The file's bytes are damaged (its unkeyed checksum does not match).
+    Damaged,
+    /// The file is not valid custody v1 although its checksum matches.
+    InvalidFile,
+    /// The file is of a format version this custody does not read.
+    UnsupportedVersion,
+    /// The file is not a custody backup at all.
+    NotABackup,
+    /// The file was deliberately altered after it was made (its checksum matches, its MAC or a
+    /// commitment does not).
+    Altered,
+    /// A PIN is blocked (locked) after too many wrong tries.
+    PinBlocked,
+    /// Something is already where the output would go, and custody never replaces it unless
+    /// told to.
+    OutputExists,
+    /// Fewer good shares than the set's threshold.
+    NotEnoughShares,
+    /// Shares that opened do not combine to the set's secret.
+    InconsistentShares,
+    /// The request itself is wrong (sizes, names, parameters, conflicting options).
+    InvalidRequest,
+    /// Reading or writing a file or device failed.
+    Io,
+    /// No answer could be had from the person (nothing to ask on, or the answer was refused).
+    Interaction,
+    /// A token or card failed in a way that is none of the above.
+    Token,
+}
