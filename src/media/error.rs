@@ -4,7 +4,9 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use super::{FAULT_INJECT_ENV, WriteStep};
+#[cfg(feature = "fault-injection")]
+use super::FAULT_INJECT_ENV;
+use super::WriteStep;
 
 #[derive(Debug)]
 #[non_exhaustive]
@@ -18,6 +20,8 @@ pub enum MediaError {
         path: PathBuf,
         source: io::Error,
     },
+    /// Fault injection made `step` fail.
+    #[cfg(feature = "fault-injection")]
     InjectedFault {
         step: WriteStep,
         path: PathBuf,
@@ -35,7 +39,7 @@ pub enum MediaError {
         path: PathBuf,
         max: u64,
     },
-    /// [`read_bounded`] could not read the file.
+    /// [`read_bounded`](super::read_bounded) could not read the file.
     Read {
         path: PathBuf,
         source: io::Error,
@@ -47,6 +51,7 @@ pub enum MediaError {
         source: io::Error,
     },
     /// `CUSTODY_FAULT_INJECT` holds something that is not a step name.
+    #[cfg(feature = "fault-injection")]
     BadFaultInjection {
         value: String,
     },
@@ -64,14 +69,16 @@ impl MediaError {
     /// The step that failed, if the error comes from a write.
     pub fn step(&self) -> Option<WriteStep> {
         match self {
-            MediaError::Io { step, .. } | MediaError::InjectedFault { step, .. } => Some(*step),
+            MediaError::Io { step, .. } => Some(*step),
+            #[cfg(feature = "fault-injection")]
+            MediaError::InjectedFault { step, .. } => Some(*step),
             MediaError::Exists { .. } | MediaError::NoSafeCreate { .. } => Some(WriteStep::Rename),
             MediaError::ReadBackMismatch { .. } => Some(WriteStep::ReadBack),
             MediaError::VerifyFailed { .. } => Some(WriteStep::Verify),
             MediaError::NotRestored { error, .. } => error.step(),
-            MediaError::TooLarge { .. }
-            | MediaError::Read { .. }
-            | MediaError::BadFaultInjection { .. } => None,
+            MediaError::TooLarge { .. } | MediaError::Read { .. } => None,
+            #[cfg(feature = "fault-injection")]
+            MediaError::BadFaultInjection { .. } => None,
         }
     }
 
@@ -89,6 +96,7 @@ impl MediaError {
                     path.display()
                 )
             }
+            #[cfg(feature = "fault-injection")]
             MediaError::InjectedFault { step, path } => write!(
                 f,
                 "could not write {}: {step} failed (injected by {FAULT_INJECT_ENV}={})",
@@ -120,6 +128,7 @@ impl MediaError {
                  replacing explicitly (force) would use a plain atomic rename",
                 path.display()
             ),
+            #[cfg(feature = "fault-injection")]
             MediaError::BadFaultInjection { value } => {
                 let names: Vec<&str> = WriteStep::ALL.iter().map(|s| s.name()).collect();
                 write!(
@@ -133,6 +142,8 @@ impl MediaError {
     }
 }
 
+const NOTHING_CHANGED: &str = "; nothing was left behind and no existing file was changed";
+
 impl fmt::Display for MediaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_core(f)?;
@@ -145,10 +156,11 @@ impl fmt::Display for MediaError {
                 let path = match error.as_ref() {
                     MediaError::Exists { path }
                     | MediaError::Io { path, .. }
-                    | MediaError::InjectedFault { path, .. }
                     | MediaError::ReadBackMismatch { path }
                     | MediaError::VerifyFailed { path, .. }
                     | MediaError::NoSafeCreate { path, .. } => Some(path),
+                    #[cfg(feature = "fault-injection")]
+                    MediaError::InjectedFault { path, .. } => Some(path),
                     _ => None,
                 };
                 if *replaced_existing && let Some(path) = path {
@@ -171,13 +183,11 @@ impl fmt::Display for MediaError {
                 Ok(())
             }
             MediaError::Io { .. }
-            | MediaError::InjectedFault { .. }
             | MediaError::ReadBackMismatch { .. }
             | MediaError::VerifyFailed { .. }
-            | MediaError::NoSafeCreate { .. } => write!(
-                f,
-                "; nothing was left behind and no existing file was changed"
-            ),
+            | MediaError::NoSafeCreate { .. } => f.write_str(NOTHING_CHANGED),
+            #[cfg(feature = "fault-injection")]
+            MediaError::InjectedFault { .. } => f.write_str(NOTHING_CHANGED),
             _ => Ok(()),
         }
     }

@@ -1,5 +1,5 @@
-//! Fault injection: `CUSTODY_FAULT_INJECT` names a write step to fail on purpose (see the
-//! module docs of [`crate::media`]).
+//! Fault injection, compiled only with the `fault-injection` feature: `CUSTODY_FAULT_INJECT`
+//! names a write step to fail on purpose (see the module docs of [`crate::media`]).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -61,7 +61,18 @@ mod tests {
     use std::fs;
 
     use super::*;
-    use crate::media::test_util::{TestDir, write};
+    use crate::media::WriteOutcome;
+    use crate::media::test_util::{TestDir, ok_verify};
+    use crate::media::write::write_impl;
+
+    fn write(
+        path: &Path,
+        data: &[u8],
+        force: bool,
+        fault: Option<WriteStep>,
+    ) -> Result<WriteOutcome, MediaError> {
+        write_impl(path, data, force, Some(&mut ok_verify), fault)
+    }
 
     #[test]
     fn injected_faults_leave_nothing_behind() {

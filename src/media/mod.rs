@@ -15,17 +15,23 @@
 //!
 //! # Fault injection
 //!
-//! CI runs as root, so permissions cannot make these steps fail. Setting the environment
-//! variable `CUSTODY_FAULT_INJECT` to one of `create-temp`, `write`, `sync-file`, `rename`,
-//! `sync-dir`, `read-back` or `verify` makes that step fail with
-//! [`MediaError::InjectedFault`], after the same cleanup a real failure there would get. The
+//! CI runs as root, so permissions cannot make these steps fail. In a build with the cargo
+//! feature `fault-injection` (the test command turns it on; it is off by default), setting the
+//! environment variable `CUSTODY_FAULT_INJECT` to one of `create-temp`, `write`, `sync-file`,
+//! `rename`, `sync-dir`, `read-back` or `verify` makes that step fail with
+//! `MediaError::InjectedFault`, after the same cleanup a real failure there would get. The
 //! variable is read on every call; an empty value means none, any other value is an error
-//! ([`MediaError::BadFaultInjection`]) so that a typo cannot make a test pass silently.
+//! (`MediaError::BadFaultInjection`) so that a typo cannot make a test pass silently.
 //! `<step>@N` fails that step of the N-th write of the process only (the N-th share of a split
 //! set), to test what a partly written set reports.
 //! [`write_secret_new`] has no read-back or verify step, so those two values do not affect it.
+//!
+//! Without the feature the library never reads the variable and the write path has no failure
+//! points to inject; the binary refuses a non-empty value rather than ignore it, so tests run
+//! against such a build fail instead of passing without having tested anything.
 
 mod error;
+#[cfg(feature = "fault-injection")]
 mod fault;
 mod write;
 
@@ -34,10 +40,12 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::Path;
 
+#[cfg(feature = "fault-injection")]
 use fault::fault_from_env;
 use write::write_impl;
 
 /// Environment variable naming a [`WriteStep`] to fail on purpose (see the module docs).
+/// Defined in every build so that a build without fault injection can refuse it.
 pub const FAULT_INJECT_ENV: &str = "CUSTODY_FAULT_INJECT";
 
 /// Steps a test can make fail (fault injection), in order.
@@ -117,15 +125,31 @@ pub fn write_new(
     force: bool,
     verify: &mut dyn FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<WriteOutcome, MediaError> {
+    #[cfg(feature = "fault-injection")]
     let fault = fault_from_env()?;
-    write_impl(path, data, force, Some(verify), fault)
+    write_impl(
+        path,
+        data,
+        force,
+        Some(verify),
+        #[cfg(feature = "fault-injection")]
+        fault,
+    )
 }
 
 /// Create `path` new (O_EXCL, 0600) for a secret output (restore/generate): same
 /// temp+fsync+no-replace rename, no read-back.
 pub fn write_secret_new(path: &Path, data: &[u8]) -> Result<WriteOutcome, MediaError> {
+    #[cfg(feature = "fault-injection")]
     let fault = fault_from_env()?;
-    write_impl(path, data, false, None, fault)
+    write_impl(
+        path,
+        data,
+        false,
+        None,
+        #[cfg(feature = "fault-injection")]
+        fault,
+    )
 }
 
 /// Whether the block device `dev` (a `st_dev`) is removable media, by the kernel's own flag:
@@ -234,12 +258,15 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"k3y");
         assert_eq!(d.entries(), ["master.key"]);
         // No read-back step: those faults do not apply.
-        let q = d.0.join("second.key");
-        write_impl(&q, b"k", false, None, Some(WriteStep::Verify)).unwrap();
-        let r = d.0.join("third.key");
-        let e = write_impl(&r, b"k", false, None, Some(WriteStep::SyncDir)).unwrap_err();
-        assert!(matches!(e, MediaError::InjectedFault { .. }));
-        assert!(!r.exists());
+        #[cfg(feature = "fault-injection")]
+        {
+            let q = d.0.join("second.key");
+            write_impl(&q, b"k", false, None, Some(WriteStep::Verify)).unwrap();
+            let r = d.0.join("third.key");
+            let e = write_impl(&r, b"k", false, None, Some(WriteStep::SyncDir)).unwrap_err();
+            assert!(matches!(e, MediaError::InjectedFault { .. }));
+            assert!(!r.exists());
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::write::write_impl;
-use super::{MediaError, WriteOutcome, WriteStep};
+use super::{MediaError, WriteOutcome};
 
 /// A fresh directory under the system temporary directory, removed on drop.
 pub(super) struct TestDir(pub(super) PathBuf);
@@ -52,11 +52,14 @@ pub(super) fn ok_verify(_: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn write(
-    path: &Path,
-    data: &[u8],
-    force: bool,
-    fault: Option<WriteStep>,
-) -> Result<WriteOutcome, MediaError> {
-    write_impl(path, data, force, Some(&mut ok_verify), fault)
+/// A write with read-back that accepts what it reads, and no fault injected.
+pub(super) fn write(path: &Path, data: &[u8], force: bool) -> Result<WriteOutcome, MediaError> {
+    write_impl(
+        path,
+        data,
+        force,
+        Some(&mut ok_verify),
+        #[cfg(feature = "fault-injection")]
+        None,
+    )
 }

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
+#[cfg(feature = "fault-injection")]
 use super::fault::inject;
 use super::{MediaError, WriteOutcome, WriteStep};
 
@@ -75,7 +76,7 @@ pub(super) fn write_impl(
     data: &[u8],
     force: bool,
     verify: Option<Verify<'_>>,
-    fault: Option<WriteStep>,
+    #[cfg(feature = "fault-injection")] fault: Option<WriteStep>,
 ) -> Result<WriteOutcome, MediaError> {
     let io_err = |step| {
         move |source| MediaError::Io {
@@ -92,6 +93,7 @@ pub(super) fn write_impl(
         });
     }
 
+    #[cfg(feature = "fault-injection")]
     inject(fault, WriteStep::CreateTemp, path)?;
     let (temp, mut file) = create_temp(&dir, &name).map_err(io_err(WriteStep::CreateTemp))?;
     let mut undo = Undo {
@@ -103,8 +105,10 @@ pub(super) fn write_impl(
     };
 
     let staged = (|| {
+        #[cfg(feature = "fault-injection")]
         inject(fault, WriteStep::Write, path)?;
         file.write_all(data).map_err(io_err(WriteStep::Write))?;
+        #[cfg(feature = "fault-injection")]
         inject(fault, WriteStep::SyncFile, path)?;
         file.sync_all().map_err(io_err(WriteStep::SyncFile))?;
         file.metadata().map_err(io_err(WriteStep::SyncFile))
@@ -119,6 +123,7 @@ pub(super) fn write_impl(
 
     let mut verify = verify;
     let check = |at: &Path, verify: &mut Verify<'_>| -> Result<(), MediaError> {
+        #[cfg(feature = "fault-injection")]
         inject(fault, WriteStep::ReadBack, path)?;
         let back = read_back(at, data.len()).map_err(io_err(WriteStep::ReadBack))?;
         if back.id != id || back.bytes.as_slice() != data {
@@ -126,6 +131,7 @@ pub(super) fn write_impl(
                 path: path.to_owned(),
             });
         }
+        #[cfg(feature = "fault-injection")]
         inject(fault, WriteStep::Verify, path)?;
         verify(&back.bytes).map_err(|reason| MediaError::VerifyFailed {
             path: path.to_owned(),
@@ -142,6 +148,7 @@ pub(super) fn write_impl(
         return Err(undo.fail(e));
     }
 
+    #[cfg(feature = "fault-injection")]
     if let Err(e) = inject(fault, WriteStep::Rename, path) {
         return Err(undo.fail(e));
     }
@@ -161,10 +168,12 @@ pub(super) fn write_impl(
         Err(e) => return Err(undo.fail(e)),
     }
 
-    let synced = inject(fault, WriteStep::SyncDir, path)
-        .and_then(|()| sync_dir(&dir).map_err(io_err(WriteStep::SyncDir)));
-    if let Err(e) = synced {
+    #[cfg(feature = "fault-injection")]
+    if let Err(e) = inject(fault, WriteStep::SyncDir, path) {
         return Err(undo.fail(e));
+    }
+    if let Err(e) = sync_dir(&dir) {
+        return Err(undo.fail(io_err(WriteStep::SyncDir)(e)));
     }
 
     if let Some(v) = verify.as_mut()
@@ -396,11 +405,11 @@ mod tests {
     fn writes_empty_and_long_named_files() {
         let d = TestDir::new("edge");
         let p = d.0.join("empty");
-        write(&p, b"", false, None).unwrap();
+        write(&p, b"", false).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"");
         let long = "n".repeat(250);
         let p = d.0.join(&long);
-        write(&p, b"x", false, None).unwrap();
+        write(&p, b"x", false).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"x");
         assert_eq!(d.entries(), ["empty".to_string(), long]);
     }
@@ -421,7 +430,7 @@ mod tests {
         let d = TestDir::new("exists");
         let p = d.0.join("f");
         fs::write(&p, b"old").unwrap();
-        let e = write(&p, b"new", false, None).unwrap_err();
+        let e = write(&p, b"new", false).unwrap_err();
         assert!(matches!(e, MediaError::Exists { .. }), "{e:?}");
         assert!(e.to_string().contains(&p.display().to_string()));
         assert_eq!(fs::read(&p).unwrap(), b"old");
@@ -531,14 +540,14 @@ mod tests {
         let p = d.0.join("f");
         fs::write(&p, b"old").unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-        let out = write(&p, b"new contents", true, None).unwrap();
+        let out = write(&p, b"new contents", true).unwrap();
         assert!(!out.mode_ignored);
         assert_eq!(fs::read(&p).unwrap(), b"new contents");
         assert_eq!(mode(&p), 0o600);
         assert_eq!(d.entries(), ["f"]);
         // force without an existing file is an ordinary create.
         let q = d.0.join("g");
-        write(&q, b"g", true, None).unwrap();
+        write(&q, b"g", true).unwrap();
         assert_eq!(fs::read(&q).unwrap(), b"g");
     }
 
@@ -568,7 +577,7 @@ mod tests {
     fn missing_directory_is_an_error_at_create_temp() {
         let d = TestDir::new("nodir");
         let p = d.0.join("missing").join("f");
-        let e = write(&p, b"x", false, None).unwrap_err();
+        let e = write(&p, b"x", false).unwrap_err();
         assert!(
             matches!(
                 e,
