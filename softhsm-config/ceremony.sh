@@ -28,6 +28,17 @@ pin=$(cat "$work/pin")
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "Checking that this build refuses fault injection"
+# The release build has no fault injection: it must refuse the variable, not ignore it.
+status=0
+CUSTODY_FAULT_INJECT=write "$custody" generate --out "$work/fault.key" 2>"$work/fault.err" || status=$?
+if [ "$status" -ne 2 ] || [ -e "$work/fault.key" ] || ! grep -q 'built without fault injection' "$work/fault.err"; then
+  echo "FAILED: with CUSTODY_FAULT_INJECT set, the release custody exited $status (expected 2, no file written):" >&2
+  cat "$work/fault.err" >&2
+  exit 1
+fi
+echo "OK: refused (exit 2), nothing written"
+
 step "Initialising two SoftHSM2 tokens (main and spare)"
 softhsm2-util --init-token --free --label custody-main --so-pin "$so_pin" --pin "$pin" >/dev/null
 softhsm2-util --init-token --free --label custody-spare --so-pin "$so_pin" --pin "$pin" >/dev/null

@@ -2,7 +2,8 @@
 # The whole test suite: everything against real SoftHSM2 tokens (each test makes its own token
 # directory), then the YubiKey (PIV) tests against a software PIV card that
 # tools/piv-card/run-with-card.sh starts (with its own pcscd) and stops. Tests fail, never skip,
-# when SoftHSM2, the card or a tool they need is missing.
+# when SoftHSM2, the card or a tool they need is missing. The tests that make a write fail need
+# the fault-injection feature; a custody built without it refuses CUSTODY_FAULT_INJECT.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -12,9 +13,9 @@ cd "$root"
 log=$(mktemp "${TMPDIR:-/tmp}/custody-tests.XXXXXX")
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+cargo test --locked --features fault-injection --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
 # One card: the PIV tests run one at a time.
-tools/piv-card/run-with-card.sh cargo test --locked --features piv-tests --test piv -- --test-threads=1 2>&1 \
+tools/piv-card/run-with-card.sh cargo test --locked --features piv-tests,fault-injection --test piv -- --test-threads=1 2>&1 \
   | tee -a "$log" || status=$?
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -56,6 +56,20 @@ impl Failure {
 type Res = Result<(), Failure>;
 
 pub fn main() -> i32 {
+    // This build ignores the variable, so it would write normally where a test expects a
+    // failure: refuse it, so that a test run against the wrong build fails loudly.
+    #[cfg(not(feature = "fault-injection"))]
+    if std::env::var_os(media::FAULT_INJECT_ENV).is_some_and(|v| !v.is_empty()) {
+        eprintln!(
+            "error: {} is set, but this custody was built without fault injection",
+            media::FAULT_INJECT_ENV
+        );
+        eprintln!(
+            "  what to do: unset {}; to test fault injection, build with `--features fault-injection` (softhsm-config/test.sh does)",
+            media::FAULT_INJECT_ENV
+        );
+        return exit::USAGE;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -1,0 +1,206 @@
+//! What can go wrong writing or reading a file, and how it is told to the user.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+#[cfg(feature = "fault-injection")]
+use super::FAULT_INJECT_ENV;
+use super::WriteStep;
+
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// The destination exists; it was not touched.
+    Exists {
+        path: PathBuf,
+    },
+    Io {
+        step: WriteStep,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Fault injection made `step` fail.
+    #[cfg(feature = "fault-injection")]
+    InjectedFault {
+        step: WriteStep,
+        path: PathBuf,
+    },
+    /// The bytes read back differ from the bytes written.
+    ReadBackMismatch {
+        path: PathBuf,
+    },
+    /// The caller's verification of the bytes read back failed.
+    VerifyFailed {
+        path: PathBuf,
+        reason: String,
+    },
+    TooLarge {
+        path: PathBuf,
+        max: u64,
+    },
+    /// [`read_bounded`](super::read_bounded) could not read the file.
+    Read {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// The filesystem supports neither a no-replace rename nor hard links, so a new file
+    /// cannot be put in place without risking replacing one created meanwhile.
+    NoSafeCreate {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// `CUSTODY_FAULT_INJECT` holds something that is not a step name.
+    #[cfg(feature = "fault-injection")]
+    BadFaultInjection {
+        value: String,
+    },
+    /// A write failed and the directory could not be put back as it was.
+    NotRestored {
+        error: Box<MediaError>,
+        /// `force` had already replaced an existing file, which is gone.
+        replaced_existing: bool,
+        /// Files this call created that could not be removed, each with the reason.
+        left_behind: Vec<(PathBuf, io::Error)>,
+    },
+}
+
+impl MediaError {
+    /// The step that failed, if the error comes from a write.
+    pub fn step(&self) -> Option<WriteStep> {
+        match self {
+            MediaError::Io { step, .. } => Some(*step),
+            #[cfg(feature = "fault-injection")]
+            MediaError::InjectedFault { step, .. } => Some(*step),
+            MediaError::Exists { .. } | MediaError::NoSafeCreate { .. } => Some(WriteStep::Rename),
+            MediaError::ReadBackMismatch { .. } => Some(WriteStep::ReadBack),
+            MediaError::VerifyFailed { .. } => Some(WriteStep::Verify),
+            MediaError::NotRestored { error, .. } => error.step(),
+            MediaError::TooLarge { .. } | MediaError::Read { .. } => None,
+            #[cfg(feature = "fault-injection")]
+            MediaError::BadFaultInjection { .. } => None,
+        }
+    }
+
+    fn fmt_core(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MediaError::Exists { path } => write!(
+                f,
+                "{} already exists; it was left untouched and nothing was written",
+                path.display()
+            ),
+            MediaError::Io { step, path, source } => {
+                write!(
+                    f,
+                    "could not write {}: {step} failed: {source}",
+                    path.display()
+                )
+            }
+            #[cfg(feature = "fault-injection")]
+            MediaError::InjectedFault { step, path } => write!(
+                f,
+                "could not write {}: {step} failed (injected by {FAULT_INJECT_ENV}={})",
+                path.display(),
+                step.name()
+            ),
+            MediaError::ReadBackMismatch { path } => write!(
+                f,
+                "{} read back from the device differs from what was written",
+                path.display()
+            ),
+            MediaError::VerifyFailed { path, reason } => write!(
+                f,
+                "{} read back from the device failed verification: {reason}",
+                path.display()
+            ),
+            MediaError::TooLarge { path, max } => write!(
+                f,
+                "{} is larger than {max} bytes; refusing to read it",
+                path.display()
+            ),
+            MediaError::Read { path, source } => {
+                write!(f, "could not read {}: {source}", path.display())
+            }
+            MediaError::NoSafeCreate { path, source } => write!(
+                f,
+                "cannot create {} without risking replacing a file of that name: the \
+                 filesystem supports neither no-replace renames nor hard links ({source}); \
+                 replacing explicitly (force) would use a plain atomic rename",
+                path.display()
+            ),
+            #[cfg(feature = "fault-injection")]
+            MediaError::BadFaultInjection { value } => {
+                let names: Vec<&str> = WriteStep::ALL.iter().map(|s| s.name()).collect();
+                write!(
+                    f,
+                    "{FAULT_INJECT_ENV}={value:?} is not a write step (expected one of: {})",
+                    names.join(", ")
+                )
+            }
+            MediaError::NotRestored { error, .. } => error.fmt_core(f),
+        }
+    }
+}
+
+const NOTHING_CHANGED: &str = "; nothing was left behind and no existing file was changed";
+
+impl fmt::Display for MediaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_core(f)?;
+        match self {
+            MediaError::NotRestored {
+                error,
+                replaced_existing,
+                left_behind,
+            } => {
+                let path = match error.as_ref() {
+                    MediaError::Exists { path }
+                    | MediaError::Io { path, .. }
+                    | MediaError::ReadBackMismatch { path }
+                    | MediaError::VerifyFailed { path, .. }
+                    | MediaError::NoSafeCreate { path, .. } => Some(path),
+                    #[cfg(feature = "fault-injection")]
+                    MediaError::InjectedFault { path, .. } => Some(path),
+                    _ => None,
+                };
+                if *replaced_existing && let Some(path) = path {
+                    write!(
+                        f,
+                        "; the previous {} had already been replaced and is gone",
+                        path.display()
+                    )?;
+                }
+                if left_behind.is_empty() {
+                    write!(f, "; the unconfirmed new file was removed")?;
+                }
+                for (p, e) in left_behind {
+                    write!(
+                        f,
+                        "; could not remove {} ({e}): remove it by hand",
+                        p.display()
+                    )?;
+                }
+                Ok(())
+            }
+            MediaError::Io { .. }
+            | MediaError::ReadBackMismatch { .. }
+            | MediaError::VerifyFailed { .. }
+            | MediaError::NoSafeCreate { .. } => f.write_str(NOTHING_CHANGED),
+            #[cfg(feature = "fault-injection")]
+            MediaError::InjectedFault { .. } => f.write_str(NOTHING_CHANGED),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for MediaError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MediaError::Io { source, .. }
+            | MediaError::Read { source, .. }
+            | MediaError::NoSafeCreate { source, .. } => Some(source),
+            MediaError::NotRestored { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+}
