@@ -1,3 +1,4 @@
+use super::write::b64;
 use super::*;
 
 pub(crate) fn sample() -> BackupFile {

@@ -1,0 +1,90 @@
+//! The public-key file of `custody token pubkey`: a descriptor and the point it names.
+
+use super::read::Parser;
+use super::write::{Writer, write_descriptor};
+use super::{Descriptor, FormatError};
+
+/// First line of a public-key file written by `custody token pubkey`.
+pub const PUBKEY_MAGIC: &str = "custody-pubkey v1";
+
+/// A token's P-256 public key with the descriptor a slot made from it records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PubkeyFile {
+    pub descriptor: Descriptor,
+    pub public_key: [u8; 65],
+}
+
+impl PubkeyFile {
+    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
+        self.check()?;
+        let mut w = Writer { out: String::new() };
+        w.out.push_str(PUBKEY_MAGIC);
+        w.out.push('\n');
+        write_descriptor(&mut w, &self.descriptor);
+        w.line("public-key", &hex::encode(self.public_key));
+        let sum = crate::crypto::checksum(w.out.as_bytes());
+        w.line("checksum", &hex::encode(sum));
+        Ok(w.out.into_bytes())
+    }
+
+    fn check(&self) -> Result<(), FormatError> {
+        let bad = |reason: &str| FormatError::BadValue {
+            field: "public-key",
+            reason: reason.into(),
+        };
+        if !self.descriptor.kind().is_ecdh() {
+            return Err(bad("only P-256 keys have a public-key file"));
+        }
+        crate::crypto::validate_p256_point(&self.public_key).map_err(|e| bad(&e))?;
+        if self.descriptor.key_hash() != Some(&crate::crypto::p256_key_hash(&self.public_key)) {
+            return Err(bad("the key hash does not match the public key"));
+        }
+        Ok(())
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
+        if bytes.len() > 64 * 1024 {
+            return Err(FormatError::NotABackup);
+        }
+        if !bytes.starts_with(PUBKEY_MAGIC.as_bytes()) {
+            return Err(FormatError::NotABackup);
+        }
+        // Same damage check as a backup file, with its own magic.
+        let body_end = bytes.len().saturating_sub(1);
+        let start = bytes[..body_end]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let ok = bytes.ends_with(b"\n")
+            && bytes[start..body_end].strip_prefix(b"checksum: ")
+                == Some(hex::encode(crate::crypto::checksum(&bytes[..start])).as_bytes());
+        if !ok {
+            return Err(FormatError::Damaged {
+                reason: "the checksum line is missing or does not match".into(),
+            });
+        }
+        let mut p = Parser::new(bytes)?;
+        p.pos = 1;
+        let descriptor = p.parse_descriptor()?;
+        let public_key = p.hex_fixed::<65>("public-key")?;
+        let _ = p.hex_fixed::<32>("checksum")?;
+        if p.pos != p.lines.len() {
+            return p.err("data after the checksum line");
+        }
+        let f = PubkeyFile {
+            descriptor,
+            public_key,
+        };
+        f.check().map_err(|e| FormatError::Invalid {
+            line: 0,
+            reason: e.to_string(),
+        })?;
+        if f.encode()? != bytes {
+            return Err(FormatError::Invalid {
+                line: 0,
+                reason: "not in canonical form".into(),
+            });
+        }
+        Ok(f)
+    }
+}
