@@ -52,8 +52,32 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Token traits and errors, then the backends, then the registry that picks a backend.
     ("token", &["crypto", "format", "secret", "prompt", "error"]),
     ("token::uri", &["token", "format", "secret", "error"]),
-    ("token::pkcs11", &["token", "crypto", "secret", "error"]),
-    ("token::piv", &["token", "crypto", "secret", "error"]),
+    // A backend finds the key a locator or a slot descriptor names and asks the person for a
+    // PIN through the prompter: it may read those leaf types, never a file or another backend.
+    (
+        "token::pkcs11",
+        &[
+            "token",
+            "token::uri",
+            "crypto",
+            "format",
+            "prompt",
+            "secret",
+            "error",
+        ],
+    ),
+    (
+        "token::piv",
+        &[
+            "token",
+            "token::uri",
+            "crypto",
+            "format",
+            "prompt",
+            "secret",
+            "error",
+        ],
+    ),
     (
         "token::registry",
         &[
@@ -70,28 +94,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     // Slot construction and key finding.
     ("slot", &["token", "crypto", "format", "secret", "error"]),
-    (
-        "keys",
-        &[
-            "token",
-            "token::registry",
-            "token::uri",
-            "token::pkcs11",
-            "token::piv",
-            "crypto",
-            "format",
-            "prompt",
-            "secret",
-            "media",
-            "error",
-        ],
-    ),
     // The operations.
     (
         "ceremony",
         &[
             "slot",
-            "keys",
             "token",
             "token::registry",
             "token::uri",

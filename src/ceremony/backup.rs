@@ -123,9 +123,7 @@ impl BackupError {
             BackupError::Token { error } => error.kind(),
             BackupError::SlotCheck { .. } => ErrorKind::NotFound,
             BackupError::Prompt(e) => e.kind(),
-            BackupError::Write { error } | BackupError::PartialSet { error, .. } => {
-                media_kind(error)
-            }
+            BackupError::Write { error } | BackupError::PartialSet { error, .. } => error.kind(),
         }
     }
 }

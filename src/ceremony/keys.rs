@@ -73,7 +73,7 @@ impl ExportError {
             ExportError::Token(e) => e.kind(),
             ExportError::NoPublicKey { .. } => ErrorKind::InvalidRequest,
             ExportError::Encode(e) => e.kind(),
-            ExportError::Write(e) => media_kind(e),
+            ExportError::Write(e) => e.kind(),
         }
     }
 }

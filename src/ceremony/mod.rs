@@ -30,14 +30,6 @@ pub use change::{
 /// The master secret in memory.
 pub type Secret = SecretBox<Vec<u8>>;
 
-/// The kind of a media failure: a file in the way, or anything else the medium did.
-pub(crate) fn media_kind(e: &MediaError) -> ErrorKind {
-    match e {
-        MediaError::Exists { .. } => ErrorKind::OutputExists,
-        _ => ErrorKind::Io,
-    }
-}
-
 /// The key a `--token` locator names: a token's, or a public key read from a `pubkey:` file
 /// (the file is read here, never by a token backend).
 pub(crate) fn resolve_key(

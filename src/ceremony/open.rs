@@ -126,7 +126,7 @@ impl OpenFileError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            OpenFileError::Read { error, .. } => media_kind(error),
+            OpenFileError::Read { error, .. } => error.kind(),
             OpenFileError::Prompt { error, .. } => error.kind(),
             OpenFileError::Format { error, .. } => error.kind(),
             OpenFileError::Altered { .. } => ErrorKind::Altered,

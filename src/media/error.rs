@@ -193,6 +193,16 @@ impl fmt::Display for MediaError {
     }
 }
 
+impl MediaError {
+    /// What kind of failure this is: a file in the way, or anything else the medium did.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            MediaError::Exists { .. } => crate::error::ErrorKind::OutputExists,
+            _ => crate::error::ErrorKind::Io,
+        }
+    }
+}
+
 impl std::error::Error for MediaError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
