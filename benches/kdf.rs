@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use custody::crypto;
-use custody::format::KdfParams;
+use custody::internals::crypto;
+use custody::internals::format::KdfParams;
 use secrecy::SecretString;
 
 fn peak_rss_mib() -> f64 {

@@ -6,16 +6,16 @@
 //!
 //! Vectors are frozen: this never replaces a file that exists. It makes the test keys in
 //! `keys/` once (if they are missing), loads them into a fresh SoftHSM2 token, writes each
-//! positive vector that is missing with `custody::ceremony::backup`, and derives each negative
+//! positive vector that is missing with `custody::internals::ceremony::backup`, and derives each negative
 //! vector that is missing from the positive files on disk. Every new negative is opened with the
 //! real code; its `.expect` records what was observed, and only if that is the outcome declared
 //! below (a vector whose outcome differs is reported and not written, and the run fails).
 //! `tests/vectors.rs` then checks all of them.
 //!
-//! Split sets: it deals each set of `base_sets()` once (with `custody::ceremony::backup_set`, or
+//! Split sets: it deals each set of `base_sets()` once (with `custody::internals::ceremony::backup_set`, or
 //! by hand for the dishonest-dealer set) unless the set's *home* case already holds its files,
 //! then makes each missing case of `set_cases()` as `sets/<case>/` (the files given, copied, and
-//! `case.expect`), opened with `custody::ceremony::open_set` and written only if it behaves as
+//! `case.expect`), opened with `custody::internals::ceremony::open_set` and written only if it behaves as
 //! declared; and the flat `share-alone-*` vectors, share files given alone to the single-file
 //! restore, recorded as observed.
 
@@ -35,14 +35,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use custody::ceremony::{self, BackupRequest, OpenFileError};
-use custody::crypto;
-use custody::format::{
+use custody::internals::ceremony::{self, BackupRequest, OpenFileError};
+use custody::internals::crypto;
+use custody::internals::format::{
     self, BackupFile, Descriptor, FormatError, KdfParams, SlotKind, SlotMaterial,
 };
-use custody::token::TokenError;
-use custody::token::registry::TokenEnv;
-use custody::token::uri::TokenLocator;
+use custody::internals::token::TokenError;
+use custody::internals::token::registry::TokenEnv;
+use custody::internals::token::uri::TokenLocator;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use support::{Expect, Keys, Scripted};
 
@@ -50,7 +50,7 @@ const PASSWORD: &str = "vector password";
 const AES_URI: &str = "pkcs11:token=custody-vectors;object=vector-aes";
 const P256_URI: &str = "pkcs11:token=custody-vectors;object=vector-p256";
 
-/// A positive vector: made by `custody::ceremony::backup`.
+/// A positive vector: made by `custody::internals::ceremony::backup`.
 struct Positive {
     name: &'static str,
     /// `--token` arguments; `pubkey` stands for a public-key file of `vector-p256`.
@@ -1391,8 +1391,8 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
     let n = b.shares.len() as u8;
     let d = crypto::random_key();
     let set_id: [u8; 16] = crypto::random_array();
-    let mut values: Vec<custody::shamir::Share> =
-        custody::shamir::split(&d, b.threshold, n).expect("split");
+    let mut values: Vec<custody::internals::shamir::Share> =
+        custody::internals::shamir::split(&d, b.threshold, n).expect("split");
     values[forged as usize - 1].value = crypto::random_key();
     let common = format::CommonHeader {
         set_id,
@@ -1416,7 +1416,7 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
         secret,
     );
     let mut prompter = Scripted::new("");
-    let mut tokens = custody::token::registry::Tokens::new(env.clone(), &mut prompter);
+    let mut tokens = custody::internals::token::registry::Tokens::new(env.clone(), &mut prompter);
     let mut out = Vec::new();
     for (i, sh) in b.shares.iter().enumerate() {
         let own = format::FileFields {
@@ -1436,7 +1436,8 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
                     .resolve(&TokenLocator::from_str(t).expect("locator"))
                     .expect("a token locator")
                     .expect("resolve a vector key");
-                custody::slot::make_slot(&hc, &ff, &key, &a, &values[i].value).expect("make slot")
+                custody::internals::slot::make_slot(&hc, &ff, &key, &a, &values[i].value)
+                    .expect("make slot")
             })
             .collect();
         let mut file = BackupFile {
@@ -1447,7 +1448,7 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
             mac: [0; 32],
         };
         let enc = file.encode().expect("encode");
-        file.mac = custody::slot::compute_mac(&file, &enc, &values[i].value);
+        file.mac = custody::internals::slot::compute_mac(&file, &enc, &values[i].value);
         let bytes = file.encode().expect("encode").bytes;
         format::parse(&bytes).expect("a forged share is still a valid file");
         out.push(bytes);

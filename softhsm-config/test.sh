@@ -13,9 +13,9 @@ cd "$root"
 log=$(mktemp "${TMPDIR:-/tmp}/custody-tests.XXXXXX")
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked --features fault-injection --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+cargo test --locked --features fault-injection,internals --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
 # One card: the PIV tests run one at a time.
-tools/piv-card/run-with-card.sh cargo test --locked --features piv-tests,fault-injection --test piv -- --test-threads=1 2>&1 \
+tools/piv-card/run-with-card.sh cargo test --locked --features piv-tests,fault-injection,internals --test piv -- --test-threads=1 2>&1 \
   | tee -a "$log" || status=$?
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

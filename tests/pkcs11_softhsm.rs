@@ -1,12 +1,20 @@
 //! The PKCS#11 backend against a real SoftHSM2 token (no mocks).
 
+// These tests reach the library's internals, which only the `internals` feature makes public.
+#[cfg(not(feature = "internals"))]
+compile_error!(
+    "run the tests with `--features internals,fault-injection` (softhsm-config/test.sh does)"
+);
+
 mod common;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use cryptoki::object::{Attribute, ObjectClass};
-use custody::token::pkcs11::{KeyInfo, KeyKind, Module, Pkcs11Error, Session, TokenInfo};
+use custody::internals::token::pkcs11::{
+    KeyInfo, KeyKind, Module, Pkcs11Error, Session, TokenInfo,
+};
 use p256::elliptic_curve::Generate;
 use secrecy::SecretString;
 

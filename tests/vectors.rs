@@ -7,6 +7,12 @@
 //! given together, in order, to `ceremony::open_set`, with one password per file, and what must
 //! come out (see `set_support::SetExpect`).
 
+// These tests reach the library's internals, which only the `internals` feature makes public.
+#[cfg(not(feature = "internals"))]
+compile_error!(
+    "run the tests with `--features internals,fault-injection` (softhsm-config/test.sh does)"
+);
+
 mod common;
 #[path = "vectors/set_support.rs"]
 mod set_support;
@@ -20,11 +26,11 @@ mod cli_exit;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use custody::ceremony::{self, OpenFileError, SetCheck, SetError};
-use custody::error::ErrorKind;
-use custody::format::{self, FormatError, SlotKind};
-use custody::token::registry::TokenEnv;
-use custody::token::uri::TokenLocator;
+use custody::internals::ceremony::{self, OpenFileError, SetCheck, SetError};
+use custody::internals::error::ErrorKind;
+use custody::internals::format::{self, FormatError, SlotKind};
+use custody::internals::token::registry::TokenEnv;
+use custody::internals::token::uri::TokenLocator;
 use secrecy::{ExposeSecret, SecretString};
 use set_support::{PerFile, SetExpect};
 use support::{Expect, Keys, Scripted};

@@ -1,13 +1,11 @@
 //! What to do about each library error: the second line of every error the CLI prints. These
 //! words name CLI flags and environment variables, so they live here and not in the library.
 
-use custody::ceremony::{
-    BackupError, ExportError, OpenFileError, ReshareError, RewrapError, SetError,
-};
-use custody::error::ErrorKind;
-use custody::format::FormatError;
-use custody::media::MediaError;
-use custody::token::TokenError;
+use custody::ErrorKind;
+use custody::FormatError;
+use custody::MediaError;
+use custody::TokenError;
+use custody::{BackupError, ExportError, OpenFileError, ReshareError, RewrapError, SetError};
 
 /// A library error the CLI knows how to advise on.
 pub trait Advised: std::fmt::Display {

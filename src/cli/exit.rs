@@ -2,7 +2,7 @@
 //! kind becomes one. The vector tests include this file too, so the `exit:` they check is the
 //! code the CLI really gives.
 
-use custody::error::ErrorKind;
+use custody::ErrorKind;
 
 pub const OK: i32 = 0;
 pub const OTHER: i32 = 1;

@@ -16,17 +16,14 @@ use zeroize::Zeroizing;
 
 use advice::Advised;
 use args::{Cli, Command, KeyType, OutFormat, TokenCommand};
-use custody::ceremony;
-use custody::crypto;
-use custody::format::{self, Descriptor, KdfParams, SlotKind, display_escaped};
-use custody::media;
-use custody::prompt::Prompter;
-use custody::token::registry::{SOFTHSM_DEFAULT_MODULE, TokenEnv};
-use custody::token::uri::TokenLocator;
-use custody::token::{
+use custody::Prompter;
+use custody::TokenLocator;
+use custody::{
     CardSummary, GeneratedKey, MgmSource, PivKeygen, PivPinPolicy, PivTouchPolicy, TokenError,
     TokenSummary,
 };
+use custody::{Descriptor, KdfParams, SlotKind, display_escaped};
+use custody::{SOFTHSM_DEFAULT_MODULE, TokenEnv};
 use term::TerminalPrompter;
 
 /// A failure to report: the message, what to do, and the exit code.
@@ -59,14 +56,14 @@ pub fn main() -> i32 {
     // This build ignores the variable, so it would write normally where a test expects a
     // failure: refuse it, so that a test run against the wrong build fails loudly.
     #[cfg(not(feature = "fault-injection"))]
-    if std::env::var_os(media::FAULT_INJECT_ENV).is_some_and(|v| !v.is_empty()) {
+    if std::env::var_os(custody::FAULT_INJECT_ENV).is_some_and(|v| !v.is_empty()) {
         eprintln!(
             "error: {} is set, but this custody was built without fault injection",
-            media::FAULT_INJECT_ENV
+            custody::FAULT_INJECT_ENV
         );
         eprintln!(
             "  what to do: unset {}; to test fault injection, build with `--features fault-injection` (softhsm-config/test.sh does)",
-            media::FAULT_INJECT_ENV
+            custody::FAULT_INJECT_ENV
         );
         return exit::USAGE;
     }
@@ -158,8 +155,8 @@ fn emit_secret(out: &Path, fmt: Option<OutFormat>, bytes: &[u8]) -> Res {
             "--format applies to standard output only (--out -); files get raw bytes",
         ));
     }
-    media::write_secret_new(out, bytes).map_err(|e| {
-        let code = if matches!(e, media::MediaError::Exists { .. }) {
+    custody::write_secret_new(out, bytes).map_err(|e| {
+        let code = if matches!(e, custody::MediaError::Exists { .. }) {
             exit::OUTPUT_EXISTS
         } else {
             exit::OTHER
@@ -175,21 +172,21 @@ fn emit_secret(out: &Path, fmt: Option<OutFormat>, bytes: &[u8]) -> Res {
 
 fn generate(a: args::GenerateArgs) -> Res {
     let mut buf = Zeroizing::new(vec![0u8; a.bytes as usize]);
-    crypto::fill_random(&mut buf);
+    custody::fill_random(&mut buf);
     emit_secret(&a.out, a.format, &buf)?;
     if a.out != Path::new("-") {
         eprintln!(
             "Wrote {} random bytes to {} (mode 0600). Fingerprint: {}",
             a.bytes,
             a.out.display(),
-            crypto::fingerprint_display(&crypto::fingerprint(&buf))
+            custody::fingerprint_display(&custody::fingerprint(&buf))
         );
     }
     Ok(())
 }
 
-fn read_secret(path: &Path) -> Result<ceremony::Secret, Failure> {
-    let max = format::MAX_SECRET_BYTES as u64 + 1;
+fn read_secret(path: &Path) -> Result<custody::Secret, Failure> {
+    let max = custody::MAX_SECRET_BYTES as u64 + 1;
     let bytes = if path == Path::new("-") {
         let mut v = Zeroizing::new(Vec::new());
         std::io::stdin()
@@ -204,7 +201,7 @@ fn read_secret(path: &Path) -> Result<ceremony::Secret, Failure> {
             })?;
         v
     } else {
-        Zeroizing::new(media::read_bounded(path, max).map_err(|e| {
+        Zeroizing::new(custody::read_bounded(path, max).map_err(|e| {
             Failure::new(
                 exit::OTHER,
                 format!("reading the secret: {e}"),
@@ -212,7 +209,7 @@ fn read_secret(path: &Path) -> Result<ceremony::Secret, Failure> {
             )
         })?)
     };
-    ceremony::check_secret_len(bytes.len()).map_err(Failure::usage)?;
+    custody::check_secret_len(bytes.len()).map_err(Failure::usage)?;
     Ok(SecretBox::new(Box::new(bytes.to_vec())))
 }
 
@@ -251,14 +248,14 @@ fn backup(a: args::BackupArgs) -> Res {
     };
     let (tokens, share_tokens) = tokens_for_shares(&a.tokens, &a.share_token, n)?;
     let kdf = kdf_from(a.kdf_memory, a.kdf_iterations, a.kdf_parallelism)?;
-    ceremony::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
+    custody::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
     let hints = per_share(&a.hint, n, "--hint")?;
     let officers = per_share(&a.officer, n, "--officer")?;
     per_share(&a.password_file, n, "--password-file")?;
     refuse_existing(&a.out, a.force)?;
     let secret = read_secret(&a.secret)?;
     let shares = share_specs(&a.out, &officers, &hints, &tokens, &share_tokens);
-    let req = ceremony::SetRequest {
+    let req = custody::SetRequest {
         secret,
         threshold,
         shares,
@@ -274,12 +271,12 @@ fn backup(a: args::BackupArgs) -> Res {
         new_password_files: None,
         quiet: false,
     };
-    let r = ceremony::backup_set(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
+    let r = custody::backup_set(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
     print_set_report(&r);
     Ok(())
 }
 
-fn print_set_report(r: &ceremony::BackupReport) {
+fn print_set_report(r: &custody::BackupReport) {
     let split = r.files.len() > 1;
     if split {
         println!(
@@ -321,7 +318,7 @@ fn print_set_report(r: &ceremony::BackupReport) {
     println!("  set id:      {}", hex::encode(r.set_id));
     println!(
         "  fingerprint: {}",
-        crypto::fingerprint_display(&r.fingerprint)
+        custody::fingerprint_display(&r.fingerprint)
     );
     if r.weak_kdf {
         println!("  WEAK password key derivation (--allow-weak-kdf): for tests only.");
@@ -331,9 +328,9 @@ fn print_set_report(r: &ceremony::BackupReport) {
 
 /// What opening the FILE arguments gave.
 enum Opened {
-    Whole(ceremony::OpenedBackup),
+    Whole(custody::OpenedBackup),
     /// Shares checked alone (verify with fewer than K).
-    Shares(ceremony::SetCheck),
+    Shares(custody::SetCheck),
 }
 
 /// A single backup goes through the single-file path (its exit codes are the file's); share
@@ -349,7 +346,7 @@ fn kdf_from(memory_mib: u32, iterations: u32, parallelism: u32) -> Result<KdfPar
 }
 
 fn rewrap(a: args::RewrapArgs) -> Res {
-    let kdf = ceremony::KdfChange {
+    let kdf = custody::KdfChange {
         memory_kib: a
             .kdf_memory
             .map(|m| {
@@ -372,7 +369,7 @@ fn rewrap(a: args::RewrapArgs) -> Res {
         ));
     }
     refuse_existing(std::slice::from_ref(&a.out), a.force)?;
-    let req = ceremony::RewrapRequest {
+    let req = custody::RewrapRequest {
         file: a.file.clone(),
         out: a.out,
         open_with: locators(&a.tokens)?,
@@ -389,7 +386,7 @@ fn rewrap(a: args::RewrapArgs) -> Res {
         new_password_files: Some(a.new_password_file.into_iter().collect()),
         quiet: false,
     };
-    let r = ceremony::rewrap(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
+    let r = custody::rewrap(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
     println!(
         "Rewrapped {} into {}{}: same {}, written and read back.",
         a.file.display(),
@@ -421,7 +418,7 @@ fn rewrap(a: args::RewrapArgs) -> Res {
     println!("  set id:      {}", hex::encode(r.set_id));
     println!(
         "  fingerprint: {}",
-        crypto::fingerprint_display(&r.fingerprint)
+        custody::fingerprint_display(&r.fingerprint)
     );
     println!(
         "The old file {} still opens with its old password and tokens until it is destroyed.",
@@ -440,7 +437,7 @@ fn reshare(a: args::ReshareArgs) -> Res {
     }
     let (tokens, share_tokens) = tokens_for_shares(&a.tokens, &a.share_token, n)?;
     let kdf = kdf_from(a.kdf_memory, a.kdf_iterations, a.kdf_parallelism)?;
-    ceremony::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
+    custody::check_kdf_request(&kdf, a.allow_weak_kdf).map_err(Failure::usage)?;
     let hints = per_share(&a.hint, n, "--hint")?;
     let officers = per_share(&a.officer, n, "--officer")?;
     per_share(&a.new_password_file, n, "--new-password-file")?;
@@ -457,10 +454,10 @@ fn reshare(a: args::ReshareArgs) -> Res {
         quiet: false,
     };
     let outs = a.out.clone();
-    let r = ceremony::reshare(
+    let r = custody::reshare(
         &a.files,
         &open_with,
-        |secret, old_label| ceremony::SetRequest {
+        |secret, old_label| custody::SetRequest {
             secret,
             threshold: k,
             shares: share_specs(&outs, &officers, &hints, &tokens, &share_tokens),
@@ -494,10 +491,10 @@ fn share_specs(
     hints: &[Option<String>],
     tokens: &[TokenLocator],
     share_tokens: &[Option<Vec<TokenLocator>>],
-) -> Vec<ceremony::ShareSpec> {
+) -> Vec<custody::ShareSpec> {
     outs.iter()
         .enumerate()
-        .map(|(i, out)| ceremony::ShareSpec {
+        .map(|(i, out)| custody::ShareSpec {
             out: out.clone(),
             officer: officers[i].clone().unwrap_or_default(),
             hint: hints[i].clone(),
@@ -578,8 +575,8 @@ fn open_files(
     };
     // One file that is not a share (or not readable: that path says why) opens alone.
     if files.len() == 1 {
-        let opened = match ceremony::load(&files[0]) {
-            Ok(lf) if lf.file.common.count == 1 => Some(ceremony::open_loaded_backup(
+        let opened = match custody::load(&files[0]) {
+            Ok(lf) if lf.file.common.count == 1 => Some(custody::open_loaded_backup(
                 lf,
                 &overrides,
                 token_env(),
@@ -592,8 +589,8 @@ fn open_files(
             return r.map(Opened::Whole).map_err(|e| Failure::of(&e));
         }
     }
-    match ceremony::open_set(files, &overrides, token_env(), &mut p, partial_ok) {
-        Ok(ceremony::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),
+    match custody::open_set(files, &overrides, token_env(), &mut p, partial_ok) {
+        Ok(custody::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),
         Ok(c) => Ok(Opened::Shares(c)),
         Err(e) => Err(Failure::of(&e)),
     }
@@ -619,7 +616,7 @@ fn restore(a: args::RestoreArgs) -> Res {
     eprintln!(
         "Restored {} bytes (fingerprint {} matches; set id {}), opened with {}.",
         o.secret.expose_secret().len(),
-        crypto::fingerprint_display(&o.fingerprint),
+        custody::fingerprint_display(&o.fingerprint),
         hex::encode(o.set_id),
         o.opened_with
     );
@@ -633,7 +630,7 @@ fn verify(a: args::VerifyArgs) -> Res {
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
     let o = match open_files(&a.files, &a.tokens, a.password_file, true)? {
         Opened::Whole(o) => o,
-        Opened::Shares(ceremony::SetCheck::Shares {
+        Opened::Shares(custody::SetCheck::Shares {
             set_id,
             fingerprint,
             threshold,
@@ -649,7 +646,7 @@ fn verify(a: args::VerifyArgs) -> Res {
             println!("  set id:      {}", hex::encode(set_id));
             println!(
                 "  fingerprint: {}",
-                crypto::fingerprint_display(&fingerprint)
+                custody::fingerprint_display(&fingerprint)
             );
             println!(
                 "  {} of the {threshold} shares needed (of {count}) checked: the whole set is \
@@ -677,13 +674,13 @@ fn verify(a: args::VerifyArgs) -> Res {
     println!("  set id:      {}", hex::encode(o.set_id));
     println!(
         "  fingerprint: {}",
-        crypto::fingerprint_display(&o.fingerprint)
+        custody::fingerprint_display(&o.fingerprint)
     );
     if o.weak_kdf {
         println!("  WEAK password key derivation");
     }
     if let Some(e) = expected {
-        if crypto::ct_eq(e.expose_secret(), o.secret.expose_secret()) {
+        if custody::constant_time_eq(e.expose_secret(), o.secret.expose_secret()) {
             println!(
                 "  it holds exactly the secret in {}",
                 a.secret.unwrap_or_default().display()
@@ -707,12 +704,12 @@ fn inspect(a: args::InspectArgs) -> Res {
     let mut all = Vec::new();
     let mut first_err = None;
     for f in &a.files {
-        match ceremony::load(f) {
+        match custody::load(f) {
             Ok(lf) => {
                 if a.json {
-                    all.push(ceremony::inspect_json(&lf));
+                    all.push(custody::inspect_json(&lf));
                 } else {
-                    print!("{}", ceremony::inspect_text(&lf));
+                    print!("{}", custody::inspect_text(&lf));
                     if a.files.len() > 1 {
                         println!();
                     }
@@ -791,7 +788,7 @@ fn token(t: TokenCommand) -> Res {
                     ));
                 }
                 (Some(f), false) => {
-                    MgmSource::Given(Zeroizing::new(media::read_bounded(&f, 1024).map_err(
+                    MgmSource::Given(Zeroizing::new(custody::read_bounded(&f, 1024).map_err(
                         |e| Failure::new(exit::OTHER, e.to_string(), "check --mgm-key-file"),
                     )?))
                 }
@@ -812,32 +809,33 @@ fn token(t: TokenCommand) -> Res {
                 },
                 force,
             };
-            let key = ceremony::generate_key(token_env(), &mut p, &loc, kind, piv).map_err(
-                |e| match e {
-                    ceremony::KeygenError::NoLabel => {
-                        Failure::usage("the token URI must name the new key with object=<label>")
-                    }
-                    ceremony::KeygenError::KindNotOnCard => {
-                        Failure::usage("a YubiKey holds P-256 keys: use --type p256")
-                    }
-                    ceremony::KeygenError::Pubkey => {
-                        Failure::usage("keys are generated on a token, not a pubkey: file")
-                    }
-                    ceremony::KeygenError::Token(e @ TokenError::Failed { .. }) if !yubikey => {
-                        Failure::new(
-                            exit::OTHER,
-                            e.to_string(),
-                            "check that the token supports the key type",
-                        )
-                    }
-                    ceremony::KeygenError::Token(e) => tf(e),
-                },
-            )?;
+            let key =
+                custody::generate_key(token_env(), &mut p, &loc, kind, piv).map_err(
+                    |e| match e {
+                        custody::KeygenError::NoLabel => Failure::usage(
+                            "the token URI must name the new key with object=<label>",
+                        ),
+                        custody::KeygenError::KindNotOnCard => {
+                            Failure::usage("a YubiKey holds P-256 keys: use --type p256")
+                        }
+                        custody::KeygenError::Pubkey => {
+                            Failure::usage("keys are generated on a token, not a pubkey: file")
+                        }
+                        custody::KeygenError::Token(e @ TokenError::Failed { .. }) if !yubikey => {
+                            Failure::new(
+                                exit::OTHER,
+                                e.to_string(),
+                                "check that the token supports the key type",
+                            )
+                        }
+                        custody::KeygenError::Token(e) => tf(e),
+                    },
+                )?;
             print_generated(&loc, &key);
             Ok(())
         }
         TokenCommand::List { module, json } => {
-            let inv = ceremony::token_inventory(token_env(), &mut p, module.as_deref());
+            let inv = custody::token_inventory(token_env(), &mut p, module.as_deref());
             let module_path = inv.module.display().to_string();
             // Without --module, a machine with only YubiKeys lists them even when no PKCS#11
             // module is installed; a module asked for by name must load.
@@ -868,25 +866,28 @@ fn token(t: TokenCommand) -> Res {
             let loc = token
                 .parse::<TokenLocator>()
                 .map_err(|e| Failure::usage(format!("--token: {e}")))?;
-            let key = ceremony::export_public_key(token_env(), &mut p, &loc, &out).map_err(
-                |e| match e {
-                    ceremony::ExportError::Token(e) => tf(e),
-                    e @ ceremony::ExportError::NoPublicKey { .. } => Failure::usage(e.to_string()),
-                    ceremony::ExportError::Write(e) => {
-                        let code = if matches!(e, media::MediaError::Exists { .. }) {
-                            exit::OUTPUT_EXISTS
-                        } else {
-                            exit::OTHER
-                        };
-                        Failure::new(code, e.to_string(), "choose another --out")
-                    }
-                    e => Failure::new(exit::OTHER, e.to_string(), ""),
-                },
-            )?;
+            let key =
+                custody::export_public_key(token_env(), &mut p, &loc, &out).map_err(
+                    |e| match e {
+                        custody::ExportError::Token(e) => tf(e),
+                        e @ custody::ExportError::NoPublicKey { .. } => {
+                            Failure::usage(e.to_string())
+                        }
+                        custody::ExportError::Write(e) => {
+                            let code = if matches!(e, custody::MediaError::Exists { .. }) {
+                                exit::OUTPUT_EXISTS
+                            } else {
+                                exit::OTHER
+                            };
+                            Failure::new(code, e.to_string(), "choose another --out")
+                        }
+                        e => Failure::new(exit::OTHER, e.to_string(), ""),
+                    },
+                )?;
             println!("Wrote the public key of {} to {}", key.name, out.display());
             println!(
                 "  key hash: {}",
-                hex::encode(crypto::p256_key_hash(&key.point))
+                hex::encode(custody::p256_key_hash(&key.point))
             );
             Ok(())
         }
@@ -933,8 +934,8 @@ fn print_generated(loc: &TokenLocator, key: &GeneratedKey) {
             }
             println!(
                 "  Use it with: --token 'pkcs11:token={};object={}'",
-                format::percent_encode(token_label.as_bytes()),
-                format::percent_encode(key.label.as_bytes())
+                custody::percent_encode(token_label.as_bytes()),
+                custody::percent_encode(key.label.as_bytes())
             );
         }
     }
@@ -956,7 +957,7 @@ fn print_token_list_json(module_path: &str, list: &[TokenSummary], cards: &[Card
                 "pin_count_low": t.pin_count_low,
                 "pin_final_try": t.pin_final_try,
                 "pin_locked": t.pin_locked,
-                "uri": format!("pkcs11:token={};serial={}", format::percent_encode(t.label.as_bytes()), format::percent_encode(t.serial.as_bytes())),
+                "uri": format!("pkcs11:token={};serial={}", custody::percent_encode(t.label.as_bytes()), custody::percent_encode(t.serial.as_bytes())),
             })
         })
         .collect();
@@ -969,7 +970,7 @@ fn print_token_list_json(module_path: &str, list: &[TokenSummary], cards: &[Card
             "pin_tries_left": c.pin_tries,
             "custody_slots": c.custody_slots.iter().map(|(s, p)| serde_json::json!({
                 "slot": format!("{s:02x}"),
-                "key_hash": hex::encode(crypto::p256_key_hash(p)),
+                "key_hash": hex::encode(custody::p256_key_hash(p)),
                 "uri": format!("yubikey:serial={};slot={s:02x}", c.serial),
             })).collect::<Vec<_>>(),
         }));
@@ -1011,8 +1012,8 @@ fn print_token_list(
         );
         println!(
             "    --token 'pkcs11:token={};serial={};object=<key label>'",
-            format::percent_encode(t.label.as_bytes()),
-            format::percent_encode(t.serial.as_bytes())
+            custody::percent_encode(t.label.as_bytes()),
+            custody::percent_encode(t.serial.as_bytes())
         );
     }
     match card_error {
@@ -1041,7 +1042,7 @@ fn print_token_list(
         for (slot, point) in &c.custody_slots {
             println!(
                 "  slot {slot:02x}: custody P-256 key, key hash {}",
-                hex::encode(crypto::p256_key_hash(point))
+                hex::encode(custody::p256_key_hash(point))
             );
             println!("    --token 'yubikey:serial={};slot={slot:02x}'", c.serial);
         }

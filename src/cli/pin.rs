@@ -8,7 +8,7 @@ use std::path::Path;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use custody::prompt::{PinRequest, PromptError};
+use custody::{PinRequest, PromptError};
 
 use super::term::TerminalPrompter;
 
@@ -36,11 +36,12 @@ pub(super) fn pin_for(
 
 /// First line of a PIN file, minus one trailing newline (and a CR before it).
 fn read_pin_file(path: &Path) -> Result<SecretString, PromptError> {
-    let bytes = Zeroizing::new(custody::media::read_bounded(path, 4096).map_err(|e| {
-        PromptError::Source {
-            detail: format!("cannot read the PIN file {}: {e}", path.display()),
-        }
-    })?);
+    let bytes =
+        Zeroizing::new(
+            custody::read_bounded(path, 4096).map_err(|e| PromptError::Source {
+                detail: format!("cannot read the PIN file {}: {e}", path.display()),
+            })?,
+        );
     let s = std::str::from_utf8(&bytes).map_err(|_| PromptError::Source {
         detail: format!("the PIN file {} is not UTF-8", path.display()),
     })?;

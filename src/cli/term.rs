@@ -9,7 +9,7 @@ use rustix::termios::{self, LocalModes, OptionalActions, Termios};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use custody::prompt::{NewPassword, PinRequest, PromptError, Prompter};
+use custody::{NewPassword, PinRequest, PromptError, Prompter};
 
 pub struct TerminalPrompter {
     /// `--password-file`s: one per file in order, or one for all.
@@ -31,11 +31,12 @@ fn tty() -> Option<File> {
 
 /// First line of a password file, minus exactly one trailing `\n` or `\r\n`.
 pub fn read_secret_line(path: &std::path::Path, what: &str) -> Result<SecretString, PromptError> {
-    let bytes = Zeroizing::new(custody::media::read_bounded(path, 64 * 1024).map_err(|e| {
-        PromptError::Io {
-            detail: format!("cannot read the {what} file {}: {e}", path.display()),
-        }
-    })?);
+    let bytes =
+        Zeroizing::new(
+            custody::read_bounded(path, 64 * 1024).map_err(|e| PromptError::Io {
+                detail: format!("cannot read the {what} file {}: {e}", path.display()),
+            })?,
+        );
     let text = std::str::from_utf8(&bytes).map_err(|_| PromptError::Io {
         detail: format!("the {what} file {} is not UTF-8", path.display()),
     })?;

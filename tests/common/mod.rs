@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard}
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cryptoki::session::UserType;
-use custody::token::pkcs11::{Module, TokenInfo};
+use custody::internals::token::pkcs11::{Module, TokenInfo};
 use secrecy::SecretString;
 
 /// The SO PIN `init_token` sets.

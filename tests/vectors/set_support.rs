@@ -4,7 +4,7 @@
 //! Include it with `#[path = ...] mod set_support;` next to `support.rs`.
 #![allow(dead_code)]
 
-use custody::prompt::{NewPassword, PromptError, Prompter};
+use custody::internals::prompt::{NewPassword, PromptError, Prompter};
 use secrecy::SecretString;
 
 /// Where the set cases live, under the vectors directory: `sets/<case>/case.expect` and the
@@ -92,7 +92,7 @@ impl Prompter for PerFile {
     }
     fn pin(
         &mut self,
-        _request: &custody::prompt::PinRequest<'_>,
+        _request: &custody::internals::prompt::PinRequest<'_>,
     ) -> Result<SecretString, PromptError> {
         self.pin_asked += 1;
         Ok(SecretString::from(self.pin.clone()))
@@ -101,7 +101,7 @@ impl Prompter for PerFile {
 
 // ───────────────────────────── case.expect ─────────────────────────────
 
-/// The outcome categories of `case.expect` files (`custody::ceremony::open_set`).
+/// The outcome categories of `case.expect` files (`custody::internals::ceremony::open_set`).
 ///
 /// - `ok`: `SetCheck::Whole`, the secret (exit 0);
 /// - `shares-ok`: `SetCheck::Shares` (only with `partial-ok: yes`), each share given opened alone;

@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
-use custody::prompt::{NewPassword, PromptError, Prompter};
-use custody::token::pkcs11::{P256_EC_PARAMS, Session};
+use custody::internals::prompt::{NewPassword, PromptError, Prompter};
+use custody::internals::token::pkcs11::{P256_EC_PARAMS, Session};
 use secrecy::SecretString;
 
 /// The token the vectors name, and its user PIN.
@@ -51,7 +51,7 @@ impl Keys {
     /// The P-256 public point, uncompressed (04 ‖ X ‖ Y).
     pub fn p256_point(&self) -> [u8; 65] {
         let sk = p256::SecretKey::from_bytes(&self.p256.into()).expect("valid P-256 scalar");
-        custody::crypto::p256_uncompressed(&sk.public_key())
+        custody::internals::crypto::p256_uncompressed(&sk.public_key())
     }
 
     /// Create the AES key and the P-256 pair on a logged-in (user) session.
@@ -153,7 +153,7 @@ impl Prompter for Scripted {
     }
     fn pin(
         &mut self,
-        _request: &custody::prompt::PinRequest<'_>,
+        _request: &custody::internals::prompt::PinRequest<'_>,
     ) -> Result<SecretString, PromptError> {
         self.pin_asked += 1;
         Ok(SecretString::from(self.pin.clone()))

@@ -16,7 +16,7 @@ use crate::token::{CardSummary, TokenError};
 use error::{map_pin_error, pcsc_hint};
 
 pub use adapter::PivEcdh;
-pub use keygen::{default_mgm_algorithm, generate_key, parse_mgm_key};
+pub use keygen::generate_key;
 pub use resolve::PivCards;
 
 /// Retired key slots, where custody keys live by default.

@@ -14,8 +14,8 @@ mod session;
 
 pub use error::Pkcs11Error;
 pub use module::{Module, TokenInfo};
-pub use resolve::{Pkcs11Tokens, SOFTHSM_DEFAULT_MODULE, token_name};
-pub use session::{KeyInfo, KeyKind, PublicKeyInfo, Session};
+pub use resolve::{Pkcs11Tokens, SOFTHSM_DEFAULT_MODULE};
+pub use session::{KeyInfo, KeyKind, Session};
 
 /// DER encoding of the named-curve OID prime256v1 (1.2.840.10045.3.1.7), as `CKA_EC_PARAMS`.
 pub const P256_EC_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];

@@ -66,6 +66,7 @@ impl Module {
 
     /// The underlying cryptoki context, for anything this wrapper does not offer (e.g. test
     /// fixtures that initialise tokens in-process, which SoftHSM needs to see them).
+    #[cfg(feature = "internals")]
     pub fn cryptoki(&self) -> &Pkcs11 {
         &self.ctx
     }

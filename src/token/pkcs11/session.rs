@@ -143,6 +143,7 @@ fn search_template(
 
 impl Session {
     /// The underlying cryptoki session, for anything this wrapper does not offer.
+    #[cfg(feature = "internals")]
     pub fn cryptoki(&self) -> &cryptoki::session::Session {
         &self.inner
     }

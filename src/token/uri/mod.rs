@@ -28,7 +28,6 @@ pub use yubikey::YubikeyLocator;
 
 // The stored encoding belongs to the file format; re-exported so that code building
 // `pkcs11:` strings from token names (the CLI) keeps its import path.
-pub use crate::format::percent_encode;
 
 /// A `--token` argument.
 // Not boxed: there is one per run, and the variant types are part of the interface.
