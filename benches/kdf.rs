@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use custody::internals::crypto;
 use custody::internals::format::KdfParams;
-use secrecy::SecretString;
+use custody::internals::secret::{FileSecret, Password, PasswordKey, TokenSecret};
 
 fn peak_rss_mib() -> f64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -22,7 +22,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn bench_kdf(name: &str, kdf: KdfParams, runs: usize) {
-    let pw = SecretString::from("correct horse battery staple".to_string());
+    let pw = Password::new("correct horse battery staple").expect("password");
     let salt = [7u8; 32];
     let times: Vec<Duration> = (0..runs)
         .map(|_| {
@@ -65,19 +65,20 @@ fn main() {
     bench_kdf("default", KdfParams::DEFAULT, 3);
 
     // Everything around the KDF for one slot: HKDF, commitment, two AEADs, MAC, fingerprint.
-    let d = crypto::random_key();
-    let z = crypto::random_key();
-    let a = crypto::random_key();
+    let d = crypto::random_data_key();
+    let s = FileSecret::from_bytes(d.expose());
+    let z = TokenSecret::from_bytes(&[1; 32]);
+    let a = PasswordKey::from_bytes(&[2; 32]);
     let secret = [9u8; 4096];
     let runs = 2000;
     let t = Instant::now();
     for _ in 0..runs {
         let aad = crypto::slot_aad(&[1; 32], &[2; 200], &[3; 400]);
         let (kek, c) = crypto::slot_keys(&z, &a, &[4; 32], &aad);
-        let w = crypto::aead_seal(&kek, &[5; 12], &aad, &d[..]);
+        let w = crypto::wrap_file_secret(&kek, &[5; 12], &aad, &s).expect("wrap");
         let pk = crypto::payload_key(&d, &[6; 16]);
-        let p = crypto::aead_seal(&pk, &[7; 12], &[8; 32], &secret);
-        let mk = crypto::file_mac_key(&d, &[6; 16], 1);
+        let p = crypto::aead_seal(&pk, &[7; 12], &[8; 32], &secret).expect("seal");
+        let mk = crypto::file_mac_key(&s, &[6; 16], 1);
         let m = crypto::file_mac(&mk, &p);
         std::hint::black_box((c, w, m, crypto::fingerprint(&secret)));
     }

@@ -40,10 +40,11 @@ use custody::internals::crypto;
 use custody::internals::format::{
     self, BackupFile, Descriptor, FormatError, KdfParams, SlotKind, SlotMaterial,
 };
+use custody::internals::secret::{FileSecret, MasterSecret, Password, ShareValue};
 use custody::internals::token::TokenError;
 use custody::internals::token::registry::TokenEnv;
 use custody::internals::token::uri::TokenLocator;
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::SecretString;
 use support::{Expect, Keys, Scripted};
 
 const PASSWORD: &str = "vector password";
@@ -1352,7 +1353,7 @@ fn share_file(i: usize) -> String {
 /// Deal a set with `ceremony::backup_set` into `scratch`.
 fn deal(b: &BaseSet, secret: &[u8], scratch: &Path, env: &TokenEnv) -> Vec<Vec<u8>> {
     let req = ceremony::SetRequest {
-        secret: SecretBox::new(Box::new(secret.to_vec())),
+        secret: MasterSecret::from_slice(secret).expect("a vector secret"),
         threshold: b.threshold,
         shares: b
             .shares
@@ -1389,11 +1390,15 @@ fn deal(b: &BaseSet, secret: &[u8], scratch: &Path, env: &TokenEnv) -> Vec<Vec<u
 /// random value: committed in the header, wrapped in its file, MAC'd, but not on the polynomial.
 fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Vec<u8>> {
     let n = b.shares.len() as u8;
-    let d = crypto::random_key();
+    let d = crypto::random_data_key();
     let set_id: [u8; 16] = crypto::random_array();
     let mut values: Vec<custody::internals::shamir::Share> =
         custody::internals::shamir::split(&d, b.threshold, n).expect("split");
-    values[forged as usize - 1].value = crypto::random_key();
+    values[forged as usize - 1].value = ShareValue::from_bytes(&crypto::random_array());
+    let values: Vec<(u8, FileSecret)> = values
+        .iter()
+        .map(|v| (v.index, FileSecret::from_bytes(v.value.expose())))
+        .collect();
     let common = format::CommonHeader {
         set_id,
         created: "2025-01-01T00:00:00Z".into(),
@@ -1403,7 +1408,7 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
         officers: b.shares.iter().map(|s| s.officer.to_owned()).collect(),
         commitments: values
             .iter()
-            .map(|v| crypto::share_commitment(&set_id, v.index, &v.value))
+            .map(|(index, value)| crypto::share_commitment(&set_id, *index, value))
             .collect(),
         fingerprint: crypto::fingerprint(secret),
         payload_nonce: crypto::random_array(),
@@ -1414,19 +1419,24 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
         &common.payload_nonce,
         &hc,
         secret,
-    );
+    )
+    .expect("seal the payload");
     let mut prompter = Scripted::new("");
     let mut tokens = custody::internals::token::registry::Tokens::new(env.clone(), &mut prompter);
     let mut out = Vec::new();
     for (i, sh) in b.shares.iter().enumerate() {
         let own = format::FileFields {
-            index: values[i].index,
+            index: values[i].0,
             hint: sh.hint.unwrap_or("").into(),
             kdf: SET_KDF,
             kdf_salt: crypto::random_array(),
         };
-        let a = crypto::argon2id(&SecretString::from(sh.password), &own.kdf_salt, &own.kdf)
-            .expect("argon2id");
+        let a = crypto::argon2id(
+            &Password::new(sh.password).expect("password"),
+            &own.kdf_salt,
+            &own.kdf,
+        )
+        .expect("argon2id");
         let ff = format::encode_file_fields(&own);
         let slots = sh
             .tokens
@@ -1436,7 +1446,7 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
                     .resolve(&TokenLocator::from_str(t).expect("locator"))
                     .expect("a token locator")
                     .expect("resolve a vector key");
-                custody::internals::slot::make_slot(&hc, &ff, &key, &a, &values[i].value)
+                custody::internals::slot::make_slot(&hc, &ff, &key, &a, &values[i].1)
                     .expect("make slot")
             })
             .collect();
@@ -1448,7 +1458,7 @@ fn deal_forged(b: &BaseSet, forged: u8, secret: &[u8], env: &TokenEnv) -> Vec<Ve
             mac: [0; 32],
         };
         let enc = file.encode().expect("encode");
-        file.mac = custody::internals::slot::compute_mac(&file, &enc, &values[i].value);
+        file.mac = custody::internals::slot::compute_mac(&file, &enc, &values[i].1);
         let bytes = file.encode().expect("encode").bytes;
         format::parse(&bytes).expect("a forged share is still a valid file");
         out.push(bytes);
@@ -1905,7 +1915,7 @@ fn observe_set(
             "ok",
             cli_exit::OK,
             format!("opened with {}", o.opened_with),
-            Some(o.secret.expose_secret().clone()),
+            Some(o.secret.expose().to_vec()),
         ),
         Ok(ceremony::SetCheck::Shares { opened, .. }) => (
             "shares-ok",
@@ -2274,7 +2284,7 @@ fn observe(path: &Path, password: &str, env: &TokenEnv) -> Observed {
             category: "ok".into(),
             exit: 0,
             message: format!("opened with {}", o.opened_with),
-            secret: Some(o.secret.expose_secret().clone()),
+            secret: Some(o.secret.expose().to_vec()),
             pin_asked: p.pin_asked,
         },
         Err(e) => Observed {
@@ -2405,7 +2415,7 @@ fn main() {
                 })
                 .collect();
             let req = BackupRequest {
-                secret: SecretBox::new(Box::new(secret.clone())),
+                secret: MasterSecret::from_slice(&secret).expect("a vector secret"),
                 tokens,
                 out: path.clone(),
                 hint: p.hint.map(String::from),

@@ -14,6 +14,9 @@ log=$(mktemp "${TMPDIR:-/tmp}/custody-tests.XXXXXX")
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --locked --features fault-injection,internals --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+# The documentation's examples, as an embedder sees the crate (no features), including the ones
+# that must not compile.
+cargo test --locked --doc 2>&1 | tee -a "$log" || status=$?
 # One card: the PIV tests run one at a time.
 tools/piv-card/run-with-card.sh cargo test --locked --features piv-tests,fault-injection,internals --test piv -- --test-threads=1 2>&1 \
   | tee -a "$log" || status=$?

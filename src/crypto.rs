@@ -1,16 +1,20 @@
 //! Every cryptographic primitive custody uses, with every input named. docs/FORMAT.md §Construction
 //! describes the same steps; each derivation has its own domain-separation label below.
+//!
+//! Nothing here panics: HMAC and the single-block HKDF custody needs are written out (for keys
+//! and outputs of these sizes they cannot fail, and the crates' APIs would make them look as if
+//! they could), and the one failure that has no safe way on — the operating system's random
+//! generator refusing — aborts the process rather than return weak bytes.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInOut, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
 use p256::elliptic_curve::sec1::ToSec1Point;
 use rand::TryRng;
-use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::secret::{DataKey, FileSecret, Password, PasswordKey, TokenSecret};
 
 pub const LABEL_COMMON_HEADER: &str = "custody v1 common-header";
 pub const LABEL_SLOT_AAD: &str = "custody v1 slot-aad";
@@ -39,27 +43,49 @@ impl KdfParams {
     };
 }
 
-/// A 32-byte key held in memory: the data key D, a share value, a token secret z, a KEK.
-pub type Key32 = Zeroizing<[u8; 32]>;
+/// A slot's key-encryption key: used once, to wrap or unwrap the file secret.
+pub struct SlotKek(Zeroizing<[u8; 32]>);
 
-/// Fill a buffer from the operating system's generator. There is no safe way to go on without
-/// one, so a failure aborts the operation with a panic rather than returning weak bytes.
-pub fn fill_random(buf: &mut [u8]) {
-    rand::rngs::SysRng
-        .try_fill_bytes(buf)
-        .expect("the operating system's random number generator failed");
+/// An AES-GCM encryption that failed (only possible for messages far beyond custody's sizes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealError;
+
+impl std::fmt::Display for SealError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AES-GCM encryption failed")
+    }
 }
 
+impl std::error::Error for SealError {}
+
+/// Fill a buffer from the operating system's generator. There is no safe way to go on without
+/// one: a failure aborts the process rather than return weak bytes (and never unwinds through
+/// a caller that might catch it and go on).
+pub fn fill_random(buf: &mut [u8]) {
+    if rand::rngs::SysRng.try_fill_bytes(buf).is_err() {
+        std::process::abort();
+    }
+}
+
+/// `N` random bytes (salts, nonces, identifiers: nothing secret).
 pub fn random_array<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     fill_random(&mut b);
     b
 }
 
-pub fn random_key() -> Key32 {
-    let mut k = Zeroizing::new([0u8; 32]);
-    fill_random(&mut k[..]);
-    k
+/// A fresh data key D.
+pub fn random_data_key() -> DataKey {
+    let mut d = DataKey::zeroed();
+    fill_random(d.expose_mut());
+    d
+}
+
+/// A fresh token secret z (for a slot whose token encrypts z).
+pub fn random_token_secret() -> TokenSecret {
+    let mut z = TokenSecret::zeroed();
+    fill_random(z.expose_mut());
+    z
 }
 
 /// `u32be(len) ‖ bytes`: every variable-length input to a hash is framed this way.
@@ -74,6 +100,56 @@ fn framed(parts: &[&[u8]]) -> Vec<u8> {
         lp(&mut v, p);
     }
     v
+}
+
+const HMAC_BLOCK: usize = 64;
+
+/// HMAC-SHA256 (RFC 2104) over the concatenation of `parts`. A key longer than the block is
+/// hashed first, as the RFC says; the padded key block is wiped after use.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut block = Zeroizing::new([0u8; HMAC_BLOCK]);
+    if key.len() > HMAC_BLOCK {
+        let mut h: [u8; 32] = Sha256::digest(key).into();
+        block[..32].copy_from_slice(&h);
+        h.zeroize();
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut pad = Zeroizing::new([0u8; HMAC_BLOCK]);
+    for (p, k) in pad.iter_mut().zip(block.iter()) {
+        *p = k ^ 0x36;
+    }
+    let mut inner = Sha256::new();
+    inner.update(&pad[..]);
+    for part in parts {
+        inner.update(part);
+    }
+    let mut inner_hash: [u8; 32] = inner.finalize().into();
+    for (p, k) in pad.iter_mut().zip(block.iter()) {
+        *p = k ^ 0x5c;
+    }
+    let mut outer = Sha256::new();
+    outer.update(&pad[..]);
+    outer.update(inner_hash);
+    inner_hash.zeroize();
+    outer.finalize().into()
+}
+
+/// HKDF-SHA256 (RFC 5869) Extract then Expand to exactly one block (32 bytes), which is all
+/// custody ever derives: T(1) = HMAC(PRK, info ‖ 0x01).
+struct Hkdf32 {
+    prk: Zeroizing<[u8; 32]>,
+}
+
+impl Hkdf32 {
+    fn extract(salt: &[u8], ikm: &[u8]) -> Self {
+        Hkdf32 {
+            prk: Zeroizing::new(hmac_sha256(salt, &[ikm])),
+        }
+    }
+    fn expand(&self, info: &[u8], out: &mut [u8; 32]) {
+        *out = hmac_sha256(&self.prk[..], &[info, &[1u8]]);
+    }
 }
 
 /// Plain SHA-256 of the bytes before the checksum line (so `head -n -1 FILE | sha256sum` checks it).
@@ -99,55 +175,43 @@ pub fn token_aad(hc: &[u8; 32], descriptor: &[u8]) -> Vec<u8> {
     framed(&[LABEL_TOKEN_AAD.as_bytes(), hc, descriptor])
 }
 
-/// Why the password was refused before use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasswordError {
-    Empty,
-}
-
-/// NFC-normalise a password; the normalised copy is zeroized on drop.
-pub fn normalize_password(p: &SecretString) -> Result<Zeroizing<String>, PasswordError> {
-    use unicode_normalization::UnicodeNormalization;
-    let n: Zeroizing<String> = Zeroizing::new(p.expose_secret().nfc().collect());
-    if n.is_empty() {
-        return Err(PasswordError::Empty);
-    }
-    Ok(n)
-}
-
-/// A = Argon2id(NFC(password), kdf-salt, m, t, p), 32 bytes, version 0x13.
+/// A = Argon2id(password, kdf-salt, m, t, p), 32 bytes, version 0x13. The password was
+/// normalized (NFC) when it was made.
 pub fn argon2id(
-    password: &SecretString,
+    password: &Password,
     salt: &[u8; 32],
     kdf: &KdfParams,
-) -> Result<Key32, String> {
-    let pw = normalize_password(password).map_err(|_| "the password is empty".to_string())?;
+) -> Result<PasswordKey, String> {
     let params = argon2::Params::new(kdf.memory_kib, kdf.iterations, kdf.parallelism, Some(32))
         .map_err(|e| format!("Argon2id parameters rejected: {e}"))?;
-    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut out = Zeroizing::new([0u8; 32]);
-    a.hash_password_into(pw.as_bytes(), salt, &mut out[..])
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut a = PasswordKey::zeroed();
+    argon
+        .hash_password_into(password.expose(), salt, a.expose_mut())
         .map_err(|e| format!("Argon2id failed: {e}"))?;
-    Ok(out)
+    Ok(a)
 }
 
 /// The KEK and key commitment of one slot: PRK = HKDF-Extract(slot-salt, z ‖ A), then one
 /// HKDF-Expand per output with its own label, both bound to the slot AAD.
-pub fn slot_keys(z: &[u8; 32], a: &[u8; 32], salt: &[u8; 32], aad: &[u8]) -> (Key32, [u8; 32]) {
+pub fn slot_keys(
+    z: &TokenSecret,
+    a: &PasswordKey,
+    salt: &[u8; 32],
+    aad: &[u8],
+) -> (SlotKek, [u8; 32]) {
     let mut ikm = Zeroizing::new([0u8; 64]);
-    ikm[..32].copy_from_slice(z);
-    ikm[32..].copy_from_slice(a);
-    let hk = Hkdf::<Sha256>::new(Some(salt), &ikm[..]);
+    ikm[..32].copy_from_slice(z.expose());
+    ikm[32..].copy_from_slice(a.expose());
+    let hk = Hkdf32::extract(salt, &ikm[..]);
     let mut kek = Zeroizing::new([0u8; 32]);
-    hk.expand(&framed(&[LABEL_SLOT_KEK.as_bytes(), aad]), &mut kek[..])
-        .expect("32 bytes is a valid HKDF length");
+    hk.expand(&framed(&[LABEL_SLOT_KEK.as_bytes(), aad]), &mut kek);
     let mut commit = [0u8; 32];
     hk.expand(
         &framed(&[LABEL_KEY_COMMITMENT.as_bytes(), aad]),
         &mut commit,
-    )
-    .expect("32 bytes is a valid HKDF length");
-    (kek, commit)
+    );
+    (SlotKek(kek), commit)
 }
 
 /// Constant-time comparison of a computed and a stored value.
@@ -155,12 +219,19 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-pub fn aead_seal(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], msg: &[u8]) -> Vec<u8> {
+/// AES-256-GCM encryption: ciphertext ‖ tag.
+pub fn aead_seal(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    msg: &[u8],
+) -> Result<Vec<u8>, SealError> {
     Aes256Gcm::new(key.into())
         .encrypt(&Nonce::from(*nonce), Payload { msg, aad })
-        .expect("AES-GCM encryption of a bounded message cannot fail")
+        .map_err(|_| SealError)
 }
 
+/// AES-256-GCM decryption; `None` when the tag does not verify.
 pub fn aead_open(
     key: &[u8; 32],
     nonce: &[u8; 12],
@@ -173,39 +244,72 @@ pub fn aead_open(
         .map(Zeroizing::new)
 }
 
+/// Wrap a file secret under a slot's KEK: the 48 bytes of ciphertext ‖ tag a slot stores.
+pub fn wrap_file_secret(
+    kek: &SlotKek,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    s: &FileSecret,
+) -> Result<[u8; 48], SealError> {
+    let mut buf = [0u8; 32];
+    buf.copy_from_slice(s.expose());
+    let tag = Aes256Gcm::new((&*kek.0).into())
+        .encrypt_inout_detached(&Nonce::from(*nonce), aad, (&mut buf[..]).into());
+    let mut out = [0u8; 48];
+    let result = match tag {
+        Ok(tag) => {
+            out[..32].copy_from_slice(&buf);
+            out[32..].copy_from_slice(&tag);
+            Ok(out)
+        }
+        Err(_) => Err(SealError),
+    };
+    buf.zeroize();
+    result
+}
+
+/// Unwrap a slot's file secret; `None` when the tag does not verify.
+pub fn unwrap_file_secret(
+    kek: &SlotKek,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    wrapped: &[u8; 48],
+) -> Option<FileSecret> {
+    let plain = aead_open(&kek.0, nonce, aad, wrapped)?;
+    let bytes: &[u8; 32] = plain.as_slice().try_into().ok()?;
+    Some(FileSecret::from_bytes(bytes))
+}
+
 /// The key the secret is encrypted under: HKDF(salt = set id, ikm = D). D itself is never an AES key.
-pub fn payload_key(d: &[u8; 32], set_id: &[u8; 16]) -> Key32 {
-    let hk = Hkdf::<Sha256>::new(Some(set_id), d);
+pub fn payload_key(d: &DataKey, set_id: &[u8; 16]) -> Zeroizing<[u8; 32]> {
+    let hk = Hkdf32::extract(set_id, d.expose());
     let mut k = Zeroizing::new([0u8; 32]);
-    hk.expand(&framed(&[LABEL_PAYLOAD_KEY.as_bytes()]), &mut k[..])
-        .expect("valid length");
+    hk.expand(&framed(&[LABEL_PAYLOAD_KEY.as_bytes()]), &mut k);
     k
 }
 
 /// The file MAC key, from the file's own secret s (D, or this file's share of D) and index.
-pub fn file_mac_key(s: &[u8; 32], set_id: &[u8; 16], index: u8) -> Key32 {
-    let hk = Hkdf::<Sha256>::new(Some(set_id), s);
+pub fn file_mac_key(s: &FileSecret, set_id: &[u8; 16], index: u8) -> Zeroizing<[u8; 32]> {
+    let hk = Hkdf32::extract(set_id, s.expose());
     let mut k = Zeroizing::new([0u8; 32]);
     hk.expand(
         &framed(&[LABEL_FILE_MAC_KEY.as_bytes(), &[index]]),
-        &mut k[..],
-    )
-    .expect("valid length");
+        &mut k,
+    );
     k
 }
 
+/// HMAC-SHA256 of the file's bytes before its MAC line.
 pub fn file_mac(key: &[u8; 32], before_mac: &[u8]) -> [u8; 32] {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
-    m.update(before_mac);
-    m.finalize().into_bytes().into()
+    hmac_sha256(key, &[before_mac])
 }
 
 /// HMAC-SHA256(key = secret, label), first 16 bytes stored.
 pub fn fingerprint(secret: &[u8]) -> [u8; 16] {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("any key length");
-    m.update(LABEL_FINGERPRINT.as_bytes());
-    let full: [u8; 32] = m.finalize().into_bytes().into();
-    full[..16].try_into().expect("16 bytes")
+    let full = hmac_sha256(secret, &[LABEL_FINGERPRINT.as_bytes()]);
+    let mut fp = [0u8; 16];
+    fp.copy_from_slice(&full[..16]);
+    fp
 }
 
 /// `XXXX-XXXX-XXXX-XXXX`: the first 64 bits, for people to compare with the ceremony record.
@@ -215,12 +319,12 @@ pub fn fingerprint_display(fp: &[u8; 16]) -> String {
 }
 
 /// SHA-256(label ‖ set id ‖ index ‖ value): commits to one share of D (D itself for 1-of-1).
-pub fn share_commitment(set_id: &[u8; 16], index: u8, value: &[u8; 32]) -> [u8; 32] {
+pub fn share_commitment(set_id: &[u8; 16], index: u8, value: &FileSecret) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(framed(&[LABEL_SHARE_COMMITMENT.as_bytes()]));
     h.update(set_id);
     h.update([index]);
-    h.update(value);
+    h.update(value.expose());
     h.finalize().into()
 }
 
@@ -241,38 +345,49 @@ pub fn validate_p256_point(bytes: &[u8]) -> Result<p256::PublicKey, String> {
     p256::PublicKey::from_sec1_bytes(bytes).map_err(|_| "not a point on the P-256 curve".into())
 }
 
+/// The uncompressed SEC1 encoding `04 ‖ X ‖ Y` of a P-256 public key.
 pub fn p256_uncompressed(pk: &p256::PublicKey) -> [u8; 65] {
-    pk.to_sec1_point(false)
-        .as_bytes()
-        .try_into()
-        .expect("uncompressed P-256 point is 65 bytes")
+    let point = pk.to_sec1_point(false);
+    let mut out = [0u8; 65];
+    // An uncompressed point of a valid key is always 65 bytes; anything else leaves zeros,
+    // which no curve check accepts.
+    if let Some(src) = point.as_bytes().get(..65) {
+        out.copy_from_slice(src);
+    }
+    out
 }
 
 /// Backup side of ECDH: a fresh ephemeral key against the token's public key. Returns the
 /// ephemeral public point and z.
-pub fn ephemeral_ecdh(token_pub: &p256::PublicKey) -> ([u8; 65], Key32) {
-    use p256::elliptic_curve::Generate;
-    let eph = p256::ecdh::EphemeralSecret::try_generate_from_rng(&mut rand::rngs::SysRng)
-        .expect("the operating system's random number generator failed");
-    let shared = eph.diffie_hellman(token_pub);
-    let mut z = Zeroizing::new([0u8; 32]);
-    z.copy_from_slice(shared.raw_secret_bytes());
-    (p256_uncompressed(&eph.public_key()), z)
+pub fn ephemeral_ecdh(token_pub: &p256::PublicKey) -> ([u8; 65], TokenSecret) {
+    let mut scalar = Zeroizing::new([0u8; 32]);
+    // A random 32-byte string is a valid P-256 scalar except with probability ~2^-32; draw
+    // again in that case.
+    let eph = loop {
+        fill_random(&mut scalar[..]);
+        if let Ok(sk) = p256::NonZeroScalar::try_from(&scalar[..]) {
+            break sk;
+        }
+    };
+    let shared = p256::ecdh::diffie_hellman(eph, token_pub.as_affine());
+    let mut z = TokenSecret::zeroed();
+    z.expose_mut().copy_from_slice(shared.raw_secret_bytes());
+    let eph_pub = p256::PublicKey::from_secret_scalar(&eph);
+    (p256_uncompressed(&eph_pub), z)
 }
 
 /// z from any source must be 32 bytes and not all zero.
-pub fn check_z(z: &[u8]) -> Result<Key32, String> {
-    if z.len() != 32 {
+pub fn check_z(z: &[u8]) -> Result<TokenSecret, String> {
+    let Ok(bytes) = <&[u8; 32]>::try_from(z) else {
         return Err(format!(
             "the token returned {} bytes instead of 32",
             z.len()
         ));
-    }
-    if z.iter().all(|&b| b == 0) {
+    };
+    let k = TokenSecret::from_bytes(bytes);
+    if k.is_all_zero() {
         return Err("the token returned an all-zero shared secret".into());
     }
-    let mut k = Zeroizing::new([0u8; 32]);
-    k.copy_from_slice(z);
     Ok(k)
 }
 
@@ -305,21 +420,23 @@ mod tests {
 
     #[test]
     fn slot_keys_depend_on_both_factors_and_aad() {
-        let (k1, c1) = slot_keys(&[1; 32], &[2; 32], &[3; 32], b"aad");
-        let (k2, c2) = slot_keys(&[9; 32], &[2; 32], &[3; 32], b"aad");
-        let (k3, c3) = slot_keys(&[1; 32], &[9; 32], &[3; 32], b"aad");
-        let (k4, c4) = slot_keys(&[1; 32], &[2; 32], &[3; 32], b"aaD");
+        let z = |b| TokenSecret::from_bytes(&[b; 32]);
+        let a = |b| PasswordKey::from_bytes(&[b; 32]);
+        let (k1, c1) = slot_keys(&z(1), &a(2), &[3; 32], b"aad");
+        let (k2, c2) = slot_keys(&z(9), &a(2), &[3; 32], b"aad");
+        let (k3, c3) = slot_keys(&z(1), &a(9), &[3; 32], b"aad");
+        let (k4, c4) = slot_keys(&z(1), &a(2), &[3; 32], b"aaD");
         for (k, c) in [(&k2, c2), (&k3, c3), (&k4, c4)] {
-            assert_ne!(&k1[..], &k[..]);
+            assert_ne!(&k1.0[..], &k.0[..]);
             assert_ne!(c1, c);
         }
-        assert_ne!(&k1[..], &c1[..]);
+        assert_ne!(&k1.0[..], &c1[..]);
     }
 
     #[test]
     fn aead_round_trip_and_tamper() {
         let key = [7u8; 32];
-        let ct = aead_seal(&key, &[1; 12], b"a", b"hello world 1234");
+        let ct = aead_seal(&key, &[1; 12], b"a", b"hello world 1234").unwrap();
         assert_eq!(
             &aead_open(&key, &[1; 12], b"a", &ct).unwrap()[..],
             b"hello world 1234"
@@ -337,12 +454,12 @@ mod tests {
             iterations: 1,
             parallelism: 1,
         };
-        let a = argon2id(&SecretString::from("caf\u{e9}"), &[0; 32], &p).unwrap();
-        let b = argon2id(&SecretString::from("cafe\u{301}"), &[0; 32], &p).unwrap();
-        assert_eq!(&a[..], &b[..], "passwords are NFC-normalised");
-        let c = argon2id(&SecretString::from("caf"), &[0; 32], &p).unwrap();
-        assert_ne!(&a[..], &c[..]);
-        assert!(argon2id(&SecretString::from(""), &[0; 32], &p).is_err());
+        let pw = |s: &str| Password::new(s).unwrap();
+        let a = argon2id(&pw("caf\u{e9}"), &[0; 32], &p).unwrap();
+        let b = argon2id(&pw("cafe\u{301}"), &[0; 32], &p).unwrap();
+        assert_eq!(a.expose(), b.expose(), "passwords are NFC-normalised");
+        let c = argon2id(&pw("caf"), &[0; 32], &p).unwrap();
+        assert_ne!(a.expose(), c.expose());
     }
 
     #[test]
@@ -371,7 +488,7 @@ mod tests {
         let (eph, z) = ephemeral_ecdh(&sk.public_key());
         let peer = validate_p256_point(&eph).unwrap();
         let shared = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), peer.as_affine());
-        assert_eq!(&z[..], &shared.raw_secret_bytes()[..]);
+        assert_eq!(&z.expose()[..], &shared.raw_secret_bytes()[..]);
     }
 
     #[test]
@@ -379,6 +496,36 @@ mod tests {
         assert!(check_z(&[0; 32]).is_err());
         assert!(check_z(&[1; 31]).is_err());
         assert!(check_z(&[1; 32]).is_ok());
+    }
+
+    #[test]
+    fn hmac_and_hkdf_match_the_reference_crates() {
+        use hmac::{Hmac, KeyInit, Mac};
+        for key_len in [0usize, 1, 32, 63, 64, 65, 200, 4096] {
+            let key: Vec<u8> = (0..key_len).map(|i| i as u8).collect();
+            let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+            m.update(b"part one");
+            m.update(b"part two");
+            let want: [u8; 32] = m.finalize().into_bytes().into();
+            assert_eq!(hmac_sha256(&key, &[b"part one", b"part two"]), want);
+        }
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(&[7u8; 16][..]), &[9u8; 32]);
+        let mut want = [0u8; 32];
+        hk.expand(b"info", &mut want).unwrap();
+        let mut got = [0u8; 32];
+        Hkdf32::extract(&[7u8; 16], &[9u8; 32]).expand(b"info", &mut got);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn wrap_round_trip() {
+        let kek = SlotKek(Zeroizing::new([5; 32]));
+        let s = FileSecret::from_bytes(&[6; 32]);
+        let w = wrap_file_secret(&kek, &[1; 12], b"aad", &s).unwrap();
+        assert_eq!(&w[..], &aead_seal(&[5; 32], &[1; 12], b"aad", &[6; 32]).unwrap()[..]);
+        let back = unwrap_file_secret(&kek, &[1; 12], b"aad", &w).unwrap();
+        assert_eq!(back.expose(), s.expose());
+        assert!(unwrap_file_secret(&kek, &[1; 12], b"aaD", &w).is_none());
     }
 
     #[test]

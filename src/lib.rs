@@ -27,21 +27,21 @@ macro_rules! modules {
 }
 
 modules!(
-    ceremony, crypto, error, format, media, prompt, shamir, slot, token
+    ceremony, crypto, error, format, media, prompt, secret, shamir, slot, token
 );
 
 /// Every module of the crate, for the project's own tests, benches and tools. No stability
 /// promise: anything here may change in any release.
 #[cfg(feature = "internals")]
 pub mod internals {
-    pub use crate::{ceremony, crypto, error, format, media, prompt, shamir, slot, token};
+    pub use crate::{ceremony, crypto, error, format, media, prompt, secret, shamir, slot, token};
 }
 
 pub use ceremony::{
     BackupError, BackupReport, BackupRequest, ExportError, ExportedKey, FileReport, KdfChange,
     KeygenError, LoadedFile, OpenFileError, Opened, OpenedBackup, ReshareError, RewrapError,
-    RewrapReport, RewrapRequest, Secret, SetCheck, SetError, SetRequest, ShareSpec, backup,
-    backup_set, check_kdf_request, check_secret_len, export_public_key, generate_key, inspect_json,
+    RewrapReport, RewrapRequest, SetCheck, SetError, SetRequest, ShareSpec, backup, backup_set,
+    check_kdf_request, check_secret_len, export_public_key, generate_key, inspect_json,
     inspect_text, load, open_backup, open_loaded_backup, open_set, reshare, rewrap, show_header,
     token_inventory,
 };
@@ -56,6 +56,9 @@ pub use format::{
 };
 pub use media::{FAULT_INJECT_ENV, MediaError, read_bounded, write_secret_new};
 pub use prompt::{NewPassword, PinReason, PinRequest, PromptError, Prompter};
+pub use secret::{
+    DataKey, FileSecret, MasterSecret, Password, PasswordKey, SecretError, ShareValue, TokenSecret,
+};
 pub use token::registry::{Inventory, SOFTHSM_DEFAULT_MODULE, TokenEnv};
 pub use token::uri::{TokenLocator, UriError};
 pub use token::{

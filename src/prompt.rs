@@ -6,9 +6,11 @@ use std::path::Path;
 
 use secrecy::SecretString;
 
+use crate::secret::Password;
+
 /// A new password (already confirmed) and the hint typed with it, if one was asked.
 pub struct NewPassword {
-    pub password: SecretString,
+    pub password: Password,
     /// `Some` only when the password was typed interactively and a hint was asked for.
     pub hint: Option<String>,
 }
@@ -77,14 +79,14 @@ pub trait Prompter {
         self.new_password(who, ask_hint)
     }
     /// The password of an existing file (its hint has been shown through `info` already).
-    fn password(&mut self, who: &str) -> Result<SecretString, PromptError>;
+    fn password(&mut self, who: &str) -> Result<Password, PromptError>;
     /// The password of the file at `position` among several. `None`: the officer is absent and
     /// their share is skipped (an empty entry at an interactive prompt — never an empty password).
     fn share_password(
         &mut self,
         who: &str,
         position: usize,
-    ) -> Result<Option<SecretString>, PromptError> {
+    ) -> Result<Option<Password>, PromptError> {
         let _ = position;
         self.password(who).map(Some)
     }

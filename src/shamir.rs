@@ -5,40 +5,49 @@
 
 use zeroize::Zeroizing;
 
-use crate::crypto::Key32;
+use crate::secret::{DataKey, ShareValue};
 
 /// One share of D: its index (the x-coordinate, 1..=N) and its 32-byte value.
 pub struct Share {
+    /// The x-coordinate, 1..=N; the file format numbers shares the same way.
     pub index: u8,
-    pub value: Key32,
+    /// The share's value.
+    pub value: ShareValue,
 }
 
 /// Split D into `n` shares, any `k` of which recover it.
-pub fn split(d: &Key32, k: u8, n: u8) -> Result<Vec<Share>, String> {
+pub fn split(d: &DataKey, k: u8, n: u8) -> Result<Vec<Share>, String> {
     if !(2 <= k && k <= n) {
         return Err(format!(
             "{k} of {n} is not a valid threshold (2 ≤ K ≤ N ≤ 255)"
         ));
     }
     let rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
-    let raw = vsss_rs::Gf256::split_bytes(k as usize, n as usize, &d[..], rng)
+    let raw = vsss_rs::Gf256::split_bytes(k as usize, n as usize, &d.expose()[..], rng)
         .map_err(|e| format!("splitting failed: {e:?}"))?;
     let raw: Vec<Zeroizing<Vec<u8>>> = raw.into_iter().map(Zeroizing::new).collect();
     let mut out = Vec::with_capacity(n as usize);
     for (i, s) in raw.iter().enumerate() {
         // The file format numbers shares 1..=N: insist the library did the same.
-        if s.len() != 33 || s[0] as usize != i + 1 {
+        let (Some((&index, rest)), true) = (s.split_first(), s.len() == 33) else {
+            return Err("the share generator returned an unexpected share layout".into());
+        };
+        let Ok(bytes) = <&[u8; 32]>::try_from(rest) else {
+            return Err("the share generator returned an unexpected share layout".into());
+        };
+        if index as usize != i + 1 {
             return Err("the share generator returned an unexpected share layout".into());
         }
-        let mut value = Zeroizing::new([0u8; 32]);
-        value.copy_from_slice(&s[1..]);
-        out.push(Share { index: s[0], value });
+        out.push(Share {
+            index,
+            value: ShareValue::from_bytes(bytes),
+        });
     }
     Ok(out)
 }
 
 /// Recover D from exactly `k` shares with distinct indices.
-pub fn combine(shares: &[&Share], k: u8) -> Result<Key32, String> {
+pub fn combine(shares: &[&Share], k: u8) -> Result<DataKey, String> {
     if shares.len() != k as usize {
         return Err(format!(
             "{} shares given where exactly {k} are needed",
@@ -51,25 +60,21 @@ pub fn combine(shares: &[&Share], k: u8) -> Result<Key32, String> {
             return Err(format!("share index {} is invalid or repeated", s.index));
         }
     }
-    let raw: Vec<Vec<u8>> = shares
-        .iter()
-        .map(|s| {
-            let mut v = Vec::with_capacity(33);
-            v.push(s.index);
-            v.extend_from_slice(&s.value[..]);
-            v
-        })
-        .collect();
-    let raw = Zeroizing::new(raw);
+    // Sized first, so no share is copied by a reallocation.
+    let mut raw: Zeroizing<Vec<Vec<u8>>> = Zeroizing::new(Vec::with_capacity(shares.len()));
+    for s in shares {
+        let mut v = Vec::with_capacity(33);
+        v.push(s.index);
+        v.extend_from_slice(s.value.expose());
+        raw.push(v);
+    }
     let d = Zeroizing::new(
         vsss_rs::Gf256::combine_bytes(&*raw).map_err(|e| format!("combining failed: {e:?}"))?,
     );
-    if d.len() != 32 {
+    let Ok(bytes) = <&[u8; 32]>::try_from(d.as_slice()) else {
         return Err("combining returned a value of the wrong length".into());
-    }
-    let mut out = Zeroizing::new([0u8; 32]);
-    out.copy_from_slice(&d);
-    Ok(out)
+    };
+    Ok(DataKey::from_bytes(bytes))
 }
 
 #[cfg(test)]
@@ -78,7 +83,7 @@ mod tests {
 
     #[test]
     fn every_k_subset_recovers_and_k_minus_one_does_not() {
-        let d = crate::crypto::random_key();
+        let d = crate::crypto::random_data_key();
         let shares = split(&d, 3, 5).unwrap();
         assert_eq!(
             shares.iter().map(|s| s.index).collect::<Vec<_>>(),
@@ -88,7 +93,7 @@ mod tests {
             for b in a + 1..5 {
                 for c in b + 1..5 {
                     let got = combine(&[&shares[a], &shares[b], &shares[c]], 3).unwrap();
-                    assert_eq!(&got[..], &d[..]);
+                    assert_eq!(got.expose(), d.expose());
                 }
                 assert!(combine(&[&shares[a], &shares[b]], 3).is_err());
             }
@@ -97,7 +102,7 @@ mod tests {
 
     #[test]
     fn duplicates_and_bad_thresholds_are_refused() {
-        let d = crate::crypto::random_key();
+        let d = crate::crypto::random_data_key();
         let s = split(&d, 2, 3).unwrap();
         assert!(combine(&[&s[0], &s[0]], 2).is_err());
         assert!(split(&d, 1, 3).is_err());
@@ -109,15 +114,16 @@ mod tests {
 
     #[test]
     fn a_wrong_share_gives_another_value() {
-        let d = crate::crypto::random_key();
+        let d = crate::crypto::random_data_key();
         let s = split(&d, 2, 3).unwrap();
-        let mut bad = Share {
+        let mut flipped = *s[1].value.expose();
+        flipped[0] ^= 1;
+        let bad = Share {
             index: s[1].index,
-            value: s[1].value.clone(),
+            value: ShareValue::from_bytes(&flipped),
         };
-        bad.value[0] ^= 1;
         let got = combine(&[&s[0], &bad], 2).unwrap();
-        assert_ne!(&got[..], &d[..]);
+        assert_ne!(got.expose(), d.expose());
     }
 
     /// The scheme as docs/FORMAT.md §4.14 states it, written out independently: GF(2^8) with
@@ -146,7 +152,7 @@ mod tests {
             }
             r
         }
-        let d = crate::crypto::random_key();
+        let d = crate::crypto::random_data_key();
         let shares = split(&d, 3, 4).unwrap();
         let pick = [&shares[3], &shares[1], &shares[2]];
         for j in 0..32 {
@@ -159,9 +165,9 @@ mod tests {
                         l = mul(l, mul(sq.index, inv(sq.index ^ sm.index)));
                     }
                 }
-                acc ^= mul(sm.value[j], l);
+                acc ^= mul(sm.value.expose()[j], l);
             }
-            assert_eq!(acc, d[j], "byte {j}");
+            assert_eq!(acc, d.expose()[j], "byte {j}");
         }
     }
 }

@@ -2,8 +2,9 @@
 //! share of it) under token ⊕ password. It knows the token only through the traits in
 //! [`crate::token`], and the file only through its encoded regions.
 
-use crate::crypto::{self, Key32};
+use crate::crypto;
 use crate::format::{self, BackupFile, Descriptor, Encoded, Slot, SlotMaterial};
+use crate::secret::{FileSecret, PasswordKey, TokenSecret};
 use crate::token::{KeyOps, TokenError, TokenKey};
 
 /// Why a slot did not open.
@@ -22,6 +23,9 @@ pub enum OpenError {
     Commitment,
     /// Commitment matched but the AEAD did not open: deliberately altered.
     Aead,
+    /// The key offered is of another kind than the slot (an AES key for an ECDH slot, or the
+    /// other way round): not this key's slot.
+    NotMine,
 }
 
 impl From<TokenError> for OpenError {
@@ -35,14 +39,14 @@ pub fn make_slot(
     hc: &[u8; 32],
     file_fields: &[u8],
     key: &TokenKey<'_>,
-    a: &Key32,
-    s: &Key32,
+    a: &PasswordKey,
+    s: &FileSecret,
 ) -> Result<Slot, TokenError> {
     let salt: [u8; 32] = crypto::random_array();
     let descriptor = key.descriptor.clone();
     let (material, z, verified) = match &key.ops {
         KeyOps::Aes(k) => {
-            let z = crypto::random_key();
+            let z = crypto::random_token_secret();
             let mut iv: [u8; 12] = crypto::random_array();
             let aad = crypto::token_aad(hc, &format::encode_descriptor(&descriptor));
             let ciphertext = k.encrypt_z(&mut iv, &aad, &z)?;
@@ -61,9 +65,11 @@ pub fn make_slot(
     let aad = crypto::slot_aad(hc, file_fields, &slot_fields);
     let (kek, key_commitment) = crypto::slot_keys(&z, a, &salt, &aad);
     let wrap_nonce: [u8; 12] = crypto::random_array();
-    let wrapped: [u8; 48] = crypto::aead_seal(&kek, &wrap_nonce, &aad, &s[..])
-        .try_into()
-        .expect("32-byte message + 16-byte tag");
+    let wrapped =
+        crypto::wrap_file_secret(&kek, &wrap_nonce, &aad, s).map_err(|e| TokenError::Failed {
+            token: key.name.clone(),
+            detail: e.to_string(),
+        })?;
     Ok(Slot {
         descriptor,
         verified,
@@ -75,13 +81,13 @@ pub fn make_slot(
     })
 }
 
-fn ecdh_to(point: &[u8; 65], name: &str) -> Result<([u8; 65], Key32), TokenError> {
+fn ecdh_to(point: &[u8; 65], name: &str) -> Result<([u8; 65], TokenSecret), TokenError> {
     let pk = crypto::validate_p256_point(point).map_err(|e| TokenError::KeyUnusable {
         key: name.to_owned(),
         reason: format!("its public key is {e}"),
     })?;
     let (e, z) = crypto::ephemeral_ecdh(&pk);
-    let z = crypto::check_z(&z[..]).map_err(|reason| TokenError::KeyUnusable {
+    let z = crypto::check_z(z.expose()).map_err(|reason| TokenError::KeyUnusable {
         key: name.to_owned(),
         reason,
     })?;
@@ -95,15 +101,14 @@ pub fn precheck_ecdh(
     i: usize,
     token_point: &[u8; 65],
 ) -> Result<p256::PublicKey, OpenError> {
-    let slot = &file.slots[i];
-    let SlotMaterial::Ephemeral(e) = &slot.material else {
-        unreachable!("the parser pairs ECDH slots with an ephemeral point")
+    let slot = file.slots.get(i).ok_or(OpenError::NotMine)?;
+    // The parser pairs ECDH slots with an ephemeral point and a key hash: a slot without them is
+    // not an ECDH slot, so an ECDH key has nothing to do with it.
+    let (SlotMaterial::Ephemeral(e), Some(want)) = (&slot.material, slot.descriptor.key_hash())
+    else {
+        return Err(OpenError::NotMine);
     };
     let peer = crypto::validate_p256_point(e).map_err(OpenError::BadPoint)?;
-    let want = slot
-        .descriptor
-        .key_hash()
-        .expect("ECDH slots carry a key hash");
     if !crypto::ct_eq(want, &crypto::p256_key_hash(token_point)) {
         return Err(OpenError::KeyHashMismatch);
     }
@@ -111,15 +116,16 @@ pub fn precheck_ecdh(
 }
 
 /// Open slot `i` of a parsed file with a token key and the file's Argon2id output: returns s.
-/// The caller checks the file MAC with s before using it for anything else.
+/// The caller checks the file MAC with s before using it for anything else. A key of another
+/// kind than the slot answers [`OpenError::NotMine`].
 pub fn open_slot(
     file: &BackupFile,
     enc: &Encoded,
     i: usize,
     ops: &KeyOps<'_>,
-    a: &Key32,
-) -> Result<Key32, OpenError> {
-    let slot = &file.slots[i];
+    a: &PasswordKey,
+) -> Result<FileSecret, OpenError> {
+    let slot = file.slots.get(i).ok_or(OpenError::NotMine)?;
     let hc = crypto::common_header_hash(enc.common());
     let z = match (ops, &slot.material) {
         (KeyOps::Aes(k), SlotMaterial::TokenCiphertext { iv, ciphertext }) => {
@@ -129,7 +135,7 @@ pub fn open_slot(
         (KeyOps::Ecdh(k), SlotMaterial::Ephemeral(_)) => {
             let peer = precheck_ecdh(file, i, &k.public_point())?;
             let z = k.ecdh(&peer)?;
-            crypto::check_z(&z[..]).map_err(|reason| {
+            crypto::check_z(z.expose()).map_err(|reason| {
                 OpenError::Token(TokenError::Failed {
                     token: describe(&slot.descriptor),
                     detail: reason,
@@ -137,18 +143,14 @@ pub fn open_slot(
             })?
         }
         (KeyOps::PublicOnly(_), _) => return Err(OpenError::PublicOnly),
-        _ => unreachable!("the caller matches key kinds to slot kinds"),
+        _ => return Err(OpenError::NotMine),
     };
     let aad = crypto::slot_aad(&hc, enc.file_fields(), enc.slot_fields(i));
     let (kek, commitment) = crypto::slot_keys(&z, a, &slot.salt, &aad);
     if !crypto::ct_eq(&commitment, &slot.key_commitment) {
         return Err(OpenError::Commitment);
     }
-    let s =
-        crypto::aead_open(&kek, &slot.wrap_nonce, &aad, &slot.wrapped).ok_or(OpenError::Aead)?;
-    let mut out = zeroize::Zeroizing::new([0u8; 32]);
-    out.copy_from_slice(&s[..]);
-    Ok(out)
+    crypto::unwrap_file_secret(&kek, &slot.wrap_nonce, &aad, &slot.wrapped).ok_or(OpenError::Aead)
 }
 
 fn describe(d: &Descriptor) -> String {
@@ -156,7 +158,7 @@ fn describe(d: &Descriptor) -> String {
 }
 
 /// The file MAC of an encoded file under its secret s.
-pub fn compute_mac(file: &BackupFile, enc: &Encoded, s: &Key32) -> [u8; 32] {
+pub fn compute_mac(file: &BackupFile, enc: &Encoded, s: &FileSecret) -> [u8; 32] {
     let k = crypto::file_mac_key(s, &file.common.set_id, file.own.index);
     crypto::file_mac(&k, enc.before_mac())
 }

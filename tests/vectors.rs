@@ -31,7 +31,7 @@ use custody::internals::error::ErrorKind;
 use custody::internals::format::{self, FormatError, SlotKind};
 use custody::internals::token::registry::TokenEnv;
 use custody::internals::token::uri::TokenLocator;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use set_support::{PerFile, SetExpect};
 use support::{Expect, Keys, Scripted};
 
@@ -133,7 +133,7 @@ fn open_and_check(
     let r = ceremony::open_backup(path, overrides, env.clone(), &mut prompter);
     match (&r, expect.expect.as_str()) {
         (Ok(opened), "ok") => {
-            if Some(opened.secret.expose_secret()) != expect.secret.as_ref() {
+            if Some(opened.secret.expose()) != expect.secret.as_deref() {
                 problems.push("opened to a WRONG secret".into());
             }
             if expect.exit != cli_exit::OK {
@@ -143,7 +143,7 @@ fn open_and_check(
         (Ok(opened), want) => problems.push(format!(
             "opened (with {}) but should be {want}{}",
             opened.opened_with,
-            if Some(opened.secret.expose_secret()) == expect.secret.as_ref() {
+            if Some(opened.secret.expose()) == expect.secret.as_deref() {
                 ""
             } else {
                 ", and to a secret of its own"
@@ -284,7 +284,7 @@ fn set_outcome(r: &Result<SetCheck, SetError>) -> SetOutcome {
             category: "ok",
             exit: cli_exit::OK,
             text: format!("opened with {}", o.opened_with),
-            secret: Some(o.secret.expose_secret().clone()),
+            secret: Some(o.secret.expose().to_vec()),
         },
         Ok(SetCheck::Shares { opened, .. }) => SetOutcome {
             category: "shares-ok",

@@ -5,7 +5,7 @@ use super::*;
 
 /// What `custody backup` asks for.
 pub struct BackupRequest {
-    pub secret: Secret,
+    pub secret: MasterSecret,
     pub tokens: Vec<TokenLocator>,
     pub out: PathBuf,
     pub hint: Option<String>,
@@ -183,8 +183,8 @@ pub(crate) fn build_file(
     common: CommonHeader,
     own: FileFields,
     keys: &[&TokenKey<'_>],
-    a: &Key32,
-    s: &Key32,
+    a: &PasswordKey,
+    s: &FileSecret,
     payload: Vec<u8>,
 ) -> Result<(BackupFile, Encoded), BackupError> {
     let hc = crypto::common_header_hash(&format::encode_common(&common));
@@ -216,8 +216,8 @@ pub(crate) fn build_file(
 /// when D and the secret are at hand, the payload.
 pub(crate) fn check_written(
     bytes: &[u8],
-    s: &Key32,
-    payload: Option<(&Key32, &[u8])>,
+    s: &FileSecret,
+    payload: Option<(&DataKey, &[u8])>,
 ) -> Result<(), String> {
     let (file, enc) = format::parse(bytes).map_err(|e| e.to_string())?;
     if !crypto::ct_eq(&slot::compute_mac(&file, &enc, s), &file.mac) {
@@ -225,7 +225,7 @@ pub(crate) fn check_written(
     }
     if let Some((d, secret)) = payload {
         let pt = decrypt_payload(&file, &enc, d).ok_or("the payload does not decrypt")?;
-        if !crypto::ct_eq(&pt, secret) {
+        if !crypto::ct_eq(pt.expose(), secret) {
             return Err("the payload is not the secret".into());
         }
     }
@@ -235,11 +235,12 @@ pub(crate) fn check_written(
 pub(crate) fn decrypt_payload(
     file: &BackupFile,
     enc: &Encoded,
-    d: &Key32,
-) -> Option<Zeroizing<Vec<u8>>> {
+    d: &DataKey,
+) -> Option<MasterSecret> {
     let hc = crypto::common_header_hash(enc.common());
     let pk = crypto::payload_key(d, &file.common.set_id);
-    crypto::aead_open(&pk, &file.common.payload_nonce, &hc, &file.payload)
+    let plain = crypto::aead_open(&pk, &file.common.payload_nonce, &hc, &file.payload)?;
+    MasterSecret::from_slice(&plain).ok()
 }
 
 pub fn backup(
@@ -276,7 +277,7 @@ pub struct ShareSpec {
 
 /// A backup as a K-of-N set (a single backup is 1 of 1).
 pub struct SetRequest {
-    pub secret: Secret,
+    pub secret: MasterSecret,
     pub threshold: u8,
     pub shares: Vec<ShareSpec>,
     pub label: String,
@@ -336,7 +337,7 @@ pub(crate) struct Built {
     index: u8,
     officer: String,
     enc: Encoded,
-    s: Key32,
+    s: FileSecret,
     slots: Vec<(String, bool)>,
 }
 
@@ -346,7 +347,7 @@ pub fn backup_set(
     prompter: &mut dyn Prompter,
 ) -> Result<BackupReport, BackupError> {
     let invalid = |reason: String| BackupError::Invalid { reason };
-    let secret = req.secret.expose_secret();
+    let secret = req.secret.expose();
     let n = req.shares.len();
     let k = req.threshold;
     check_secret_len(secret.len()).map_err(invalid)?;
@@ -462,27 +463,22 @@ pub fn backup_set(
         let np = prompter
             .new_password_at(&who, i, hints[i].is_none())
             .map_err(BackupError::Prompt)?;
-        crypto::normalize_password(&np.password).map_err(|_| {
-            BackupError::Prompt(PromptError::Refused {
-                reason: format!("{who}: an empty password is not allowed"),
-            })
-        })?;
         if let (None, Some(h)) = (&hints[i], np.hint) {
             hints[i] = Some(normalize_free_text(&h).map_err(|e| invalid(format!("the hint {e}")))?);
         }
         passwords.push(np.password);
     }
 
-    let d = crypto::random_key();
+    let d = crypto::random_data_key();
     let set_id: [u8; 16] = crypto::random_array();
-    let values: Vec<(u8, Key32)> = if split {
+    let values: Vec<(u8, FileSecret)> = if split {
         shamir::split(&d, k, n as u8)
             .map_err(invalid)?
-            .into_iter()
-            .map(|s| (s.index, s.value))
+            .iter()
+            .map(|s| (s.index, FileSecret::of_share(&s.value)))
             .collect()
     } else {
-        vec![(1, d.clone())]
+        vec![(1, FileSecret::of_data_key(&d))]
     };
     let common = CommonHeader {
         set_id,
@@ -504,7 +500,8 @@ pub fn backup_set(
         &common.payload_nonce,
         &hc,
         secret,
-    );
+    )
+    .map_err(|e| invalid(e.to_string()))?;
 
     let mut built = Vec::with_capacity(n);
     for (i, sh) in req.shares.iter().enumerate() {
@@ -533,7 +530,7 @@ pub fn backup_set(
             index: values[i].0,
             officer: officers[i].clone(),
             enc,
-            s: s.clone(),
+            s: FileSecret::from_bytes(s.expose()),
             slots: keys
                 .iter()
                 .map(|k| (k.name.clone(), !matches!(k.ops, KeyOps::PublicOnly(_))))
@@ -612,6 +609,7 @@ pub(crate) fn open_error_text(e: &OpenError) -> String {
         OpenError::PublicOnly => "a public key alone cannot open a slot".into(),
         OpenError::Commitment => WRONG_PASSWORD.into(),
         OpenError::Aead => "the slot was deliberately altered".into(),
+        OpenError::NotMine => "the key is of another kind than the slot".into(),
     }
 }
 
@@ -621,8 +619,8 @@ pub(crate) fn open_error_text(e: &OpenError) -> String {
 pub(crate) fn check_slots_open<'k>(
     enc: &Encoded,
     keys: impl IntoIterator<Item = (usize, &'k TokenKey<'k>)>,
-    a: &Key32,
-    s: &Key32,
+    a: &PasswordKey,
+    s: &FileSecret,
 ) -> Result<(), BackupError> {
     let (file, reenc) = format::parse(&enc.bytes).map_err(|e| BackupError::Invalid {
         reason: e.to_string(),
@@ -632,7 +630,7 @@ pub(crate) fn check_slots_open<'k>(
             continue;
         }
         let reason = match slot::open_slot(&file, &reenc, j, &key.ops, a) {
-            Ok(got) if crypto::ct_eq(&got[..], &s[..]) => continue,
+            Ok(got) if crypto::ct_eq(got.expose(), s.expose()) => continue,
             Ok(_) => "it opened to another value".to_string(),
             Err(e) => open_error_text(&e),
         };

@@ -4,19 +4,19 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use secrecy::SecretString;
 
 use super::{
-    BackupError, LoadedFile, OpenFileError, attempt_file, check_kdf_request, check_written, load,
-    plan_file, show_header,
+    BackupError, LoadedFile, OpenFileError, Opened, attempt_file, check_kdf_request,
+    check_written, load, plan_file, show_header,
 };
-use crate::crypto::{self, Key32};
+use crate::secret::{MasterSecret, Password};
+use crate::crypto;
 use crate::error::ErrorKind;
 use crate::format::{
     self, BackupFile, Descriptor, FileFields, KdfParams, display_escaped, normalize_free_text,
 };
 use crate::media;
-use crate::prompt::{PromptError, Prompter};
+use crate::prompt::Prompter;
 use crate::slot;
 use crate::token::registry::{TokenEnv, Tokens};
 use crate::token::uri::TokenLocator;
@@ -252,7 +252,7 @@ pub fn rewrap(
             display_escaped(&file.own.hint)
         ));
     }
-    let old_password: SecretString = tokens
+    let old_password: Password = tokens
         .prompter()
         .password(&format!("{}", lf.path.display()))
         .map_err(|error| {
@@ -263,7 +263,7 @@ pub fn rewrap(
         })?;
     let opened = attempt_file(&lf, plan, &req.open_with, &mut tokens, &old_password)
         .map_err(RewrapError::Open)?;
-    let s: Key32 = opened.s.clone();
+    let Opened { s, a: old_a, .. } = opened;
 
     // What the password key is derived from changes: every kept slot is wrapped again.
     let rebuild = req.new_password || new_kdf.is_some() || hint.is_some();
@@ -277,11 +277,6 @@ pub fn rewrap(
                     hint.is_none(),
                 )
                 .map_err(|e| RewrapError::Make(BackupError::Prompt(e)))?;
-            crypto::normalize_password(&np.password).map_err(|_| {
-                RewrapError::Make(BackupError::Prompt(PromptError::Refused {
-                    reason: "an empty password is not allowed".into(),
-                }))
-            })?;
             (np.password, np.hint)
         } else {
             (old_password, None)
@@ -305,7 +300,7 @@ pub fn rewrap(
         let a = crypto::argon2id(&password, &own.kdf_salt, &own.kdf).map_err(invalid)?;
         (own, a)
     } else {
-        (file.own.clone(), opened.a.clone())
+        (file.own.clone(), old_a)
     };
 
     // Slots: kept ones as they are (or wrapped again), then the new ones.
@@ -363,13 +358,16 @@ pub fn rewrap(
         .map_err(RewrapError::Make)?;
 
     let single = lf.file.common.count == 1;
-    let d_and_secret = if single {
-        super::decrypt_payload(&lf.file, &lf.enc, &s)
-    } else {
-        None
-    };
+    let d = single.then(|| s.to_data_key());
+    let d_and_secret = d
+        .as_ref()
+        .and_then(|d| super::decrypt_payload(&lf.file, &lf.enc, d).map(|p| (d, p)));
     let outcome = media::write_new(&req.out, &enc.bytes, req.force, &mut |bytes| {
-        check_written(bytes, &s, d_and_secret.as_ref().map(|p| (&s, p.as_slice())))
+        check_written(
+            bytes,
+            &s,
+            d_and_secret.as_ref().map(|(d, p)| (*d, p.expose())),
+        )
     })
     .map_err(|error| RewrapError::Make(BackupError::Write { error }))?;
     if outcome.mode_ignored {
@@ -435,7 +433,7 @@ impl ReshareError {
 pub fn reshare(
     old: &[PathBuf],
     open_with: &[TokenLocator],
-    new_set: impl FnOnce(super::Secret, String) -> super::SetRequest,
+    new_set: impl FnOnce(MasterSecret, String) -> super::SetRequest,
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<super::BackupReport, ReshareError> {
@@ -443,7 +441,12 @@ pub fn reshare(
         .map_err(ReshareError::Open)?
     {
         super::SetCheck::Whole(o) => o,
-        super::SetCheck::Shares { .. } => unreachable!("a partial set is refused"),
+        // open_set gives a partial set only when asked to (verify of some shares).
+        super::SetCheck::Shares { .. } => {
+            return Err(ReshareError::Open(super::SetError::NothingReadable {
+                problems: vec!["the old set opened only in part".into()],
+            }));
+        }
     };
     prompter.info(&format!(
         "The old set {} opened; making the new set of the same secret (fingerprint {}).",

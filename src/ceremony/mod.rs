@@ -4,10 +4,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use secrecy::{ExposeSecret, SecretBox};
-use zeroize::Zeroizing;
 
-use crate::crypto::{self, Key32};
+use crate::crypto;
 use crate::error::ErrorKind;
 use crate::format::{
     self, BackupFile, CommonHeader, Descriptor, Encoded, FileFields, FormatError, KdfParams,
@@ -15,6 +13,7 @@ use crate::format::{
 };
 use crate::media::{self, MediaError};
 use crate::prompt::PinReason;
+use crate::secret::{DataKey, FileSecret, MasterSecret, Password, PasswordKey};
 use crate::prompt::{PromptError, Prompter};
 use crate::shamir;
 use crate::slot::{self, OpenError};
@@ -27,8 +26,6 @@ pub use change::{
     KdfChange, ReshareError, RewrapError, RewrapReport, RewrapRequest, reshare, rewrap,
 };
 
-/// The master secret in memory.
-pub type Secret = SecretBox<Vec<u8>>;
 
 /// The key a `--token` locator names: a token's, or a public key read from a `pubkey:` file
 /// (the file is read here, never by a token backend).

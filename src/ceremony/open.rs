@@ -175,15 +175,15 @@ pub fn load(path: &Path) -> Result<LoadedFile, OpenFileError> {
 
 /// An opened file: its secret s, checked against the MAC and its share commitment.
 pub struct Opened {
-    pub s: Key32,
+    pub s: FileSecret,
     pub slot: usize,
     /// The file's Argon2id output, kept so a rewrap needs no second run.
-    pub a: Key32,
+    pub a: PasswordKey,
 }
 
 /// What a restore or verify gives back.
 pub struct OpenedBackup {
-    pub secret: Secret,
+    pub secret: MasterSecret,
     pub set_id: [u8; 16],
     pub fingerprint: [u8; 16],
     pub weak_kdf: bool,
@@ -359,7 +359,7 @@ pub fn attempt_file(
     plan: Plan,
     overrides: &[TokenLocator],
     tokens: &mut Tokens<'_>,
-    password: &secrecy::SecretString,
+    password: &Password,
 ) -> Result<Opened, OpenFileError> {
     let file = &lf.file;
     let path = &lf.path;
@@ -503,7 +503,7 @@ pub(crate) fn try_slot(
     lf: &LoadedFile,
     i: usize,
     key: &TokenKey<'_>,
-    a: &Key32,
+    a: &PasswordKey,
     attempts: &mut Vec<String>,
 ) -> Result<Option<Opened>, OpenFileError> {
     let path = &lf.path;
@@ -529,7 +529,7 @@ pub(crate) fn try_slot(
             Ok(Some(Opened {
                 s,
                 slot: i,
-                a: a.clone(),
+                a: a.duplicate(),
             }))
         }
         Err(OpenError::Token(
@@ -597,19 +597,23 @@ pub fn open_loaded_backup(
     }
     let mut tokens = Tokens::new(env, prompter);
     let opened = open_file(&lf, overrides, &mut tokens)?;
-    let secret =
-        decrypt_payload(&lf.file, &lf.enc, &opened.s).ok_or_else(|| OpenFileError::Altered {
+    let secret = decrypt_payload(&lf.file, &lf.enc, &opened.s.to_data_key()).ok_or_else(|| {
+        OpenFileError::Altered {
             file: path.to_owned(),
             reason: "the payload does not decrypt under the data key".into(),
-        })?;
-    if !crypto::ct_eq(&crypto::fingerprint(&secret), &lf.file.common.fingerprint) {
+        }
+    })?;
+    if !crypto::ct_eq(
+        &crypto::fingerprint(secret.expose()),
+        &lf.file.common.fingerprint,
+    ) {
         return Err(OpenFileError::Altered {
             file: path.to_owned(),
             reason: "the secret does not match the file's fingerprint".into(),
         });
     }
     Ok(OpenedBackup {
-        secret: SecretBox::new(Box::new(secret.to_vec())),
+        secret,
         set_id: lf.file.common.set_id,
         fingerprint: lf.file.common.fingerprint,
         weak_kdf: lf.file.own.kdf.is_weak(),

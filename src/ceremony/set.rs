@@ -89,7 +89,7 @@ impl SetError {
 /// One share that opened: its index, value, and where it came from.
 pub(crate) struct GoodShare {
     index: u8,
-    s: Key32,
+    s: FileSecret,
     file: PathBuf,
 }
 
@@ -333,13 +333,13 @@ pub fn open_set(
 
     // K good shares give D; every extra share must give the same D with K−1 of the others.
     let d = if n == 1 {
-        good[0].s.clone()
+        good[0].s.to_data_key()
     } else {
         let shares: Vec<shamir::Share> = good
             .iter()
             .map(|g| shamir::Share {
                 index: g.index,
-                value: g.s.clone(),
+                value: g.s.to_share(),
             })
             .collect();
         let base: Vec<&shamir::Share> = shares.iter().take(k as usize).collect();
@@ -354,7 +354,7 @@ pub fn open_set(
                 reason,
                 problems: problems.clone(),
             })?;
-            if !crypto::ct_eq(&d2[..], &d[..]) {
+            if !crypto::ct_eq(d2.expose(), d.expose()) {
                 return Err(SetError::Inconsistent {
                     reason: format!(
                         "{} is at odds with the other shares",
@@ -371,7 +371,7 @@ pub fn open_set(
             reason: "the combined data key does not decrypt the secret".into(),
             problems: problems.clone(),
         })?;
-    if !crypto::ct_eq(&crypto::fingerprint(&secret), &common.fingerprint) {
+    if !crypto::ct_eq(&crypto::fingerprint(secret.expose()), &common.fingerprint) {
         return Err(SetError::Inconsistent {
             reason: "the secret does not match the set's fingerprint".into(),
             problems,
@@ -382,7 +382,7 @@ pub fn open_set(
         prompter.warn(p);
     }
     Ok(SetCheck::Whole(OpenedBackup {
-        secret: SecretBox::new(Box::new(secret.to_vec())),
+        secret,
         set_id,
         fingerprint: common.fingerprint,
         weak_kdf: members.iter().any(|(_, lf)| lf.file.own.kdf.is_weak()),

@@ -7,11 +7,10 @@ mod exit;
 mod pin;
 mod term;
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use secrecy::{ExposeSecret, SecretBox};
 use zeroize::Zeroizing;
 
 use advice::Advised;
@@ -171,46 +170,53 @@ fn emit_secret(out: &Path, fmt: Option<OutFormat>, bytes: &[u8]) -> Res {
 }
 
 fn generate(a: args::GenerateArgs) -> Res {
-    let mut buf = Zeroizing::new(vec![0u8; a.bytes as usize]);
-    custody::fill_random(&mut buf);
-    emit_secret(&a.out, a.format, &buf)?;
+    let secret = custody::MasterSecret::random(a.bytes as usize)
+        .map_err(|e| Failure::usage(format!("--bytes: {e}")))?;
+    let buf = secret.expose();
+    emit_secret(&a.out, a.format, buf)?;
     if a.out != Path::new("-") {
         eprintln!(
             "Wrote {} random bytes to {} (mode 0600). Fingerprint: {}",
             a.bytes,
             a.out.display(),
-            custody::fingerprint_display(&custody::fingerprint(&buf))
+            custody::fingerprint_display(&custody::fingerprint(buf))
         );
     }
     Ok(())
 }
 
-fn read_secret(path: &Path) -> Result<custody::Secret, Failure> {
+fn read_secret(path: &Path) -> Result<custody::MasterSecret, Failure> {
     let max = custody::MAX_SECRET_BYTES as u64 + 1;
-    let bytes = if path == Path::new("-") {
-        let mut v = Zeroizing::new(Vec::new());
-        std::io::stdin()
-            .take(max)
-            .read_to_end(&mut v)
-            .map_err(|e| {
+    let too_long = || {
+        let n = custody::MAX_SECRET_BYTES + 1;
+        Failure::usage(custody::check_secret_len(n).err().unwrap_or_default())
+    };
+    let secret = if path == Path::new("-") {
+        // Read straight into the secret's own storage: no growing buffer holds it.
+        custody::MasterSecret::read_from(&mut std::io::stdin().lock()).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                too_long()
+            } else {
                 Failure::new(
                     exit::OTHER,
                     format!("reading the secret from standard input: {e}"),
                     "",
                 )
-            })?;
-        v
+            }
+        })?
     } else {
-        Zeroizing::new(custody::read_bounded(path, max).map_err(|e| {
+        // Sized from the file's length first, and wiped after the copy.
+        let bytes = Zeroizing::new(custody::read_bounded(path, max).map_err(|e| {
             Failure::new(
                 exit::OTHER,
                 format!("reading the secret: {e}"),
                 "check the --secret path",
             )
-        })?)
+        })?);
+        custody::MasterSecret::from_slice(&bytes).map_err(|_| too_long())?
     };
-    custody::check_secret_len(bytes.len()).map_err(Failure::usage)?;
-    Ok(SecretBox::new(Box::new(bytes.to_vec())))
+    custody::check_secret_len(secret.len()).map_err(Failure::usage)?;
+    Ok(secret)
 }
 
 /// Values given once apply to every share; given N times, one each in order.
@@ -612,10 +618,10 @@ fn restore(a: args::RestoreArgs) -> Res {
     let Opened::Whole(o) = open_files(&a.files, &a.tokens, a.password_file, false)? else {
         unreachable!("restore never accepts a partial set")
     };
-    emit_secret(&a.out, a.format, o.secret.expose_secret())?;
+    emit_secret(&a.out, a.format, o.secret.expose())?;
     eprintln!(
         "Restored {} bytes (fingerprint {} matches; set id {}), opened with {}.",
-        o.secret.expose_secret().len(),
+        o.secret.expose().len(),
         custody::fingerprint_display(&o.fingerprint),
         hex::encode(o.set_id),
         o.opened_with
@@ -680,7 +686,7 @@ fn verify(a: args::VerifyArgs) -> Res {
         println!("  WEAK password key derivation");
     }
     if let Some(e) = expected {
-        if custody::constant_time_eq(e.expose_secret(), o.secret.expose_secret()) {
+        if custody::constant_time_eq(e.expose(), o.secret.expose()) {
             println!(
                 "  it holds exactly the secret in {}",
                 a.secret.unwrap_or_default().display()

@@ -9,7 +9,7 @@ use rustix::termios::{self, LocalModes, OptionalActions, Termios};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use custody::{NewPassword, PinRequest, PromptError, Prompter};
+use custody::{NewPassword, Password, PinRequest, PromptError, Prompter, SecretError};
 
 pub struct TerminalPrompter {
     /// `--password-file`s: one per file in order, or one for all.
@@ -29,8 +29,28 @@ fn tty() -> Option<File> {
         .ok()
 }
 
-/// First line of a password file, minus exactly one trailing `\n` or `\r\n`.
-pub fn read_secret_line(path: &std::path::Path, what: &str) -> Result<SecretString, PromptError> {
+/// A typed password, normalized once; an empty one is refused naming whose it is.
+pub fn to_password(typed: &str, who: &str) -> Result<Password, PromptError> {
+    Password::new(typed).map_err(|e| match e {
+        SecretError::EmptyPassword => PromptError::Refused {
+            reason: format!("{who}: an empty password is not allowed"),
+        },
+        other => PromptError::Refused {
+            reason: format!("the password of {who} is {other}"),
+        },
+    })
+}
+
+/// First line of a password file, minus exactly one trailing `\n` or `\r\n`, as a password.
+pub fn read_password_line(path: &std::path::Path, who: &str) -> Result<Password, PromptError> {
+    with_first_line(path, "password", |line| to_password(line, who))
+}
+
+fn with_first_line<T>(
+    path: &std::path::Path,
+    what: &str,
+    take: impl FnOnce(&str) -> Result<T, PromptError>,
+) -> Result<T, PromptError> {
     let bytes =
         Zeroizing::new(
             custody::read_bounded(path, 64 * 1024).map_err(|e| PromptError::Io {
@@ -49,7 +69,7 @@ pub fn read_secret_line(path: &std::path::Path, what: &str) -> Result<SecretStri
     } else {
         line
     };
-    Ok(SecretString::from(line.to_owned()))
+    take(line)
 }
 
 /// The longest password or PIN taken from the terminal, in bytes. The entry is read into a
@@ -235,7 +255,7 @@ impl Prompter for TerminalPrompter {
     ) -> Result<NewPassword, PromptError> {
         if let Some(p) = self.new_file_for(position)? {
             return Ok(NewPassword {
-                password: read_secret_line(&p, "password")?,
+                password: read_password_line(&p, who)?,
                 hint: None,
             });
         }
@@ -246,7 +266,7 @@ impl Prompter for TerminalPrompter {
         };
         if let Some(p) = env_secret(env) {
             return Ok(NewPassword {
-                password: p,
+                password: to_password(p.expose_secret(), who)?,
                 hint: None,
             });
         }
@@ -270,17 +290,17 @@ impl Prompter for TerminalPrompter {
                 None
             };
         Ok(NewPassword {
-            password: first,
+            password: to_password(first.expose_secret(), who)?,
             hint,
         })
     }
 
-    fn password(&mut self, who: &str) -> Result<SecretString, PromptError> {
+    fn password(&mut self, who: &str) -> Result<Password, PromptError> {
         if let Some(p) = self.file_for(0)? {
-            return read_secret_line(&p, "password");
+            return read_password_line(&p, who);
         }
         if let Some(p) = env_secret("CUSTODY_PASSWORD") {
-            return Ok(p);
+            return to_password(p.expose_secret(), who);
         }
         let p = self.ask_hidden(
             &format!("Password for {who}: "),
@@ -291,26 +311,29 @@ impl Prompter for TerminalPrompter {
                 reason: "an empty password is not allowed".into(),
             });
         }
-        Ok(p)
+        to_password(p.expose_secret(), who)
     }
 
     fn share_password(
         &mut self,
         who: &str,
         position: usize,
-    ) -> Result<Option<SecretString>, PromptError> {
+    ) -> Result<Option<Password>, PromptError> {
         if let Some(p) = self.file_for(position)? {
-            return read_secret_line(&p, "password").map(Some);
+            return read_password_line(&p, who).map(Some);
         }
         if let Some(p) = env_secret("CUSTODY_PASSWORD") {
-            return Ok(Some(p));
+            return to_password(p.expose_secret(), who).map(Some);
         }
         let p = self.ask_hidden(
             &format!("Password for {who} (Enter alone to skip this share): "),
             &format!("the password of {who}"),
         )?;
         // An empty entry means "this officer is absent", never an empty password.
-        Ok((!p.expose_secret().is_empty()).then_some(p))
+        if p.expose_secret().is_empty() {
+            return Ok(None);
+        }
+        to_password(p.expose_secret(), who).map(Some)
     }
 
     fn pin(&mut self, request: &PinRequest<'_>) -> Result<SecretString, PromptError> {

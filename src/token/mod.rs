@@ -11,7 +11,7 @@ pub mod uri;
 
 use std::fmt;
 
-use crate::crypto::Key32;
+use crate::secret::TokenSecret;
 use crate::format::Descriptor;
 
 /// A token key that encrypts and decrypts the token secret z itself (AES-GCM on the token).
@@ -21,10 +21,11 @@ pub trait AesKey {
         &self,
         iv: &mut [u8; 12],
         aad: &[u8],
-        z: &[u8; 32],
+        z: &TokenSecret,
     ) -> Result<[u8; 48], TokenError>;
     /// Decrypt z. A tag that does not verify is [`TokenError::WrongKey`].
-    fn decrypt_z(&self, iv: &[u8; 12], aad: &[u8], ct: &[u8; 48]) -> Result<Key32, TokenError>;
+    fn decrypt_z(&self, iv: &[u8; 12], aad: &[u8], ct: &[u8; 48])
+    -> Result<TokenSecret, TokenError>;
 }
 
 /// A token key that does P-256 ECDH: one function every ECDH provider (PKCS#11, PIV) serves.
@@ -32,7 +33,7 @@ pub trait EcdhP256 {
     /// The key's public point, uncompressed.
     fn public_point(&self) -> [u8; 65];
     /// x-coordinate of (private key × peer). `peer` has been validated on the curve by the caller.
-    fn ecdh(&self, peer: &p256::PublicKey) -> Result<Key32, TokenError>;
+    fn ecdh(&self, peer: &p256::PublicKey) -> Result<TokenSecret, TokenError>;
 }
 
 /// One usable key, with what the file records about it.

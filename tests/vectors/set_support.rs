@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use custody::internals::prompt::{NewPassword, PromptError, Prompter};
+use custody::internals::secret::Password;
 use secrecy::SecretString;
 
 /// Where the set cases live, under the vectors directory: `sets/<case>/case.expect` and the
@@ -39,10 +40,11 @@ impl PerFile {
         }
     }
 
-    fn at(&mut self, position: usize) -> Result<Option<SecretString>, PromptError> {
+    fn at(&mut self, position: usize) -> Result<Option<Password>, PromptError> {
         self.asked.push(position);
         match self.passwords.get(position) {
-            Some(p) => Ok(p.clone().map(SecretString::from)),
+            Some(Some(p)) => crate::support::scripted_password(p).map(Some),
+            Some(None) => Ok(None),
             None => Err(PromptError::NotInteractive {
                 what: format!("a password for the file at position {position}"),
             }),
@@ -78,7 +80,7 @@ impl Prompter for PerFile {
             }),
         }
     }
-    fn password(&mut self, who: &str) -> Result<SecretString, PromptError> {
+    fn password(&mut self, who: &str) -> Result<Password, PromptError> {
         Err(PromptError::NotInteractive {
             what: format!("a password for {who} without a position"),
         })
@@ -87,7 +89,7 @@ impl Prompter for PerFile {
         &mut self,
         _who: &str,
         position: usize,
-    ) -> Result<Option<SecretString>, PromptError> {
+    ) -> Result<Option<Password>, PromptError> {
         self.at(position)
     }
     fn pin(

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use custody::internals::prompt::{NewPassword, PromptError, Prompter};
+use custody::internals::secret::Password;
 use custody::internals::token::pkcs11::{P256_EC_PARAMS, Session};
 use secrecy::SecretString;
 
@@ -135,6 +136,13 @@ impl Scripted {
     }
 }
 
+/// A scripted password, typed as the terminal prompter types it.
+pub fn scripted_password(p: &str) -> Result<Password, PromptError> {
+    Password::new(p).map_err(|e| PromptError::Refused {
+        reason: e.to_string(),
+    })
+}
+
 impl Prompter for Scripted {
     fn info(&mut self, msg: &str) {
         self.info.push(msg.to_owned());
@@ -144,12 +152,12 @@ impl Prompter for Scripted {
     }
     fn new_password(&mut self, _who: &str, _ask_hint: bool) -> Result<NewPassword, PromptError> {
         Ok(NewPassword {
-            password: SecretString::from(self.password.clone()),
+            password: scripted_password(&self.password)?,
             hint: None,
         })
     }
-    fn password(&mut self, _who: &str) -> Result<SecretString, PromptError> {
-        Ok(SecretString::from(self.password.clone()))
+    fn password(&mut self, _who: &str) -> Result<Password, PromptError> {
+        scripted_password(&self.password)
     }
     fn pin(
         &mut self,

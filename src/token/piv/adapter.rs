@@ -10,7 +10,8 @@ use zeroize::Zeroizing;
 
 use super::error::map_pin_error;
 use super::{card_name, slot_id, verify_pin};
-use crate::crypto::{self, Key32};
+use crate::crypto;
+use crate::secret::TokenSecret;
 use crate::token::{EcdhP256, TokenError};
 
 /// A key in a PIV slot, its PIN verified.
@@ -29,7 +30,7 @@ impl EcdhP256 for PivEcdh {
         self.point
     }
 
-    fn ecdh(&self, peer: &p256::PublicKey) -> Result<Key32, TokenError> {
+    fn ecdh(&self, peer: &p256::PublicKey) -> Result<TokenSecret, TokenError> {
         let id = slot_id(self.slot)?;
         let peer = crypto::p256_uncompressed(peer);
         let mut card = self.card.borrow_mut();

@@ -2,11 +2,10 @@
 
 use std::rc::Rc;
 
-use zeroize::Zeroizing;
-
 use super::error::token_error;
 use super::{KeyInfo, Pkcs11Error, Session};
-use crate::crypto::{self, Key32};
+use crate::crypto;
+use crate::secret::TokenSecret;
 use crate::token::{AesKey, EcdhP256, TokenError};
 
 pub(super) struct P11Aes {
@@ -20,18 +19,23 @@ impl AesKey for P11Aes {
         &self,
         iv: &mut [u8; 12],
         aad: &[u8],
-        z: &[u8; 32],
+        z: &TokenSecret,
     ) -> Result<[u8; 48], TokenError> {
         let ct = self
             .session
-            .aes_gcm_encrypt(&self.key, iv, aad, z)
+            .aes_gcm_encrypt(&self.key, iv, aad, z.expose())
             .map_err(|e| token_error(&self.name, e))?;
         ct.try_into().map_err(|v: Vec<u8>| TokenError::Failed {
             token: self.name.clone(),
             detail: format!("AES-GCM returned {} bytes instead of 48", v.len()),
         })
     }
-    fn decrypt_z(&self, iv: &[u8; 12], aad: &[u8], ct: &[u8; 48]) -> Result<Key32, TokenError> {
+    fn decrypt_z(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        ct: &[u8; 48],
+    ) -> Result<TokenSecret, TokenError> {
         match self.session.aes_gcm_decrypt(&self.key, iv, aad, ct) {
             Ok(pt) => crypto::check_z(&pt[..]).map_err(|detail| TokenError::Failed {
                 token: self.name.clone(),
@@ -56,12 +60,12 @@ impl EcdhP256 for P11Ecdh {
     fn public_point(&self) -> [u8; 65] {
         self.point
     }
-    fn ecdh(&self, peer: &p256::PublicKey) -> Result<Key32, TokenError> {
+    fn ecdh(&self, peer: &p256::PublicKey) -> Result<TokenSecret, TokenError> {
         let peer = crypto::p256_uncompressed(peer);
-        let z: Zeroizing<[u8; 32]> = self
+        let z = self
             .session
             .ecdh_p256(&self.key, &peer)
             .map_err(|e| token_error(&self.name, e))?;
-        Ok(z)
+        Ok(TokenSecret::from_bytes(&z))
     }
 }
