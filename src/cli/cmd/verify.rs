@@ -1,0 +1,82 @@
+//! `custody verify`: open a backup, a set or some shares without writing the secret out.
+
+use secrecy::ExposeSecret;
+
+use crate::cli::secret_in::read_secret;
+use crate::cli::{Failure, Res, args, exit};
+
+use super::open::{Opened, open_files};
+
+pub fn run(a: args::VerifyArgs) -> Res {
+    let expected = a.secret.as_deref().map(read_secret).transpose()?;
+    let o = match open_files(&a.files, &a.tokens, a.password_file, true)? {
+        Opened::Whole(o) => o,
+        Opened::Shares(custody::SetCheck::Shares {
+            set_id,
+            fingerprint,
+            threshold,
+            count,
+            opened,
+        }) => {
+            for (file, who) in &opened {
+                println!(
+                    "{}: OK, the share of {who} opens and matches its commitment",
+                    file.display()
+                );
+            }
+            println!("  set id:      {}", hex::encode(set_id));
+            println!(
+                "  fingerprint: {}",
+                custody::fingerprint_display(&fingerprint)
+            );
+            println!(
+                "  {} of the {threshold} shares needed (of {count}) checked: the whole set is \
+                 checked only with {threshold} shares together.",
+                opened.len()
+            );
+            if expected.is_some() {
+                return Err(Failure::usage(format!(
+                    "--secret needs the whole set: give {threshold} share files"
+                )));
+            }
+            return Ok(());
+        }
+        Opened::Shares(_) => unreachable!("a whole set is returned as Whole"),
+    };
+    println!(
+        "{}: OK, it opens with {}",
+        a.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        o.opened_with
+    );
+    println!("  set id:      {}", hex::encode(o.set_id));
+    println!(
+        "  fingerprint: {}",
+        custody::fingerprint_display(&o.fingerprint)
+    );
+    if o.weak_kdf {
+        println!("  WEAK password key derivation");
+    }
+    if let Some(e) = expected {
+        if custody::constant_time_eq(e.expose_secret(), o.secret.expose_secret()) {
+            println!(
+                "  it holds exactly the secret in {}",
+                a.secret.unwrap_or_default().display()
+            );
+        } else {
+            return Err(Failure::new(
+                exit::OTHER,
+                format!(
+                    "{} opens, but holds another secret than {}",
+                    a.files[0].display(),
+                    a.secret.unwrap_or_default().display()
+                ),
+                "check that you compared the right secret file with the right backup",
+            ));
+        }
+    }
+    Ok(())
+}
