@@ -7,12 +7,14 @@ mod advice;
 mod args;
 mod cmd;
 mod exit;
+mod output;
 mod pin;
 mod secret_in;
 mod secret_out;
 mod shares;
 mod term;
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -22,6 +24,7 @@ use args::{Cli, Command};
 use custody::Prompter;
 use custody::TokenLocator;
 use custody::{KdfParams, SOFTHSM_DEFAULT_MODULE, TokenEnv};
+use output::Out;
 use term::TerminalPrompter;
 
 /// A failure to report: the message, what to do, and the exit code.
@@ -45,6 +48,25 @@ impl Failure {
     }
     fn usage(msg: impl Into<String>) -> Self {
         Failure::new(exit::USAGE, msg, "see `custody --help`")
+    }
+    /// The reader of standard output went away: no message, and success.
+    fn reader_gone() -> Self {
+        Failure::new(exit::OK, "", "")
+    }
+}
+
+impl From<io::Error> for Failure {
+    /// The one I/O error the subcommands pass up with `?`: a failed write of a report to
+    /// standard output (any other I/O error is worded where it happens). A reader that went
+    /// away (`| head`, a pager quit early) wanted no more: custody ends quietly with success,
+    /// as other command-line tools do. The secret itself is not written this way (see
+    /// `secret_out`): its reader going away is a failure.
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::reader_gone()
+        } else {
+            Failure::new(exit::OTHER, format!("writing to standard output: {e}"), "")
+        }
     }
 }
 
@@ -79,6 +101,8 @@ pub fn main() -> i32 {
     };
     match run(cli) {
         Ok(()) => exit::OK,
+        // Only `reader_gone` has no message: there is nothing to say.
+        Err(f) if f.msg.is_empty() => f.code,
         Err(f) => {
             eprintln!("error: {}", f.msg);
             if !f.advice.is_empty() {
@@ -107,16 +131,22 @@ fn locators(raw: &[String]) -> Result<Vec<TokenLocator>, Failure> {
 }
 
 fn run(cli: Cli) -> Res {
-    match cli.command {
-        Command::Generate(a) => cmd::generate::run(a),
-        Command::Backup(a) => cmd::backup::run(a),
-        Command::Restore(a) => cmd::restore::run(a),
-        Command::Verify(a) => cmd::verify::run(a),
-        Command::Inspect(a) => cmd::inspect::run(a),
-        Command::Rewrap(a) => cmd::rewrap::run(a),
-        Command::Reshare(a) => cmd::reshare::run(a),
-        Command::Token(t) => cmd::token::run(t),
-    }
+    let mut stdout = Out::stdout();
+    let done = match cli.command {
+        Command::Generate(a) => cmd::generate::run(a, &mut stdout),
+        Command::Backup(a) => cmd::backup::run(a, &mut stdout),
+        Command::Restore(a) => cmd::restore::run(a, &mut stdout),
+        Command::Verify(a) => cmd::verify::run(a, &mut stdout),
+        Command::Inspect(a) => cmd::inspect::run(a, &mut stdout),
+        Command::Rewrap(a) => cmd::rewrap::run(a, &mut stdout),
+        Command::Reshare(a) => cmd::reshare::run(a, &mut stdout),
+        Command::Token(t) => cmd::token::run(t, &mut stdout),
+    };
+    // Also after a failure, so that what was printed comes before the error; a write error
+    // then counts only if the subcommand succeeded.
+    let flushed = stdout.flush();
+    done?;
+    Ok(flushed?)
 }
 
 fn kdf_from(memory_mib: u32, iterations: u32, parallelism: u32) -> Result<KdfParams, Failure> {

@@ -1,13 +1,16 @@
 //! `custody backup`: one backup file, or a split set of share files.
 
+use std::io::{self, Write};
+
 use custody::display_escaped;
 
+use crate::cli::output::Out;
 use crate::cli::secret_in::read_secret;
 use crate::cli::shares::{per_share, share_specs, tokens_for_shares};
 use crate::cli::term::TerminalPrompter;
 use crate::cli::{Failure, Res, args, kdf_from, refuse_existing, token_env};
 
-pub fn run(a: args::BackupArgs) -> Res {
+pub fn run(a: args::BackupArgs, stdout: &mut Out) -> Res {
     let n = a.out.len();
     let threshold = match (a.threshold, n) {
         (None, 1) => 1,
@@ -54,22 +57,23 @@ pub fn run(a: args::BackupArgs) -> Res {
         quiet: false,
     };
     let r = custody::backup_set(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
-    print_set_report(&r);
-    Ok(())
+    Ok(print_set_report(stdout, &r)?)
 }
 
-pub fn print_set_report(r: &custody::BackupReport) {
+pub fn print_set_report(stdout: &mut Out, r: &custody::BackupReport) -> io::Result<()> {
     let split = r.files.len() > 1;
     if split {
-        println!(
+        writeln!(
+            stdout,
             "Split backup: {} shares written and read back, any {} of them restore the secret.",
             r.files.len(),
             r.threshold
-        );
+        )?;
     }
     for f in &r.files {
         if split {
-            println!(
+            writeln!(
+                stdout,
                 "Share {} of {}{} written to {} and read back: it opens.",
                 f.index,
                 r.files.len(),
@@ -79,31 +83,40 @@ pub fn print_set_report(r: &custody::BackupReport) {
                     format!(" (officer {})", display_escaped(&f.officer))
                 },
                 f.path.display()
-            );
+            )?;
         } else {
-            println!(
+            writeln!(
+                stdout,
                 "Backup written to {} and read back: it opens.",
                 f.path.display()
-            );
+            )?;
         }
         for (name, checked) in &f.slots {
-            println!(
+            writeln!(
+                stdout,
                 "  token:       {name}{}",
                 if *checked {
                     " (opened)"
                 } else {
                     " (UNVERIFIED: public key only)"
                 }
-            );
+            )?;
         }
     }
-    println!("  set id:      {}", hex::encode(r.set_id));
-    println!(
+    writeln!(stdout, "  set id:      {}", hex::encode(r.set_id))?;
+    writeln!(
+        stdout,
         "  fingerprint: {}",
         custody::fingerprint_display(&r.fingerprint)
-    );
+    )?;
     if r.weak_kdf {
-        println!("  WEAK password key derivation (--allow-weak-kdf): for tests only.");
+        writeln!(
+            stdout,
+            "  WEAK password key derivation (--allow-weak-kdf): for tests only."
+        )?;
     }
-    println!("Record the set id and fingerprint in the ceremony record.");
+    writeln!(
+        stdout,
+        "Record the set id and fingerprint in the ceremony record."
+    )
 }

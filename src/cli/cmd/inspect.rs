@@ -1,20 +1,44 @@
 //! `custody inspect`: everything in a backup file that is not secret, as text or JSON.
 
+use std::io::{self, Write};
+
 use crate::cli::advice::Advised;
+use crate::cli::output::Out;
 use crate::cli::{Failure, Res, args, exit};
 
-pub fn run(a: args::InspectArgs) -> Res {
-    let mut all = Vec::new();
+pub fn run(a: args::InspectArgs, stdout: &mut Out) -> Res {
     let mut first_err = None;
+    let written = print_all(&a, stdout, &mut first_err);
+    match (written, first_err) {
+        (Err(e), Some(_)) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
+        // A file that could not be read was reported already: its exit code stands, also
+        // when the reader of the rest went away.
+        (_, Some(code)) => Err(Failure::new(
+            code,
+            "some files could not be read (see above)",
+            "",
+        )),
+        (written, None) => Ok(written?),
+    }
+}
+
+/// Prints every file that loads, reports every one that does not, and notes the exit code of
+/// the first of those.
+fn print_all(
+    a: &args::InspectArgs,
+    stdout: &mut Out,
+    first_err: &mut Option<i32>,
+) -> io::Result<()> {
+    let mut all = Vec::new();
     for f in &a.files {
         match custody::load(f) {
             Ok(lf) => {
                 if a.json {
                     all.push(custody::inspect_json(&lf));
                 } else {
-                    print!("{}", custody::inspect_text(&lf));
+                    stdout.write_all(custody::inspect_text(&lf).as_bytes())?;
                     if a.files.len() > 1 {
-                        println!();
+                        writeln!(stdout)?;
                     }
                 }
             }
@@ -30,14 +54,11 @@ pub fn run(a: args::InspectArgs) -> Res {
         } else {
             serde_json::Value::Array(all)
         };
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&v).expect("json")
+        )?;
     }
-    match first_err {
-        Some(code) => Err(Failure::new(
-            code,
-            "some files could not be read (see above)",
-            "",
-        )),
-        None => Ok(()),
-    }
+    Ok(())
 }

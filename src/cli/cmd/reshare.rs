@@ -1,12 +1,15 @@
 //! `custody reshare`: a new set of the same secret from K shares of an old one.
 
+use std::io::Write;
+
+use crate::cli::output::Out;
 use crate::cli::shares::{per_share, share_specs, tokens_for_shares};
 use crate::cli::term::TerminalPrompter;
 use crate::cli::{Failure, Res, args, kdf_from, locators, refuse_existing, token_env};
 
 use super::backup::print_set_report;
 
-pub fn run(a: args::ReshareArgs) -> Res {
+pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
     let n = a.out.len();
     let k = a.threshold;
     if n == 1 && k != 1 || n > 1 && (k < 2 || k as usize > n) || n > 255 {
@@ -51,14 +54,15 @@ pub fn run(a: args::ReshareArgs) -> Res {
         &mut p,
     )
     .map_err(|e| Failure::of(&e))?;
-    print_set_report(&r);
-    println!(
+    print_set_report(stdout, &r)?;
+    writeln!(
+        stdout,
         "The OLD files ({}) stay valid until they are destroyed: destroy every old share now.",
         a.files
             .iter()
             .map(|f| f.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    )?;
     Ok(())
 }

@@ -5,12 +5,13 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 
 use crate::cli::args::{self, OutFormat};
+use crate::cli::output::Out;
 use crate::cli::secret_out::emit_secret;
 use crate::cli::{Failure, Res, exit};
 
 use super::open::{Opened, open_files};
 
-pub fn run(a: args::RestoreArgs) -> Res {
+pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
     if a.out != Path::new("-") && a.out.symlink_metadata().is_ok() {
         return Err(Failure::new(
             exit::OUTPUT_EXISTS,
@@ -26,7 +27,7 @@ pub fn run(a: args::RestoreArgs) -> Res {
     let Opened::Whole(o) = open_files(&a.files, &a.tokens, a.password_file, false)? else {
         unreachable!("restore never accepts a partial set")
     };
-    emit_secret(&a.out, a.format, o.secret.expose_secret())?;
+    emit_secret(stdout, &a.out, a.format, o.secret.expose_secret())?;
     eprintln!(
         "Restored {} bytes (fingerprint {} matches; set id {}), opened with {}.",
         o.secret.expose_secret().len(),

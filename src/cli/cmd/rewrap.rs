@@ -1,9 +1,12 @@
 //! `custody rewrap`: one file with a new password, tokens, hint or KDF, same secret or share.
 
+use std::io::Write;
+
+use crate::cli::output::Out;
 use crate::cli::term::TerminalPrompter;
 use crate::cli::{Failure, Res, args, locators, refuse_existing, token_env};
 
-pub fn run(a: args::RewrapArgs) -> Res {
+pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
     let kdf = custody::KdfChange {
         memory_kib: a
             .kdf_memory
@@ -45,7 +48,8 @@ pub fn run(a: args::RewrapArgs) -> Res {
         quiet: false,
     };
     let r = custody::rewrap(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
-    println!(
+    writeln!(
+        stdout,
         "Rewrapped {} into {}{}: same {}, written and read back.",
         a.file.display(),
         r.out.display(),
@@ -59,28 +63,31 @@ pub fn run(a: args::RewrapArgs) -> Res {
         } else {
             format!("share ({} of {})", r.index, r.count)
         }
-    );
+    )?;
     for d in &r.dropped {
-        println!("  dropped:     {d}");
+        writeln!(stdout, "  dropped:     {d}")?;
     }
     for (name, checked) in &r.slots {
-        println!(
+        writeln!(
+            stdout,
             "  token:       {name}{}",
             if *checked {
                 ""
             } else {
                 " (UNVERIFIED: public key only)"
             }
-        );
+        )?;
     }
-    println!("  set id:      {}", hex::encode(r.set_id));
-    println!(
+    writeln!(stdout, "  set id:      {}", hex::encode(r.set_id))?;
+    writeln!(
+        stdout,
         "  fingerprint: {}",
         custody::fingerprint_display(&r.fingerprint)
-    );
-    println!(
+    )?;
+    writeln!(
+        stdout,
         "The old file {} still opens with its old password and tokens until it is destroyed.",
         a.file.display()
-    );
+    )?;
     Ok(())
 }

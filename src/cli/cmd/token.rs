@@ -1,5 +1,7 @@
 //! `custody token`: make a key, list tokens and their custody keys, export a public key.
 
+use std::io::{self, Write};
+
 use zeroize::Zeroizing;
 
 use custody::TokenLocator;
@@ -10,10 +12,11 @@ use custody::{
 use custody::{Descriptor, SlotKind, display_escaped};
 
 use crate::cli::args::{self, KeyType, TokenCommand};
+use crate::cli::output::Out;
 use crate::cli::term::TerminalPrompter;
 use crate::cli::{Failure, Res, exit, token_env};
 
-pub fn run(t: TokenCommand) -> Res {
+pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
     let mut p = TerminalPrompter {
         password_files: Vec::new(),
         new_password_files: None,
@@ -105,7 +108,7 @@ pub fn run(t: TokenCommand) -> Res {
                         custody::KeygenError::Token(e) => tf(e),
                     },
                 )?;
-            print_generated(&loc, &key);
+            print_generated(stdout, &loc, &key)?;
             Ok(())
         }
         TokenCommand::List { module, json } => {
@@ -124,15 +127,16 @@ pub fn run(t: TokenCommand) -> Res {
                 Err(e) => (Vec::new(), Some(e.to_string())),
             };
             if json {
-                print_token_list_json(&module_path, &list, &cards);
+                print_token_list_json(stdout, &module_path, &list, &cards)?;
             } else {
                 print_token_list(
+                    stdout,
                     &module_path,
                     &list,
                     p11_error.as_deref(),
                     &cards,
                     card_error.as_deref(),
-                );
+                )?;
             }
             Ok(())
         }
@@ -158,29 +162,42 @@ pub fn run(t: TokenCommand) -> Res {
                         e => Failure::new(exit::OTHER, e.to_string(), ""),
                     },
                 )?;
-            println!("Wrote the public key of {} to {}", key.name, out.display());
-            println!(
+            writeln!(
+                stdout,
+                "Wrote the public key of {} to {}",
+                key.name,
+                out.display()
+            )?;
+            writeln!(
+                stdout,
                 "  key hash: {}",
                 hex::encode(custody::p256_key_hash(&key.point))
-            );
+            )?;
             Ok(())
         }
     }
 }
 
-fn print_generated(loc: &TokenLocator, key: &GeneratedKey) {
+fn print_generated(stdout: &mut Out, loc: &TokenLocator, key: &GeneratedKey) -> io::Result<()> {
     match &key.descriptor {
         Descriptor::Piv {
             card_serial,
             piv_slot,
             key_hash,
         } => {
-            println!(
+            writeln!(
+                stdout,
                 "Generated a P-256 key in PIV slot {piv_slot:02x} of YubiKey {card_serial} (made on the card; a certificate CN=custody records it)."
-            );
-            println!("  key hash: {}", hex::encode(key_hash));
-            println!("  Record the key hash: backups made from its public key show it.");
-            println!("  Use it with: --token 'yubikey:serial={card_serial};slot={piv_slot:02x}'");
+            )?;
+            writeln!(stdout, "  key hash: {}", hex::encode(key_hash))?;
+            writeln!(
+                stdout,
+                "  Record the key hash: backups made from its public key show it."
+            )?;
+            writeln!(
+                stdout,
+                "  Use it with: --token 'yubikey:serial={card_serial};slot={piv_slot:02x}'"
+            )?;
         }
         Descriptor::Pkcs11 {
             kind,
@@ -190,7 +207,8 @@ fn print_generated(loc: &TokenLocator, key: &GeneratedKey) {
             ..
         } => {
             let _ = loc;
-            println!(
+            writeln!(
+                stdout,
                 "Generated {} key \"{}\" (id {}) on token \"{}\" (serial {}): sensitive, not extractable, made on the token.",
                 if *kind == SlotKind::Pkcs11Aes {
                     "AES-256"
@@ -201,21 +219,31 @@ fn print_generated(loc: &TokenLocator, key: &GeneratedKey) {
                 hex::encode(&key.id),
                 display_escaped(token_label),
                 display_escaped(token_serial)
-            );
+            )?;
             if let Some(h) = key_hash {
-                println!("  key hash: {}", hex::encode(h));
-                println!("  Record the key hash: backups made from its public key show it.");
+                writeln!(stdout, "  key hash: {}", hex::encode(h))?;
+                writeln!(
+                    stdout,
+                    "  Record the key hash: backups made from its public key show it."
+                )?;
             }
-            println!(
+            writeln!(
+                stdout,
                 "  Use it with: --token 'pkcs11:token={};object={}'",
                 custody::percent_encode(token_label.as_bytes()),
                 custody::percent_encode(key.label.as_bytes())
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
-fn print_token_list_json(module_path: &str, list: &[TokenSummary], cards: &[CardSummary]) {
+fn print_token_list_json(
+    stdout: &mut Out,
+    module_path: &str,
+    list: &[TokenSummary],
+    cards: &[CardSummary],
+) -> io::Result<()> {
     let mut v: Vec<_> = list
         .iter()
         .map(|t| {
@@ -249,28 +277,31 @@ fn print_token_list_json(module_path: &str, list: &[TokenSummary], cards: &[Card
             })).collect::<Vec<_>>(),
         }));
     }
-    println!(
+    writeln!(
+        stdout,
         "{}",
         serde_json::to_string_pretty(&v).unwrap_or_else(|_| "[]".into())
-    );
+    )
 }
 
 fn print_token_list(
+    stdout: &mut Out,
     module_path: &str,
     list: &[TokenSummary],
     p11_error: Option<&str>,
     cards: &[CardSummary],
     card_error: Option<&str>,
-) {
-    println!("PKCS#11 module {module_path}");
+) -> io::Result<()> {
+    writeln!(stdout, "PKCS#11 module {module_path}")?;
     if let Some(e) = p11_error {
-        println!("  not usable: {e}");
+        writeln!(stdout, "  not usable: {e}")?;
     }
     if list.is_empty() && p11_error.is_none() {
-        println!("  no token present");
+        writeln!(stdout, "  no token present")?;
     }
     for t in list {
-        println!(
+        writeln!(
+            stdout,
             "  token \"{}\" serial {} ({} {}){}",
             display_escaped(&t.label),
             display_escaped(&t.serial),
@@ -283,20 +314,22 @@ fn print_token_list(
             } else {
                 ""
             }
-        );
-        println!(
+        )?;
+        writeln!(
+            stdout,
             "    --token 'pkcs11:token={};serial={};object=<key label>'",
             custody::percent_encode(t.label.as_bytes()),
             custody::percent_encode(t.serial.as_bytes())
-        );
+        )?;
     }
     match card_error {
-        Some(e) => println!("YubiKeys: none found ({e})"),
-        None if cards.is_empty() => println!("YubiKeys: none present"),
+        Some(e) => writeln!(stdout, "YubiKeys: none found ({e})")?,
+        None if cards.is_empty() => writeln!(stdout, "YubiKeys: none present")?,
         None => {}
     }
     for c in cards {
-        println!(
+        writeln!(
+            stdout,
             "YubiKey {} (firmware {}, reader \"{}\"){}",
             c.serial,
             c.version,
@@ -306,19 +339,26 @@ fn print_token_list(
                 Some(t) => format!(", {t} PIN tr{} left", if t == 1 { "y" } else { "ies" }),
                 None => String::new(),
             }
-        );
+        )?;
         if c.custody_slots.is_empty() {
-            println!(
+            writeln!(
+                stdout,
                 "  no custody key: make one with --token 'yubikey:serial={}' --type p256",
                 c.serial
-            );
+            )?;
         }
         for (slot, point) in &c.custody_slots {
-            println!(
+            writeln!(
+                stdout,
                 "  slot {slot:02x}: custody P-256 key, key hash {}",
                 hex::encode(custody::p256_key_hash(point))
-            );
-            println!("    --token 'yubikey:serial={};slot={slot:02x}'", c.serial);
+            )?;
+            writeln!(
+                stdout,
+                "    --token 'yubikey:serial={};slot={slot:02x}'",
+                c.serial
+            )?;
         }
     }
+    Ok(())
 }

@@ -1,13 +1,16 @@
 //! `custody verify`: open a backup, a set or some shares without writing the secret out.
 
+use std::io::Write;
+
 use secrecy::ExposeSecret;
 
+use crate::cli::output::Out;
 use crate::cli::secret_in::read_secret;
 use crate::cli::{Failure, Res, args, exit};
 
 use super::open::{Opened, open_files};
 
-pub fn run(a: args::VerifyArgs) -> Res {
+pub fn run(a: args::VerifyArgs, stdout: &mut Out) -> Res {
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
     let o = match open_files(&a.files, &a.tokens, a.password_file, true)? {
         Opened::Whole(o) => o,
@@ -19,21 +22,24 @@ pub fn run(a: args::VerifyArgs) -> Res {
             opened,
         }) => {
             for (file, who) in &opened {
-                println!(
+                writeln!(
+                    stdout,
                     "{}: OK, the share of {who} opens and matches its commitment",
                     file.display()
-                );
+                )?;
             }
-            println!("  set id:      {}", hex::encode(set_id));
-            println!(
+            writeln!(stdout, "  set id:      {}", hex::encode(set_id))?;
+            writeln!(
+                stdout,
                 "  fingerprint: {}",
                 custody::fingerprint_display(&fingerprint)
-            );
-            println!(
+            )?;
+            writeln!(
+                stdout,
                 "  {} of the {threshold} shares needed (of {count}) checked: the whole set is \
                  checked only with {threshold} shares together.",
                 opened.len()
-            );
+            )?;
             if expected.is_some() {
                 return Err(Failure::usage(format!(
                     "--secret needs the whole set: give {threshold} share files"
@@ -43,7 +49,8 @@ pub fn run(a: args::VerifyArgs) -> Res {
         }
         Opened::Shares(_) => unreachable!("a whole set is returned as Whole"),
     };
-    println!(
+    writeln!(
+        stdout,
         "{}: OK, it opens with {}",
         a.files
             .iter()
@@ -51,21 +58,23 @@ pub fn run(a: args::VerifyArgs) -> Res {
             .collect::<Vec<_>>()
             .join(", "),
         o.opened_with
-    );
-    println!("  set id:      {}", hex::encode(o.set_id));
-    println!(
+    )?;
+    writeln!(stdout, "  set id:      {}", hex::encode(o.set_id))?;
+    writeln!(
+        stdout,
         "  fingerprint: {}",
         custody::fingerprint_display(&o.fingerprint)
-    );
+    )?;
     if o.weak_kdf {
-        println!("  WEAK password key derivation");
+        writeln!(stdout, "  WEAK password key derivation")?;
     }
     if let Some(e) = expected {
         if custody::constant_time_eq(e.expose_secret(), o.secret.expose_secret()) {
-            println!(
+            writeln!(
+                stdout,
                 "  it holds exactly the secret in {}",
                 a.secret.unwrap_or_default().display()
-            );
+            )?;
         } else {
             return Err(Failure::new(
                 exit::OTHER,
