@@ -1,0 +1,11 @@
+//! One module per subcommand, each with a `run` taking its parsed arguments.
+
+pub mod backup;
+pub mod generate;
+pub mod inspect;
+mod open;
+pub mod reshare;
+pub mod restore;
+pub mod rewrap;
+pub mod token;
+pub mod verify;

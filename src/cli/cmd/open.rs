@@ -1,0 +1,58 @@
+//! Opening the FILE arguments of restore and verify: one backup, a whole set, or (verify) some
+//! shares checked alone.
+
+use std::path::PathBuf;
+
+use crate::cli::term::TerminalPrompter;
+use crate::cli::{Failure, locators, token_env};
+
+/// What opening the FILE arguments gave.
+pub enum Opened {
+    Whole(custody::OpenedBackup),
+    /// Shares checked alone (verify with fewer than K).
+    Shares(custody::SetCheck),
+}
+
+/// A single backup goes through the single-file path (its exit codes are the file's); share
+/// files, or several files, through the set path.
+pub fn open_files(
+    files: &[PathBuf],
+    tokens: &[String],
+    password_files: Vec<PathBuf>,
+    partial_ok: bool,
+) -> Result<Opened, Failure> {
+    let overrides = locators(tokens)?;
+    if password_files.len() > 1 && password_files.len() != files.len() {
+        return Err(Failure::usage(format!(
+            "{} --password-file for {} files: give one per file, in order, or a single one for all",
+            password_files.len(),
+            files.len()
+        )));
+    }
+    let mut p = TerminalPrompter {
+        password_files,
+        new_password_files: None,
+        quiet: false,
+    };
+    // One file that is not a share (or not readable: that path says why) opens alone.
+    if files.len() == 1 {
+        let opened = match custody::load(&files[0]) {
+            Ok(lf) if lf.file.common.count == 1 => Some(custody::open_loaded_backup(
+                lf,
+                &overrides,
+                token_env(),
+                &mut p,
+            )),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        };
+        if let Some(r) = opened {
+            return r.map(Opened::Whole).map_err(|e| Failure::of(&e));
+        }
+    }
+    match custody::open_set(files, &overrides, token_env(), &mut p, partial_ok) {
+        Ok(custody::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),
+        Ok(c) => Ok(Opened::Shares(c)),
+        Err(e) => Err(Failure::of(&e)),
+    }
+}

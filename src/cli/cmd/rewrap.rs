@@ -1,0 +1,93 @@
+//! `custody rewrap`: one file with a new password, tokens, hint or KDF, same secret or share.
+
+use std::io::Write;
+
+use crate::cli::output::Out;
+use crate::cli::term::TerminalPrompter;
+use crate::cli::{Failure, Res, args, locators, refuse_existing, token_env};
+
+pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
+    let kdf = custody::KdfChange {
+        memory_kib: a
+            .kdf_memory
+            .map(|m| {
+                m.checked_mul(1024)
+                    .ok_or_else(|| Failure::usage("--kdf-memory is too large"))
+            })
+            .transpose()?,
+        iterations: a.kdf_iterations,
+        parallelism: a.kdf_parallelism,
+    };
+    if a.new_token.is_empty()
+        && a.drop_token.is_empty()
+        && !a.new_password
+        && a.new_password_file.is_none()
+        && kdf.is_empty()
+        && a.hint.is_none()
+    {
+        return Err(Failure::usage(
+            "nothing to change: give --new-password[-file], --new-token, --drop-token, --hint or --kdf-*",
+        ));
+    }
+    refuse_existing(std::slice::from_ref(&a.out), a.force)?;
+    let req = custody::RewrapRequest {
+        file: a.file.clone(),
+        out: a.out,
+        open_with: locators(&a.tokens)?,
+        new_password: a.new_password || a.new_password_file.is_some(),
+        hint: a.hint,
+        kdf,
+        allow_weak_kdf: a.allow_weak_kdf,
+        add: locators(&a.new_token)?,
+        drop: locators(&a.drop_token)?,
+        force: a.force,
+    };
+    let mut p = TerminalPrompter {
+        password_files: a.password_file.into_iter().collect(),
+        new_password_files: Some(a.new_password_file.into_iter().collect()),
+        quiet: false,
+    };
+    let r = custody::rewrap(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
+    writeln!(
+        stdout,
+        "Rewrapped {} into {}{}: same {}, written and read back.",
+        a.file.display(),
+        r.out.display(),
+        if r.password_changed {
+            " with a new password"
+        } else {
+            ""
+        },
+        if r.count == 1 {
+            "secret".to_string()
+        } else {
+            format!("share ({} of {})", r.index, r.count)
+        }
+    )?;
+    for d in &r.dropped {
+        writeln!(stdout, "  dropped:     {d}")?;
+    }
+    for (name, checked) in &r.slots {
+        writeln!(
+            stdout,
+            "  token:       {name}{}",
+            if *checked {
+                ""
+            } else {
+                " (UNVERIFIED: public key only)"
+            }
+        )?;
+    }
+    writeln!(stdout, "  set id:      {}", hex::encode(r.set_id))?;
+    writeln!(
+        stdout,
+        "  fingerprint: {}",
+        custody::fingerprint_display(&r.fingerprint)
+    )?;
+    writeln!(
+        stdout,
+        "The old file {} still opens with its old password and tokens until it is destroyed.",
+        a.file.display()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! `custody verify`: open a backup, a set or some shares without writing the secret out.
+
+use std::io::Write;
+
+use crate::cli::output::Out;
+use crate::cli::secret_in::read_secret;
+use crate::cli::{Failure, Res, args, exit};
+
+use super::open::{Opened, open_files};
+
+pub fn run(a: args::VerifyArgs, stdout: &mut Out) -> Res {
+    let expected = a.secret.as_deref().map(read_secret).transpose()?;
+    let o = match open_files(&a.files, &a.tokens, a.password_file, true)? {
+        Opened::Whole(o) => o,
+        Opened::Shares(custody::SetCheck::Shares {
+            set_id,
+            fingerprint,
+            threshold,
+            count,
+            opened,
+        }) => {
+            for (file, who) in &opened {
+                writeln!(
+                    stdout,
+                    "{}: OK, the share of {who} opens and matches its commitment",
+                    file.display()
+                )?;
+            }
+            writeln!(stdout, "  set id:      {}", hex::encode(set_id))?;
+            writeln!(
+                stdout,
+                "  fingerprint: {}",
+                custody::fingerprint_display(&fingerprint)
+            )?;
+            writeln!(
+                stdout,
+                "  {} of the {threshold} shares needed (of {count}) checked: the whole set is \
+                 checked only with {threshold} shares together.",
+                opened.len()
+            )?;
+            if expected.is_some() {
+                return Err(Failure::usage(format!(
+                    "--secret needs the whole set: give {threshold} share files"
+                )));
+            }
+            return Ok(());
+        }
+        Opened::Shares(_) => unreachable!("a whole set is returned as Whole"),
+    };
+    writeln!(
+        stdout,
+        "{}: OK, it opens with {}",
+        a.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        o.opened_with
+    )?;
+    writeln!(stdout, "  set id:      {}", hex::encode(o.set_id))?;
+    writeln!(
+        stdout,
+        "  fingerprint: {}",
+        custody::fingerprint_display(&o.fingerprint)
+    )?;
+    if o.weak_kdf {
+        writeln!(stdout, "  WEAK password key derivation")?;
+    }
+    if let Some(e) = expected {
+        if custody::constant_time_eq(e.expose(), o.secret.expose()) {
+            writeln!(
+                stdout,
+                "  it holds exactly the secret in {}",
+                a.secret.unwrap_or_default().display()
+            )?;
+        } else {
+            return Err(Failure::new(
+                exit::OTHER,
+                format!(
+                    "{} opens, but holds another secret than {}",
+                    a.files[0].display(),
+                    a.secret.unwrap_or_default().display()
+                ),
+                "check that you compared the right secret file with the right backup",
+            ));
+        }
+    }
+    Ok(())
+}
