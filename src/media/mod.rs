@@ -33,6 +33,7 @@
 mod error;
 #[cfg(feature = "fault-injection")]
 mod fault;
+mod sys;
 mod write;
 
 use std::fmt;
