@@ -1,6 +1,6 @@
 //! The public-key file of `custody token pubkey`: a descriptor and the point it names.
 
-use super::read::Parser;
+use super::read::{Parser, split_last_line};
 use super::write::{Writer, write_descriptor};
 use super::{Descriptor, FormatError};
 
@@ -50,14 +50,10 @@ impl PubkeyFile {
             return Err(FormatError::NotABackup);
         }
         // Same damage check as a backup file, with its own magic.
-        let body_end = bytes.len().saturating_sub(1);
-        let start = bytes[..body_end]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
-        let ok = bytes.ends_with(b"\n")
-            && bytes[start..body_end].strip_prefix(b"checksum: ")
-                == Some(hex::encode(crate::crypto::checksum(&bytes[..start])).as_bytes());
+        let ok = split_last_line(bytes).is_some_and(|(content, last)| {
+            last.strip_prefix(b"checksum: ")
+                == Some(hex::encode(crate::crypto::checksum(content)).as_bytes())
+        });
         if !ok {
             return Err(FormatError::Damaged {
                 reason: "the checksum line is missing or does not match".into(),

@@ -199,7 +199,8 @@ fn split_path(path: &Path) -> io::Result<(PathBuf, OsString)> {
 fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(PathBuf, File)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     // Stay under NAME_MAX (255) once the prefix and suffix are added.
-    let stem = &name.as_bytes()[..name.len().min(200)];
+    let stem = name.as_bytes();
+    let stem = stem.get(..200).unwrap_or(stem);
     let mut last = None;
     for _ in 0..16 {
         let nanos = SystemTime::now()

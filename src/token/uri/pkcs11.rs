@@ -39,13 +39,52 @@ impl Pkcs11Uri {
         let mut uri = Pkcs11Uri::default();
         let mut seen: Vec<&str> = Vec::new();
 
+        // One match per part: an attribute is either stored (once: `note_seen` refuses a
+        // second) or refused, so no name can fall through unhandled.
         for (name, raw) in split_attributes(path, ';', KIND, Component::Path)? {
             if is_vendor(name) {
                 continue;
             }
             match name {
-                "token" | "serial" | "manufacturer" | "model" | "slot-id" | "object" | "id"
-                | "type" => note_seen(&mut seen, name, KIND)?,
+                "token" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.token_label = Some(decode_string(raw, KIND, name)?);
+                }
+                "serial" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.token_serial = Some(decode_string(raw, KIND, name)?);
+                }
+                "manufacturer" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.manufacturer = Some(decode_string(raw, KIND, name)?);
+                }
+                "model" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.model = Some(decode_string(raw, KIND, name)?);
+                }
+                "object" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.object_label = Some(decode_string(raw, KIND, name)?);
+                }
+                "id" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.object_id = Some(decode(raw, KIND, name)?.to_vec());
+                }
+                "slot-id" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    let v = decode_string(raw, KIND, name)?;
+                    uri.slot_id = Some(parse_decimal(&v).ok_or_else(|| {
+                        invalid(KIND, name, "a decimal number up to 18446744073709551615")
+                    })?);
+                }
+                "type" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    let v = decode_string(raw, KIND, name)?;
+                    if !matches!(v.as_str(), "secret-key" | "private" | "public") {
+                        return Err(invalid(KIND, name, "secret-key, private or public"));
+                    }
+                    uri.object_type = Some(v);
+                }
                 "library-manufacturer"
                 | "library-description"
                 | "library-version"
@@ -61,28 +100,6 @@ impl Pkcs11Uri {
                 }
                 _ => return Err(unknown(KIND, name)),
             }
-            match name {
-                "token" => uri.token_label = Some(decode_string(raw, KIND, name)?),
-                "serial" => uri.token_serial = Some(decode_string(raw, KIND, name)?),
-                "manufacturer" => uri.manufacturer = Some(decode_string(raw, KIND, name)?),
-                "model" => uri.model = Some(decode_string(raw, KIND, name)?),
-                "object" => uri.object_label = Some(decode_string(raw, KIND, name)?),
-                "id" => uri.object_id = Some(decode(raw, KIND, name)?.to_vec()),
-                "slot-id" => {
-                    let v = decode_string(raw, KIND, name)?;
-                    uri.slot_id = Some(parse_decimal(&v).ok_or_else(|| {
-                        invalid(KIND, name, "a decimal number up to 18446744073709551615")
-                    })?);
-                }
-                "type" => {
-                    let v = decode_string(raw, KIND, name)?;
-                    if !matches!(v.as_str(), "secret-key" | "private" | "public") {
-                        return Err(invalid(KIND, name, "secret-key, private or public"));
-                    }
-                    uri.object_type = Some(v);
-                }
-                _ => unreachable!("filtered above"),
-            }
         }
 
         if let Some(query) = query {
@@ -91,8 +108,30 @@ impl Pkcs11Uri {
                     continue;
                 }
                 match name {
-                    "module-path" | "module-name" | "pin-source" | "pin-value" => {
-                        note_seen(&mut seen, name, KIND)?
+                    "module-path" => {
+                        note_seen(&mut seen, name, KIND)?;
+                        let v = decode_string(raw, KIND, name)?;
+                        if v.is_empty() {
+                            return Err(invalid(KIND, name, "the path of a PKCS#11 module"));
+                        }
+                        uri.module_path = Some(PathBuf::from(v));
+                    }
+                    "module-name" => {
+                        note_seen(&mut seen, name, KIND)?;
+                        let v = decode_string(raw, KIND, name)?;
+                        if v.is_empty() {
+                            return Err(invalid(KIND, name, "a PKCS#11 module name"));
+                        }
+                        uri.module_name = Some(v);
+                    }
+                    "pin-source" => {
+                        note_seen(&mut seen, name, KIND)?;
+                        let v = decode_string(raw, KIND, name)?;
+                        uri.pin_source = Some(parse_pin_source(&v, KIND)?);
+                    }
+                    "pin-value" => {
+                        note_seen(&mut seen, name, KIND)?;
+                        uri.pin_value = Some(decode_secret(raw, KIND, name)?);
                     }
                     "token"
                     | "serial"
@@ -110,28 +149,6 @@ impl Pkcs11Uri {
                         return Err(misplaced(KIND, name, Component::Query));
                     }
                     _ => return Err(unknown(KIND, name)),
-                }
-                match name {
-                    "module-path" => {
-                        let v = decode_string(raw, KIND, name)?;
-                        if v.is_empty() {
-                            return Err(invalid(KIND, name, "the path of a PKCS#11 module"));
-                        }
-                        uri.module_path = Some(PathBuf::from(v));
-                    }
-                    "module-name" => {
-                        let v = decode_string(raw, KIND, name)?;
-                        if v.is_empty() {
-                            return Err(invalid(KIND, name, "a PKCS#11 module name"));
-                        }
-                        uri.module_name = Some(v);
-                    }
-                    "pin-source" => {
-                        let v = decode_string(raw, KIND, name)?;
-                        uri.pin_source = Some(parse_pin_source(&v, KIND)?);
-                    }
-                    "pin-value" => uri.pin_value = Some(decode_secret(raw, KIND, name)?),
-                    _ => unreachable!("filtered above"),
                 }
             }
         }
@@ -339,6 +356,14 @@ mod tests {
                 "{dup}"
             );
         }
+        // A path attribute repeated in the query is misplaced, not a duplicate.
+        assert!(matches!(
+            p11_err("pkcs11:token=a?token=a"),
+            UriError::MisplacedAttribute {
+                found_in: Component::Query,
+                ..
+            }
+        ));
         assert!(matches!(
             p11_err("pkcs11:?module-path="),
             UriError::InvalidValue { .. }
