@@ -13,6 +13,7 @@ const STORED_FORM: &str = "canonical percent-encoding: A-Z a-z 0-9 - . _ ~ as th
 pub struct PercentError {
     /// Byte offset of the offending character or escape in the stored string.
     pub offset: usize,
+    /// What is wrong there; never contains the string's value.
     pub reason: &'static str,
 }
 

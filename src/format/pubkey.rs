@@ -10,11 +10,15 @@ pub const PUBKEY_MAGIC: &str = "custody-pubkey v1";
 /// A token's P-256 public key with the descriptor a slot made from it records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PubkeyFile {
+    /// The key as a slot made from it records it (kind `pkcs11-p256` or `piv-p256`).
     pub descriptor: Descriptor,
+    /// The uncompressed SEC1 point; its hash is the descriptor's key hash.
     pub public_key: [u8; 65],
 }
 
 impl PubkeyFile {
+    /// The file's canonical bytes. [`FormatError::BadValue`] for an AES descriptor, a point not
+    /// on P-256, or a key hash that does not match the point.
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         self.check()?;
         let mut w = Writer { out: String::new() };
@@ -42,6 +46,9 @@ impl PubkeyFile {
         Ok(())
     }
 
+    /// Read a public-key file, as strictly as a backup: damage check, canonical form, and the
+    /// same checks as [`encode`](Self::encode). Anything not starting with [`PUBKEY_MAGIC`]
+    /// (or over 64 KiB) is [`FormatError::NotABackup`].
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
         if bytes.len() > 64 * 1024 {
             return Err(FormatError::NotABackup);

@@ -41,6 +41,9 @@ pub(super) fn split_last_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Parse a whole file: checksum first, then strict parsing, then a canonical re-encoding check.
+///
+/// Nothing read is authenticated yet (the MAC needs the secret); the error says whether the
+/// bytes are damaged, invalid, of another version or not a backup at all.
 pub fn parse(bytes: &[u8]) -> Result<(BackupFile, Encoded), FormatError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(FormatError::Damaged {

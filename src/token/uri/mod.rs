@@ -34,8 +34,12 @@ pub use yubikey::YubikeyLocator;
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum TokenLocator {
+    /// `pkcs11:` — a token and key through a PKCS#11 module.
     Pkcs11(Pkcs11Uri),
+    /// `pubkey:<FILE>` — a public-key file, not a token: it can make a slot, never open one.
+    /// The path is taken literally (not percent-decoded).
     Pubkey(PathBuf),
+    /// `yubikey:` — a YubiKey's PIV slot.
     Yubikey(YubikeyLocator),
 }
 

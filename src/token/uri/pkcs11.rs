@@ -14,19 +14,34 @@ use crate::format::percent_encode;
 
 /// A parsed RFC 7512 PKCS#11 URI (the attributes custody uses).
 #[derive(Clone, Default)]
+///
+/// Every value is percent-decoded; `None` means the attribute was absent (an empty value is
+/// `Some("")`). Decoded strings are the user's own, unescaped. `Debug` never shows the PIN.
 pub struct Pkcs11Uri {
+    /// `token=`: the token's label.
     pub token_label: Option<String>,
+    /// `serial=`: the token's serial number.
     pub token_serial: Option<String>,
+    /// `manufacturer=`: the token's manufacturer id.
     pub manufacturer: Option<String>,
+    /// `model=`: the token's model.
     pub model: Option<String>,
+    /// `slot-id=`: the slot holding the token (ids may change between runs).
     pub slot_id: Option<u64>,
+    /// `object=`: the key's `CKA_LABEL`.
     pub object_label: Option<String>,
+    /// `id=`: the key's `CKA_ID`, raw bytes.
     pub object_id: Option<Vec<u8>>,
-    /// `secret-key`, `private` or `public`.
+    /// `type=`: `secret-key`, `private` or `public`.
     pub object_type: Option<String>,
+    /// `module-path=` (query): the PKCS#11 module to load; never empty.
     pub module_path: Option<PathBuf>,
+    /// `module-name=` (query); never empty.
     pub module_name: Option<String>,
+    /// `pin-source=` (query): a file holding the PIN. Only the path: nothing here reads it.
     pub pin_source: Option<PathBuf>,
+    /// `pin-value=` (query): the PIN itself, visible in the process arguments. Never together
+    /// with `pin_source`.
     pub pin_value: Option<SecretString>,
 }
 
