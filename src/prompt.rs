@@ -10,6 +10,7 @@ use crate::secret::Password;
 
 /// A new password (already confirmed) and the hint typed with it, if one was asked.
 pub struct NewPassword {
+    /// The password, normalized (NFC) once when it was made.
     pub password: Password,
     /// `Some` only when the password was typed interactively and a hint was asked for.
     pub hint: Option<String>,
@@ -20,15 +21,27 @@ pub struct NewPassword {
 #[non_exhaustive]
 pub enum PromptError {
     /// Nothing to ask and no terminal to ask on.
-    NotInteractive { what: String },
+    NotInteractive {
+        /// What was needed, for people: the message reads "`what` is needed, but ...".
+        what: String,
+    },
     /// The two entries of a new password differed.
     Mismatch,
     /// The password given is not acceptable (empty, ...).
-    Refused { reason: String },
+    Refused {
+        /// Why, for people; never the password itself.
+        reason: String,
+    },
     /// Reading the answer failed.
-    Io { detail: String },
+    Io {
+        /// What the terminal or reader said; never the answer.
+        detail: String,
+    },
     /// A source named for the answer (a PIN file) could not be read; `detail` says which and why.
-    Source { detail: String },
+    Source {
+        /// Which source and why, for people; never its content.
+        detail: String,
+    },
 }
 
 impl fmt::Display for PromptError {

@@ -28,14 +28,15 @@ pub use write::{encode_common, encode_descriptor, encode_file_fields, encode_slo
 
 /// First line of every file.
 pub const MAGIC: &str = "custody-backup v1";
-/// A file larger than this is refused before it is read whole.
+/// A file larger than this (bytes) is refused before it is read whole.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Longest line accepted (the payload line of a 4096-byte secret is about 5.5 KiB).
 pub const MAX_LINE_BYTES: usize = 8192;
-/// Most slots (tokens) one file may carry.
+/// Most slots (tokens) one file may carry; a reader refuses more before parsing them.
 pub const MAX_SLOTS: usize = 16;
-/// Bounds on the secret itself.
+/// Shortest secret a file may hold, in bytes (128 bits).
 pub const MIN_SECRET_BYTES: usize = 16;
+/// Longest secret a file may hold, in bytes.
 pub const MAX_SECRET_BYTES: usize = 4096;
 /// AES-GCM tag length.
 pub const TAG_BYTES: usize = 16;
@@ -45,14 +46,18 @@ pub const KEY_BYTES: usize = 32;
 pub const MAX_TOKEN_STRING_BYTES: usize = 256;
 /// Longest key id.
 pub const MAX_KEY_ID_BYTES: usize = 64;
-/// Reading refuses KDF parameters above these before anything is allocated.
+/// Reading refuses KDF parameters above these before anything is allocated, so that a crafted
+/// file cannot make a reader allocate or compute without bound. Memory in KiB (4 GiB).
 pub const MAX_KDF_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+/// Most Argon2id passes a file may ask for (see [`MAX_KDF_MEMORY_KIB`]).
 pub const MAX_KDF_ITERATIONS: u32 = 16;
+/// Most Argon2id lanes a file may ask for (see [`MAX_KDF_MEMORY_KIB`]).
 pub const MAX_KDF_PARALLELISM: u32 = 16;
-/// The smallest parameters ever written or read (`--allow-weak-kdf`).
+/// The smallest memory ever written or read, in KiB (8 MiB; `--allow-weak-kdf`).
 pub const MIN_KDF_MEMORY_KIB: u32 = 8 * 1024;
-/// Below these a file is "weak".
+/// Below this memory (KiB, 64 MiB) a file is "weak": readable, but worth a warning.
 pub const STRONG_KDF_MEMORY_KIB: u32 = 64 * 1024;
+/// Below this many passes a file is "weak" (see [`STRONG_KDF_MEMORY_KIB`]).
 pub const STRONG_KDF_ITERATIONS: u32 = 3;
 
 #[cfg(test)]

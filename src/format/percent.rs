@@ -13,6 +13,7 @@ const STORED_FORM: &str = "canonical percent-encoding: A-Z a-z 0-9 - . _ ~ as th
 pub struct PercentError {
     /// Byte offset of the offending character or escape in the stored string.
     pub offset: usize,
+    /// What is wrong there; never contains the string's value.
     pub reason: &'static str,
 }
 
@@ -59,11 +60,11 @@ pub fn percent_decode_canonical(s: &str) -> Result<Vec<u8>, PercentError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
+    while let Some(&c) = b.get(i) {
         if c == b'%' {
-            let digit = |j: usize| b.get(j).copied().filter(u8::is_ascii_hexdigit);
-            let (Some(hi), Some(lo)) = (digit(i + 1), digit(i + 2)) else {
+            // Each digit with its value, so that no later step has to trust an earlier check.
+            let digit = |j: usize| b.get(j).and_then(|&d| Some((d, hex_value(d)?)));
+            let (Some((hi, hi_value)), Some((lo, lo_value))) = (digit(i + 1), digit(i + 2)) else {
                 return Err(PercentError {
                     offset: i,
                     reason: "'%' must be followed by two hex digits",
@@ -75,7 +76,7 @@ pub fn percent_decode_canonical(s: &str) -> Result<Vec<u8>, PercentError> {
                     reason: "hex digits in an escape must be uppercase",
                 });
             }
-            let v = (hex_value(hi) << 4) | hex_value(lo);
+            let v = (hi_value << 4) | lo_value;
             if is_unreserved(v) {
                 return Err(PercentError {
                     offset: i,
@@ -97,12 +98,13 @@ pub fn percent_decode_canonical(s: &str) -> Result<Vec<u8>, PercentError> {
     Ok(out)
 }
 
-fn hex_value(c: u8) -> u8 {
+/// The value of a hex digit of either case; `None` for any other byte.
+fn hex_value(c: u8) -> Option<u8> {
     match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        b'A'..=b'F' => c - b'A' + 10,
-        _ => unreachable!("caller checked is_ascii_hexdigit"),
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
     }
 }
 

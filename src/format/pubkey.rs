@@ -1,6 +1,6 @@
 //! The public-key file of `custody token pubkey`: a descriptor and the point it names.
 
-use super::read::Parser;
+use super::read::{Parser, split_last_line};
 use super::write::{Writer, write_descriptor};
 use super::{Descriptor, FormatError};
 
@@ -10,11 +10,15 @@ pub const PUBKEY_MAGIC: &str = "custody-pubkey v1";
 /// A token's P-256 public key with the descriptor a slot made from it records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PubkeyFile {
+    /// The key as a slot made from it records it (kind `pkcs11-p256` or `piv-p256`).
     pub descriptor: Descriptor,
+    /// The uncompressed SEC1 point; its hash is the descriptor's key hash.
     pub public_key: [u8; 65],
 }
 
 impl PubkeyFile {
+    /// The file's canonical bytes. [`FormatError::BadValue`] for an AES descriptor, a point not
+    /// on P-256, or a key hash that does not match the point.
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         self.check()?;
         let mut w = Writer { out: String::new() };
@@ -42,6 +46,9 @@ impl PubkeyFile {
         Ok(())
     }
 
+    /// Read a public-key file, as strictly as a backup: damage check, canonical form, and the
+    /// same checks as [`encode`](Self::encode). Anything not starting with [`PUBKEY_MAGIC`]
+    /// (or over 64 KiB) is [`FormatError::NotABackup`].
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
         if bytes.len() > 64 * 1024 {
             return Err(FormatError::NotABackup);
@@ -50,14 +57,10 @@ impl PubkeyFile {
             return Err(FormatError::NotABackup);
         }
         // Same damage check as a backup file, with its own magic.
-        let body_end = bytes.len().saturating_sub(1);
-        let start = bytes[..body_end]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
-        let ok = bytes.ends_with(b"\n")
-            && bytes[start..body_end].strip_prefix(b"checksum: ")
-                == Some(hex::encode(crate::crypto::checksum(&bytes[..start])).as_bytes());
+        let ok = split_last_line(bytes).is_some_and(|(content, last)| {
+            last.strip_prefix(b"checksum: ")
+                == Some(hex::encode(crate::crypto::checksum(content)).as_bytes())
+        });
         if !ok {
             return Err(FormatError::Damaged {
                 reason: "the checksum line is missing or does not match".into(),

@@ -13,20 +13,17 @@ pub fn check_checksum(bytes: &[u8]) -> Result<(), FormatError> {
     if !bytes.starts_with(b"custody-backup ") {
         return Err(FormatError::NotABackup);
     }
-    if !bytes.ends_with(b"\n") {
+    let Some((content, last)) = split_last_line(bytes) else {
         return Err(FormatError::Damaged {
             reason: "it does not end with a complete line: truncated?".into(),
         });
-    }
-    let body = &bytes[..bytes.len() - 1];
-    let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-    let last = &body[start..];
+    };
     let Some(hexsum) = last.strip_prefix(b"checksum: ") else {
         return Err(FormatError::Damaged {
             reason: "the checksum line is missing: truncated?".into(),
         });
     };
-    let want = crate::crypto::checksum(&bytes[..start]);
+    let want = crate::crypto::checksum(content);
     if hexsum != hex::encode(want).as_bytes() {
         return Err(FormatError::Damaged {
             reason: "the checksum does not match its content".into(),
@@ -35,7 +32,18 @@ pub fn check_checksum(bytes: &[u8]) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// `bytes` up to and including the newline before its last line, and that last line without
+/// its newline; `None` when `bytes` does not end with a newline (a truncated file).
+pub(super) fn split_last_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let body = bytes.strip_suffix(b"\n")?;
+    let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    body.split_at_checked(start)
+}
+
 /// Parse a whole file: checksum first, then strict parsing, then a canonical re-encoding check.
+///
+/// Nothing read is authenticated yet (the MAC needs the secret); the error says whether the
+/// bytes are damaged, invalid, of another version or not a backup at all.
 pub fn parse(bytes: &[u8]) -> Result<(BackupFile, Encoded), FormatError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(FormatError::Damaged {
@@ -43,17 +51,14 @@ pub fn parse(bytes: &[u8]) -> Result<(BackupFile, Encoded), FormatError> {
         });
     }
     // The version line is read before the checksum so that a later version is named as such.
-    let first_end = bytes
-        .iter()
-        .take(64)
-        .position(|&b| b == b'\n')
-        .unwrap_or(bytes.len().min(64));
-    if first_end == bytes.len() && bytes.starts_with(b"custody-backup ") {
+    // The first line, or the first 64 bytes when no newline comes sooner.
+    let head = bytes.get(..64).unwrap_or(bytes);
+    let first = head.split(|&b| b == b'\n').next().unwrap_or(head);
+    if first.len() == bytes.len() && bytes.starts_with(b"custody-backup ") {
         return Err(FormatError::Damaged {
             reason: "it ends inside its first line: truncated".into(),
         });
     }
-    let first = &bytes[..first_end];
     // A file copied in text mode (CRLF) is damaged or invalid, not of another version.
     let first = first.strip_suffix(b"\r").unwrap_or(first);
     if let Some(v) = first.strip_prefix(b"custody-backup ") {
@@ -90,8 +95,9 @@ pub(super) type PResult<T> = Result<T, FormatError>;
 impl<'a> Parser<'a> {
     pub(super) fn new(bytes: &'a [u8]) -> PResult<Self> {
         let text = std::str::from_utf8(bytes).map_err(|e| FormatError::Invalid {
-            line: 1 + bytes[..e.valid_up_to()]
+            line: 1 + bytes
                 .iter()
+                .take(e.valid_up_to())
                 .filter(|&&b| b == b'\n')
                 .count(),
             reason: "not valid UTF-8".into(),
@@ -185,7 +191,12 @@ impl<'a> Parser<'a> {
                 "\"{key}\" must be lowercase hex of at most {max} bytes"
             ));
         }
-        Ok(hex::decode(v).expect("checked hex"))
+        // Checked above; should hex ever disagree, the same refusal rather than a panic.
+        hex::decode(v).or_else(|_| {
+            self.err(format!(
+                "\"{key}\" must be lowercase hex of at most {max} bytes"
+            ))
+        })
     }
 
     fn number(&mut self, key: &str, max: u64) -> PResult<u64> {
@@ -194,12 +205,12 @@ impl<'a> Parser<'a> {
             && v.len() <= 10
             && v.bytes().all(|b| b.is_ascii_digit())
             && (v == "0" || !v.starts_with('0'));
-        if !canonical {
+        // At most 10 digits always fit a u64: the parse only fails where `canonical` does.
+        let (true, Ok(n)) = (canonical, v.parse::<u64>()) else {
             return self.err(format!(
                 "\"{key}\" must be a decimal number without leading zeros"
             ));
-        }
-        let n: u64 = v.parse().expect("checked digits");
+        };
         if n > max {
             return self.err(format!("\"{key}\" {n} is larger than {max}"));
         }

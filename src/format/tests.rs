@@ -341,3 +341,63 @@ fn mutations_never_panic() {
         }
     }
 }
+
+/// The edges of the damage check and of the first-line read, which index into untrusted bytes.
+#[test]
+fn short_and_truncated_inputs() {
+    for b in [&b""[..], b"\n", b"custody-backup", b"x\n"] {
+        assert!(matches!(parse(b), Err(FormatError::NotABackup)), "{b:?}");
+    }
+    assert!(matches!(
+        parse(b"custody-backup v1"),
+        Err(FormatError::Damaged { .. })
+    ));
+    for b in [&b"custody-backup v1\n"[..], b"custody-backup v1\nchecksum: 00\n"] {
+        assert!(matches!(parse(b), Err(FormatError::Damaged { .. })), "{b:?}");
+    }
+    // A first line longer than 64 bytes is read as its first 64.
+    let long = format!("custody-backup {}\n", "9".repeat(80));
+    match parse(long.as_bytes()) {
+        Err(FormatError::UnsupportedVersion { found }) => assert_eq!(found.len(), 64 - 15),
+        other => panic!("{other:?}"),
+    }
+    let t = text();
+    let (content, last) = super::read::split_last_line(t.as_bytes()).unwrap();
+    assert!(last.starts_with(b"checksum: ") && content.ends_with(b"\n"));
+    assert_eq!(content.len() + last.len() + 1, t.len());
+    assert_eq!(super::read::split_last_line(b"one\n"), Some((&b""[..], &b"one"[..])));
+    assert_eq!(super::read::split_last_line(b"one"), None);
+}
+
+#[test]
+fn timestamps() {
+    use super::validate::valid_timestamp;
+    for ok in [
+        "2026-11-28T16:00:00Z",
+        "2024-02-29T23:59:59Z",
+        "2000-02-29T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+    ] {
+        assert!(valid_timestamp(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "2026-11-28T16:00:00",
+        "2026-11-28T16:00:00Z ",
+        "2026-11-28 16:00:00Z",
+        "2026-11-28T16:00:60Z",
+        "2026-11-28T24:00:00Z",
+        "2026-11-28T16:60:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-00-01T00:00:00Z",
+        "2026-11-31T00:00:00Z",
+        "2026-11-00T00:00:00Z",
+        "2023-02-29T00:00:00Z",
+        "1900-02-29T00:00:00Z",
+        "2026-1a-28T16:00:00Z",
+        "20261128T160000Z0000",
+        "２026-11-28T16:00:0Z",
+    ] {
+        assert!(!valid_timestamp(bad), "{bad}");
+    }
+}

@@ -19,6 +19,7 @@ pub enum SlotKind {
 }
 
 impl SlotKind {
+    /// The kind as the file's `slot:` line spells it (`pkcs11-aes`, `pkcs11-p256`, `piv-p256`).
     pub fn name(self) -> &'static str {
         match self {
             SlotKind::Pkcs11Aes => "pkcs11-aes",
@@ -42,30 +43,45 @@ impl SlotKind {
 
 /// Which key a slot needs: enough to find it again, nothing that decides what code runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Every string here comes from an unauthenticated file when read: show it only through
+/// [`display_escaped`](super::display_escaped) (as [`Descriptor::describe`] does).
 pub enum Descriptor {
+    /// A key on a PKCS#11 token, found again by token label or serial and key label or id.
     Pkcs11 {
+        /// [`SlotKind::Pkcs11Aes`] or [`SlotKind::Pkcs11P256`]; never [`SlotKind::PivP256`].
         kind: SlotKind,
+        /// The token's `CK_TOKEN_INFO.label`, trailing padding removed (at most 256 bytes).
         token_label: String,
+        /// The token's serial number, padding removed; may be empty.
         token_serial: String,
+        /// The key's `CKA_LABEL` (lossy UTF-8); may be empty.
         key_label: String,
+        /// The key's `CKA_ID` (at most 64 bytes); may be empty.
         key_id: Vec<u8>,
         /// Present exactly for [`SlotKind::Pkcs11P256`].
         key_hash: Option<[u8; 32]>,
     },
+    /// A P-256 key in a YubiKey's PIV slot.
     Piv {
+        /// The YubiKey's serial number.
         card_serial: u32,
+        /// The PIV key slot: 0x82..=0x95 (retired), 0x9a, 0x9c, 0x9d or 0x9e.
         piv_slot: u8,
+        /// Hash of the slot's public key, so another key in the same slot is told apart.
         key_hash: [u8; 32],
     },
 }
 
 impl Descriptor {
+    /// Which kind of slot this key serves.
     pub fn kind(&self) -> SlotKind {
         match self {
             Descriptor::Pkcs11 { kind, .. } => *kind,
             Descriptor::Piv { .. } => SlotKind::PivP256,
         }
     }
+    /// The hash of the key's public point; `None` for an AES key (it has no public half).
     pub fn key_hash(&self) -> Option<&[u8; 32]> {
         match self {
             Descriptor::Pkcs11 { key_hash, .. } => key_hash.as_ref(),
@@ -112,23 +128,35 @@ impl Descriptor {
 pub enum SlotMaterial {
     /// z encrypted by the token (AES-GCM): the IV the token used and ciphertext ‖ tag.
     TokenCiphertext {
+        /// The IV the token used (some tokens choose their own).
         iv: [u8; 12],
+        /// z encrypted by the token: ciphertext ‖ tag.
         ciphertext: [u8; KEY_BYTES + TAG_BYTES],
     },
     /// The ephemeral public point, uncompressed SEC1 (04 ‖ X ‖ Y).
     Ephemeral([u8; 65]),
 }
 
+/// One way to open a file: a token key plus the password unwrap the file's secret s.
+///
+/// Nothing here is secret; `wrapped` is s encrypted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Slot {
+    /// Which token key this slot needs.
     pub descriptor: Descriptor,
-    /// custody opened this slot from the written bytes when it was made.
+    /// custody opened this slot from the written bytes when it was made; `false` for a slot
+    /// made from a public key alone, never opened.
     pub verified: bool,
+    /// HKDF salt of this slot's keys (random).
     pub salt: [u8; 32],
+    /// What the token contributed; its variant matches `descriptor`'s kind.
     pub material: SlotMaterial,
+    /// Nonce of the slot AEAD (random).
     pub wrap_nonce: [u8; 12],
     /// The file's secret s (D, or a share of D) under the slot's KEK: ciphertext ‖ tag.
     pub wrapped: [u8; KEY_BYTES + TAG_BYTES],
+    /// Tells a wrong password (commitment differs) from an altered slot (it matches but the
+    /// AEAD fails).
     pub key_commitment: [u8; 32],
 }
 
@@ -136,10 +164,12 @@ pub struct Slot {
 pub use crate::crypto::KdfParams;
 
 impl KdfParams {
+    /// Below the strong minimum (64 MiB, 3 passes): allowed, but worth a warning.
     pub fn is_weak(&self) -> bool {
         self.memory_kib < STRONG_KDF_MEMORY_KIB || self.iterations < STRONG_KDF_ITERATIONS
     }
-    /// Within what any reader accepts (refused before anything is allocated).
+    /// Within what any reader accepts (refused before anything is allocated). The error is a
+    /// sentence for people, naming the values and the limits.
     pub fn check_readable(&self) -> Result<(), String> {
         if self.memory_kib > MAX_KDF_MEMORY_KIB
             || self.iterations > MAX_KDF_ITERATIONS
@@ -167,37 +197,51 @@ impl KdfParams {
 /// Fields every file of one backup set shares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommonHeader {
+    /// Identifies the set (random); salt of the payload and MAC keys.
     pub set_id: [u8; 16],
     /// UTC, `YYYY-MM-DDTHH:MM:SSZ`.
     pub created: String,
+    /// A name for people (free text, may be empty); unauthenticated until the MAC is checked.
     pub label: String,
+    /// K, the shares needed: 1 only for a single backup, else 2..=`count`.
     pub threshold: u8,
+    /// N, the shares in the set (1 for a single backup).
     pub count: u8,
     /// One per share, index order (a single backup has one).
     pub officers: Vec<String>,
     /// One per share, index order.
     pub commitments: Vec<[u8; 32]>,
+    /// The first 16 bytes of the secret's fingerprint, for people to compare.
     pub fingerprint: [u8; 16],
+    /// AES-GCM nonce of the payload (random).
     pub payload_nonce: [u8; 12],
 }
 
 /// Fields of one file that are its own (its officer's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileFields {
+    /// Which share this file holds, 1..=`count` (1 for a single backup).
     pub index: u8,
+    /// Password hint shown at restore (free text, may be empty); never the password.
     pub hint: String,
+    /// Argon2id cost of this file's password.
     pub kdf: KdfParams,
+    /// Argon2id salt (random).
     pub kdf_salt: [u8; 32],
 }
 
 /// One backup file (a single backup, or one share of a split set).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackupFile {
+    /// What every file of the set shares.
     pub common: CommonHeader,
+    /// This file's own fields.
     pub own: FileFields,
+    /// 1 to 16 ways to open the file.
     pub slots: Vec<Slot>,
     /// The secret under the payload key: ciphertext ‖ tag.
     pub payload: Vec<u8>,
+    /// HMAC over everything before the `mac:` line, keyed from the file's secret s.
     pub mac: [u8; 32],
 }
 
@@ -206,15 +250,31 @@ pub struct BackupFile {
 #[non_exhaustive]
 pub enum FormatError {
     /// The checksum line is missing or does not match: the bytes were damaged (or truncated).
-    Damaged { reason: String },
+    Damaged {
+        /// What was wrong, for people.
+        reason: String,
+    },
     /// The checksum matches but the content is not a valid v1 file.
-    Invalid { line: usize, reason: String },
+    Invalid {
+        /// 1-based line of the problem; 0 when it concerns the whole file.
+        line: usize,
+        /// What was wrong, for people (file values in it are escaped).
+        reason: String,
+    },
     /// A custody file of a version this build does not read.
-    UnsupportedVersion { found: String },
+    UnsupportedVersion {
+        /// The version text found, raw: escape it before showing it (`Display` does).
+        found: String,
+    },
     /// Not a custody backup at all.
     NotABackup,
     /// Refused while building a file (a value out of bounds).
-    BadValue { field: &'static str, reason: String },
+    BadValue {
+        /// The file field at fault, as the file names it.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
 }
 
 impl fmt::Display for FormatError {
@@ -255,8 +315,13 @@ impl FormatError {
 }
 
 /// Byte regions of an encoded file that the cryptography binds, all taken from one encoding.
+///
+/// Made by [`BackupFile::encode`] or [`parse`](super::parse); the ranges index `bytes` and
+/// there is one slot range per slot of the file it was made from. The accessors panic on an
+/// `Encoded` built by hand that breaks this.
 #[derive(Clone, Debug)]
 pub struct Encoded {
+    /// The whole file, exactly as written or read.
     pub bytes: Vec<u8>,
     /// Magic line through `payload-nonce:` (hashed to Hc).
     pub common: std::ops::Range<usize>,
@@ -273,18 +338,31 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    /// The common header's bytes (the input of Hc).
     pub fn common(&self) -> &[u8] {
         &self.bytes[self.common.clone()]
     }
+    /// The file fields' bytes (part of every slot's AAD).
     pub fn file_fields(&self) -> &[u8] {
         &self.bytes[self.file_fields.clone()]
     }
+    /// Slot `i`'s descriptor bytes (the token's AES-GCM AAD).
+    ///
+    /// # Panics
+    ///
+    /// If the file has no slot `i`: the caller takes `i` from the same file's slots.
     pub fn slot_descriptor(&self, i: usize) -> &[u8] {
         &self.bytes[self.slot_descriptors[i].clone()]
     }
+    /// Slot `i`'s fields up to its token material (the slot AEAD's AAD).
+    ///
+    /// # Panics
+    ///
+    /// If the file has no slot `i`: the caller takes `i` from the same file's slots.
     pub fn slot_fields(&self, i: usize) -> &[u8] {
         &self.bytes[self.slot_fields[i].clone()]
     }
+    /// Everything the file MAC covers.
     pub fn before_mac(&self) -> &[u8] {
         &self.bytes[self.before_mac.clone()]
     }

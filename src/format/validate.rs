@@ -92,13 +92,16 @@ impl BackupFile {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ`, a real date and time of day (no leap second).
 pub(super) fn valid_timestamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 20 {
+    // A fixed-size array: every index below is checked by the compiler.
+    let Ok(b) = <&[u8; 20]>::try_from(s.as_bytes()) else {
         return false;
-    }
-    let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-    if !digits.iter().all(|&i| b[i].is_ascii_digit()) {
+    };
+    let digits = [
+        b[0], b[1], b[2], b[3], b[5], b[6], b[8], b[9], b[11], b[12], b[14], b[15], b[17], b[18],
+    ];
+    if !digits.iter().all(u8::is_ascii_digit) {
         return false;
     }
     if b[4] != b'-'
@@ -110,8 +113,9 @@ pub(super) fn valid_timestamp(s: &str) -> bool {
     {
         return false;
     }
-    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
-    let (y, m) = (num(0..4), num(5..7));
+    // Both are ASCII digits (checked above), so neither subtraction can wrap.
+    let num = |hi: u8, lo: u8| u32::from(hi - b'0') * 10 + u32::from(lo - b'0');
+    let (y, m) = (num(b[0], b[1]) * 100 + num(b[2], b[3]), num(b[5], b[6]));
     let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -120,5 +124,8 @@ pub(super) fn valid_timestamp(s: &str) -> bool {
         2 => 28,
         _ => return false,
     };
-    (1..=days).contains(&num(8..10)) && num(11..13) < 24 && num(14..16) < 60 && num(17..19) < 60
+    (1..=days).contains(&num(b[8], b[9]))
+        && num(b[11], b[12]) < 24
+        && num(b[14], b[15]) < 60
+        && num(b[17], b[18]) < 60
 }

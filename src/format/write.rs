@@ -146,6 +146,7 @@ fn write_slot_tail(w: &mut Writer, verified: bool, salt: &[u8; 32], m: &SlotMate
 
 impl BackupFile {
     /// Encode with the MAC and checksum as stored (the MAC is whatever `self.mac` holds).
+    /// Refuses with [`FormatError::BadValue`] whatever [`validate`](Self::validate) refuses.
     pub fn encode(&self) -> Result<Encoded, FormatError> {
         self.validate()?;
         let mut w = Writer { out: String::new() };

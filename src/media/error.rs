@@ -8,55 +8,79 @@ use std::path::PathBuf;
 use super::FAULT_INJECT_ENV;
 use super::WriteStep;
 
+/// Why a file could not be written or read. Unless it is [`MediaError::NotRestored`], a write
+/// error means nothing was left behind and no existing file was changed.
+///
+/// Paths are the caller's own; no variant carries file contents.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MediaError {
     /// The destination exists; it was not touched.
     Exists {
+        /// The destination.
         path: PathBuf,
     },
+    /// A step of the write failed with an I/O error.
     Io {
+        /// Which step.
         step: WriteStep,
+        /// The destination (not the temporary file).
         path: PathBuf,
+        /// What the system said.
         source: io::Error,
     },
     /// Fault injection made `step` fail.
     #[cfg(feature = "fault-injection")]
     InjectedFault {
+        /// The step named in `CUSTODY_FAULT_INJECT`.
         step: WriteStep,
+        /// The destination.
         path: PathBuf,
     },
     /// The bytes read back differ from the bytes written.
     ReadBackMismatch {
+        /// The destination.
         path: PathBuf,
     },
     /// The caller's verification of the bytes read back failed.
     VerifyFailed {
+        /// The destination.
         path: PathBuf,
+        /// What the caller's check said.
         reason: String,
     },
+    /// [`read_bounded`](super::read_bounded) refused a file over its limit, before reading
+    /// it whole.
     TooLarge {
+        /// The file.
         path: PathBuf,
+        /// The limit, in bytes.
         max: u64,
     },
     /// [`read_bounded`](super::read_bounded) could not read the file.
     Read {
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         source: io::Error,
     },
     /// The filesystem supports neither a no-replace rename nor hard links, so a new file
     /// cannot be put in place without risking replacing one created meanwhile.
     NoSafeCreate {
+        /// The destination.
         path: PathBuf,
+        /// The error of the hard link, the last thing tried.
         source: io::Error,
     },
     /// `CUSTODY_FAULT_INJECT` holds something that is not a step name.
     #[cfg(feature = "fault-injection")]
     BadFaultInjection {
+        /// The variable's value (lossy UTF-8).
         value: String,
     },
     /// A write failed and the directory could not be put back as it was.
     NotRestored {
+        /// The failure that started the cleanup.
         error: Box<MediaError>,
         /// `force` had already replaced an existing file, which is gone.
         replaced_existing: bool,

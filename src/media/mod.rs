@@ -33,6 +33,7 @@
 mod error;
 #[cfg(feature = "fault-injection")]
 mod fault;
+mod sys;
 mod write;
 
 use std::fmt;
@@ -44,23 +45,34 @@ use std::path::Path;
 use fault::fault_from_env;
 use write::write_impl;
 
-/// Environment variable naming a [`WriteStep`] to fail on purpose (see the module docs).
-/// Defined in every build so that a build without fault injection can refuse it.
+/// Environment variable naming a write step to fail on purpose, for tests: `create-temp`,
+/// `write`, `sync-file`, `rename`, `sync-dir`, `read-back` or `verify`, optionally `@N` for the
+/// N-th write of the process only. Read only in a build with the `fault-injection` feature;
+/// defined in every build so that a build without it can refuse the variable.
 pub const FAULT_INJECT_ENV: &str = "CUSTODY_FAULT_INJECT";
 
-/// Steps a test can make fail (fault injection), in order.
+/// The steps of a write, in order: what an error says failed, and what fault injection can
+/// make fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteStep {
+    /// Creating the temporary file beside the destination (also: a path naming no file).
     CreateTemp,
+    /// Writing the data to the temporary file.
     Write,
+    /// fsync of the temporary file.
     SyncFile,
+    /// Moving the temporary file to its final name (never replacing one unless `force`).
     Rename,
+    /// fsync of the directory, so that the new name survives a power loss.
     SyncDir,
+    /// Reading the file back from the device.
     ReadBack,
+    /// The caller's check of the bytes read back.
     Verify,
 }
 
 impl WriteStep {
+    /// Every step, in the order a write takes them.
     pub const ALL: [WriteStep; 7] = [
         WriteStep::CreateTemp,
         WriteStep::Write,
@@ -105,6 +117,7 @@ impl fmt::Display for WriteStep {
 
 pub use error::MediaError;
 
+/// How a write that succeeded went, beyond the data being in place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteOutcome {
     /// The filesystem did not keep mode 0600 (e.g. FAT): the caller should warn.
@@ -165,7 +178,8 @@ pub fn is_removable(dev: u64) -> bool {
         .any(|p| fs::read_to_string(p).is_ok_and(|v| v.trim() == "1"))
 }
 
-/// Read a whole file, refusing one larger than `max` bytes before reading it all.
+/// Read a whole file, refusing one larger than `max` bytes before reading it all: a
+/// [`MediaError::TooLarge`], or [`MediaError::Read`] when it cannot be read.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, MediaError> {
     let err = |source| MediaError::Read {
         path: path.to_owned(),

@@ -1,7 +1,7 @@
 //! The write itself: a temporary file, moved into place without replacing anything unless
 //! asked to, the directory flushed, the file read back; and the undo when a step fails.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read, Write};
@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 #[cfg(feature = "fault-injection")]
 use super::fault::inject;
+use super::sys::{drop_cached_pages, rename_noreplace};
 use super::{MediaError, WriteOutcome, WriteStep};
 
 /// What has to be undone if a later step fails.
@@ -198,7 +199,8 @@ fn split_path(path: &Path) -> io::Result<(PathBuf, OsString)> {
 fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(PathBuf, File)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     // Stay under NAME_MAX (255) once the prefix and suffix are added.
-    let stem = &name.as_bytes()[..name.len().min(200)];
+    let stem = name.as_bytes();
+    let stem = stem.get(..200).unwrap_or(stem);
     let mut last = None;
     for _ in 0..16 {
         let nanos = SystemTime::now()
@@ -325,40 +327,6 @@ fn place_with(
     }
 }
 
-fn c_path(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let from = c_path(from)?;
-    let to = c_path(to)?;
-    // The raw syscall rather than libc::renameat2, which needs glibc 2.28.
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE as libc::c_uint,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let _ = (c_path(from)?, to);
-    Err(io::Error::from_raw_os_error(libc::ENOSYS))
-}
-
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -373,6 +341,8 @@ struct ReadBack {
 fn read_back(path: &Path, expected: usize) -> io::Result<ReadBack> {
     let file = File::open(path)?;
     let meta = file.metadata()?;
+    // After fsync the file's pages are clean, so dropping them makes this read come from the
+    // device rather than from memory: that is what shows the media really holds the data.
     drop_cached_pages(&file);
     let mut bytes = Zeroizing::new(Vec::with_capacity(expected.saturating_add(1)));
     file.take(expected as u64 + 1).read_to_end(&mut bytes)?;
@@ -381,20 +351,6 @@ fn read_back(path: &Path, expected: usize) -> io::Result<ReadBack> {
         bytes,
     })
 }
-
-/// After fsync the file's pages are clean, so dropping them makes the read-back come from the
-/// device rather than from memory: that is what shows the media really holds the data.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn drop_cached_pages(file: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: plain advisory call on an open descriptor. Failure only means a weaker check.
-    unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn drop_cached_pages(_file: &File) {}
 
 #[cfg(test)]
 mod tests {

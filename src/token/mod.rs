@@ -38,14 +38,19 @@ pub trait EcdhP256 {
 
 /// One usable key, with what the file records about it.
 pub struct TokenKey<'a> {
+    /// The key as a slot made with it records it.
     pub descriptor: Descriptor,
-    /// For messages: which token and key.
+    /// For messages: which token and key (token strings already escaped).
     pub name: String,
+    /// What the key can do.
     pub ops: KeyOps<'a>,
 }
 
+/// What a token key can do for a slot, by kind.
 pub enum KeyOps<'a> {
+    /// An AES key on the token: encrypts and decrypts z there.
     Aes(Box<dyn AesKey + 'a>),
+    /// A P-256 key on the token or card: ECDH there.
     Ecdh(Box<dyn EcdhP256 + 'a>),
     /// A public key alone (`pubkey:` file): can make a slot, cannot open one.
     PublicOnly([u8; 65]),
@@ -56,22 +61,54 @@ pub enum KeyOps<'a> {
 #[non_exhaustive]
 pub enum TokenError {
     /// The PIN was refused; `final_try` when the token says one more wrong PIN locks it.
-    PinIncorrect { token: String, final_try: bool },
+    PinIncorrect {
+        /// Which token, for people (may say how many tries are left).
+        token: String,
+        /// The token says the next wrong PIN locks it.
+        final_try: bool,
+    },
     /// The PIN is locked (blocked): it needs the SO PIN / PUK.
-    PinLocked { token: String },
+    PinLocked {
+        /// Which token, for people (may say how to unblock it).
+        token: String,
+    },
     /// No PIN could be had (none given, no terminal to ask on).
-    NoPin { token: String, detail: String },
+    NoPin {
+        /// Which token, for people.
+        token: String,
+        /// Why there was none; never a PIN.
+        detail: String,
+    },
     /// No token, module or key matches.
-    NotFound { what: String },
+    NotFound {
+        /// The whole message: what was looked for and what is present.
+        what: String,
+    },
     /// The key exists but cannot do the job (missing CKA_DERIVE, not P-256, ...).
-    KeyUnusable { key: String, reason: String },
+    KeyUnusable {
+        /// Which key, for people.
+        key: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// The key did not open this slot: another key than the one the slot was made with.
-    WrongKey { key: String },
+    WrongKey {
+        /// Which key, for people.
+        key: String,
+    },
     /// Any other failure, naming the token and what it said.
-    Failed { token: String, detail: String },
+    Failed {
+        /// Which token, for people.
+        token: String,
+        /// What failed and what the token or library said.
+        detail: String,
+    },
     /// Key generation found a key where the new one would go; custody never replaces a key
     /// unless told to.
-    KeyExists { what: String },
+    KeyExists {
+        /// The whole message: where, and what to do instead.
+        what: String,
+    },
 }
 
 impl fmt::Display for TokenError {
@@ -142,25 +179,41 @@ pub struct GeneratedKey {
 
 /// A PKCS#11 token as a listing shows it.
 #[derive(Clone, Debug)]
+///
+/// The strings are the token's own, unescaped: escape them before showing them.
 pub struct TokenSummary {
     /// The slot holding it (slot ids may change between runs).
     pub slot_id: u64,
+    /// Token label, trailing padding removed.
     pub label: String,
+    /// Serial number, padding removed.
     pub serial: String,
+    /// Manufacturer id, trailing padding removed.
     pub manufacturer: String,
+    /// Model, trailing padding removed.
     pub model: String,
+    /// The token needs a login (a PIN) before its private objects can be used.
     pub login_required: bool,
+    /// A wrong user PIN was given since the last good one.
     pub pin_count_low: bool,
+    /// One more wrong user PIN locks it.
     pub pin_final_try: bool,
+    /// The user PIN is locked.
     pub pin_locked: bool,
 }
 
 /// A YubiKey as a listing shows it.
 #[derive(Clone, Debug)]
+///
+/// The reader name is the system's own, unescaped: escape it before showing it.
 pub struct CardSummary {
+    /// The PC/SC reader the card is in.
     pub reader: String,
+    /// The YubiKey's serial number, as `yubikey:serial=` names it.
     pub serial: u32,
+    /// Firmware version, e.g. `5.7.1`.
     pub version: String,
+    /// PIN tries left; `None` when the card would not say.
     pub pin_tries: Option<u8>,
     /// Slots holding a P-256 key with a custody certificate: slot, uncompressed public key.
     pub custody_slots: Vec<(u8, [u8; 65])>,
@@ -179,23 +232,32 @@ pub enum MgmSource {
 /// When a YubiKey asks for its PIN before using a new key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PivPinPolicy {
+    /// Once per session (after the PIN is verified).
     Once,
+    /// Before every use.
     Always,
+    /// Never: anyone holding the card can use the key.
     Never,
 }
 
 /// When a YubiKey asks for a touch before using a new key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PivTouchPolicy {
+    /// Before every use.
     Always,
+    /// Once, then not again for 15 seconds.
     Cached,
+    /// Never.
     Never,
 }
 
 /// Options of YubiKey key generation.
 pub struct PivKeygen {
+    /// How to authenticate with the card's management key, which key generation needs.
     pub mgm: MgmSource,
+    /// When the new key asks for the PIN.
     pub pin_policy: PivPinPolicy,
+    /// When the new key asks for a touch.
     pub touch_policy: PivTouchPolicy,
     /// Replace a key already in the slot.
     pub force: bool,

@@ -16,9 +16,13 @@ use crate::token::{EcdhP256, TokenError};
 
 /// A key in a PIV slot, its PIN verified.
 pub struct PivEcdh {
+    /// The card, shared with the other keys of the same operation.
     pub card: Rc<RefCell<YubiKey>>,
+    /// The PIV key slot.
     pub slot: u8,
+    /// The slot's public key, uncompressed.
     pub point: [u8; 65],
+    /// The card's serial number, for messages.
     pub serial: u32,
     /// Verified once already; verified again right before each use, since reading objects
     /// re-selects the applet and drops the verification (as on a real YubiKey).

@@ -1,6 +1,6 @@
 //! The YubiKey backend: a P-256 key in a PIV slot, over PC/SC. It serves the same
-//! [`EcdhP256`] function as a PKCS#11 EC key, so point validation, the key-hash check and the
-//! HKDF binding are shared and unchanged.
+//! [`EcdhP256`](crate::token::EcdhP256) function as a PKCS#11 EC key, so point validation, the
+//! key-hash check and the HKDF binding are shared and unchanged.
 
 mod adapter;
 mod error;
@@ -24,6 +24,7 @@ pub const RETIRED: std::ops::RangeInclusive<u8> = 0x82..=0x95;
 /// The subject common name of the certificate custody writes beside its keys.
 pub const CERT_CN: &str = "custody";
 
+/// The name a YubiKey goes by in messages.
 pub fn card_name(serial: u32) -> String {
     format!("YubiKey {serial}")
 }
@@ -164,6 +165,7 @@ pub fn verify_pin(yk: &mut YubiKey, pin: &SecretString) -> Result<(), TokenError
         .map_err(|e| map_pin_error(serial, e))
 }
 
+/// The card's serial number, as `yubikey:serial=` and a slot's `card-serial` name it.
 pub fn serial_of(yk: &YubiKey) -> u32 {
     let Serial(s) = yk.serial();
     s

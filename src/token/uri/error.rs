@@ -12,8 +12,11 @@ const YUBIKEY_FORM: &str = "yubikey:serial=<decimal>[;slot=<hex, e.g. 82 or 0x9c
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LocatorKind {
+    /// `pkcs11:`
     Pkcs11,
+    /// `pubkey:`
     Pubkey,
+    /// `yubikey:`
     Yubikey,
 }
 
@@ -53,62 +56,95 @@ pub enum UriError {
     UnknownScheme,
     /// `pubkey:` with nothing after it.
     MissingPath {
+        /// Always `LocatorKind::Pubkey`.
         kind: LocatorKind,
     },
     /// An attribute without `=`, without a name, or empty (`;;`, a trailing `;`, a bare `?`).
     MalformedAttribute {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// Which part of it.
         component: Component,
     },
+    /// An attribute name this syntax does not define (vendor ones start with `x-`).
     UnknownAttribute {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// The name as given (shown `{:?}`-quoted, so control characters show as escapes).
         name: String,
     },
     /// An RFC 7512 attribute custody does not implement; ignoring it would select more
     /// tokens than the user asked for.
     UnsupportedAttribute {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// The attribute's name.
         name: String,
     },
     /// A known attribute in the wrong part, e.g. `pin-value` before the `?`.
     MisplacedAttribute {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// The attribute's name.
         name: String,
+        /// Where it was found (it belongs in the other part).
         found_in: Component,
     },
+    /// An attribute given twice, which would leave unclear which value counts.
     DuplicateAttribute {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// The attribute's name.
         name: String,
     },
+    /// A required attribute is absent (`serial=` of a `yubikey:` locator).
     MissingAttribute {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// The attribute's name.
         name: &'static str,
     },
     /// `%` not followed by two hex digits.
     MalformedEscape {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// The attribute whose value it is in (never the value).
         attribute: String,
     },
+    /// A value that decodes to bytes that are not UTF-8, where text is needed.
     InvalidUtf8 {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// The attribute whose value it is (never the value).
         attribute: String,
     },
     /// A raw space or control character: must be written as `%XX`.
     UnencodedCharacter {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// The attribute whose value it is in (never the value).
         attribute: String,
     },
+    /// A value outside what the attribute accepts.
     InvalidValue {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// The attribute (never its value).
         attribute: String,
+        /// What it accepts, for people.
         expected: &'static str,
     },
     /// Both `pin-source` and `pin-value` given (RFC 7512 says to refuse such a URI).
     PinSourceAndValue {
+        /// Which locator syntax.
         kind: LocatorKind,
     },
+    /// A `pin-source` custody does not read: a command (`|...`), a remote host, or a URI
+    /// scheme other than `file:`.
     UnsupportedPinSource {
+        /// Which locator syntax.
         kind: LocatorKind,
+        /// Why, and what to write instead.
         reason: &'static str,
     },
 }

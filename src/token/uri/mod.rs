@@ -34,8 +34,12 @@ pub use yubikey::YubikeyLocator;
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum TokenLocator {
+    /// `pkcs11:` — a token and key through a PKCS#11 module.
     Pkcs11(Pkcs11Uri),
+    /// `pubkey:<FILE>` — a public-key file, not a token: it can make a slot, never open one.
+    /// The path is taken literally (not percent-decoded).
     Pubkey(PathBuf),
+    /// `yubikey:` — a YubiKey's PIV slot.
     Yubikey(YubikeyLocator),
 }
 
@@ -67,8 +71,10 @@ fn redacted(v: &Option<SecretString>) -> Option<&'static str> {
 /// The text after `scheme` (which includes the colon); schemes are case-insensitive.
 fn strip_scheme<'a>(s: &'a str, scheme: &str) -> Option<&'a str> {
     let head = s.get(..scheme.len())?;
-    head.eq_ignore_ascii_case(scheme)
-        .then(|| &s[scheme.len()..])
+    if !head.eq_ignore_ascii_case(scheme) {
+        return None;
+    }
+    s.get(scheme.len()..)
 }
 
 fn split_query(rest: &str) -> (&str, Option<&str>) {
@@ -144,17 +150,17 @@ fn decode(raw: &str, kind: LocatorKind, attribute: &str) -> Result<Zeroizing<Vec
     let b = raw.as_bytes();
     let mut out = Zeroizing::new(Vec::with_capacity(b.len()));
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
+    while let Some(&c) = b.get(i) {
+        match c {
             b'%' => {
-                let digit = |j: usize| b.get(j).copied().filter(u8::is_ascii_hexdigit);
+                let digit = |j: usize| b.get(j).copied().and_then(hex_value);
                 let (Some(hi), Some(lo)) = (digit(i + 1), digit(i + 2)) else {
                     return Err(UriError::MalformedEscape {
                         kind,
                         attribute: attribute.to_owned(),
                     });
                 };
-                out.push((hex_value(hi) << 4) | hex_value(lo));
+                out.push((hi << 4) | lo);
                 i += 3;
             }
             c if c <= b' ' || c == 0x7f => {
@@ -174,12 +180,13 @@ fn decode(raw: &str, kind: LocatorKind, attribute: &str) -> Result<Zeroizing<Vec
 
 // The canonical decoder for stored strings (crate::format) has its own copy: the two decoders
 // accept different inputs and are not meant to share code.
-fn hex_value(c: u8) -> u8 {
+/// The value of a hex digit of either case; `None` for any other byte.
+fn hex_value(c: u8) -> Option<u8> {
     match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        b'A'..=b'F' => c - b'A' + 10,
-        _ => unreachable!("caller checked is_ascii_hexdigit"),
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
     }
 }
 

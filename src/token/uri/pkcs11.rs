@@ -14,19 +14,34 @@ use crate::format::percent_encode;
 
 /// A parsed RFC 7512 PKCS#11 URI (the attributes custody uses).
 #[derive(Clone, Default)]
+///
+/// Every value is percent-decoded; `None` means the attribute was absent (an empty value is
+/// `Some("")`). Decoded strings are the user's own, unescaped. `Debug` never shows the PIN.
 pub struct Pkcs11Uri {
+    /// `token=`: the token's label.
     pub token_label: Option<String>,
+    /// `serial=`: the token's serial number.
     pub token_serial: Option<String>,
+    /// `manufacturer=`: the token's manufacturer id.
     pub manufacturer: Option<String>,
+    /// `model=`: the token's model.
     pub model: Option<String>,
+    /// `slot-id=`: the slot holding the token (ids may change between runs).
     pub slot_id: Option<u64>,
+    /// `object=`: the key's `CKA_LABEL`.
     pub object_label: Option<String>,
+    /// `id=`: the key's `CKA_ID`, raw bytes.
     pub object_id: Option<Vec<u8>>,
-    /// `secret-key`, `private` or `public`.
+    /// `type=`: `secret-key`, `private` or `public`.
     pub object_type: Option<String>,
+    /// `module-path=` (query): the PKCS#11 module to load; never empty.
     pub module_path: Option<PathBuf>,
+    /// `module-name=` (query); never empty.
     pub module_name: Option<String>,
+    /// `pin-source=` (query): a file holding the PIN. Only the path: nothing here reads it.
     pub pin_source: Option<PathBuf>,
+    /// `pin-value=` (query): the PIN itself, visible in the process arguments. Never together
+    /// with `pin_source`.
     pub pin_value: Option<SecretString>,
 }
 
@@ -39,13 +54,52 @@ impl Pkcs11Uri {
         let mut uri = Pkcs11Uri::default();
         let mut seen: Vec<&str> = Vec::new();
 
+        // One match per part: an attribute is either stored (once: `note_seen` refuses a
+        // second) or refused, so no name can fall through unhandled.
         for (name, raw) in split_attributes(path, ';', KIND, Component::Path)? {
             if is_vendor(name) {
                 continue;
             }
             match name {
-                "token" | "serial" | "manufacturer" | "model" | "slot-id" | "object" | "id"
-                | "type" => note_seen(&mut seen, name, KIND)?,
+                "token" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.token_label = Some(decode_string(raw, KIND, name)?);
+                }
+                "serial" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.token_serial = Some(decode_string(raw, KIND, name)?);
+                }
+                "manufacturer" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.manufacturer = Some(decode_string(raw, KIND, name)?);
+                }
+                "model" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.model = Some(decode_string(raw, KIND, name)?);
+                }
+                "object" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.object_label = Some(decode_string(raw, KIND, name)?);
+                }
+                "id" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.object_id = Some(decode(raw, KIND, name)?.to_vec());
+                }
+                "slot-id" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    let v = decode_string(raw, KIND, name)?;
+                    uri.slot_id = Some(parse_decimal(&v).ok_or_else(|| {
+                        invalid(KIND, name, "a decimal number up to 18446744073709551615")
+                    })?);
+                }
+                "type" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    let v = decode_string(raw, KIND, name)?;
+                    if !matches!(v.as_str(), "secret-key" | "private" | "public") {
+                        return Err(invalid(KIND, name, "secret-key, private or public"));
+                    }
+                    uri.object_type = Some(v);
+                }
                 "library-manufacturer"
                 | "library-description"
                 | "library-version"
@@ -61,28 +115,6 @@ impl Pkcs11Uri {
                 }
                 _ => return Err(unknown(KIND, name)),
             }
-            match name {
-                "token" => uri.token_label = Some(decode_string(raw, KIND, name)?),
-                "serial" => uri.token_serial = Some(decode_string(raw, KIND, name)?),
-                "manufacturer" => uri.manufacturer = Some(decode_string(raw, KIND, name)?),
-                "model" => uri.model = Some(decode_string(raw, KIND, name)?),
-                "object" => uri.object_label = Some(decode_string(raw, KIND, name)?),
-                "id" => uri.object_id = Some(decode(raw, KIND, name)?.to_vec()),
-                "slot-id" => {
-                    let v = decode_string(raw, KIND, name)?;
-                    uri.slot_id = Some(parse_decimal(&v).ok_or_else(|| {
-                        invalid(KIND, name, "a decimal number up to 18446744073709551615")
-                    })?);
-                }
-                "type" => {
-                    let v = decode_string(raw, KIND, name)?;
-                    if !matches!(v.as_str(), "secret-key" | "private" | "public") {
-                        return Err(invalid(KIND, name, "secret-key, private or public"));
-                    }
-                    uri.object_type = Some(v);
-                }
-                _ => unreachable!("filtered above"),
-            }
         }
 
         if let Some(query) = query {
@@ -91,8 +123,30 @@ impl Pkcs11Uri {
                     continue;
                 }
                 match name {
-                    "module-path" | "module-name" | "pin-source" | "pin-value" => {
-                        note_seen(&mut seen, name, KIND)?
+                    "module-path" => {
+                        note_seen(&mut seen, name, KIND)?;
+                        let v = decode_string(raw, KIND, name)?;
+                        if v.is_empty() {
+                            return Err(invalid(KIND, name, "the path of a PKCS#11 module"));
+                        }
+                        uri.module_path = Some(PathBuf::from(v));
+                    }
+                    "module-name" => {
+                        note_seen(&mut seen, name, KIND)?;
+                        let v = decode_string(raw, KIND, name)?;
+                        if v.is_empty() {
+                            return Err(invalid(KIND, name, "a PKCS#11 module name"));
+                        }
+                        uri.module_name = Some(v);
+                    }
+                    "pin-source" => {
+                        note_seen(&mut seen, name, KIND)?;
+                        let v = decode_string(raw, KIND, name)?;
+                        uri.pin_source = Some(parse_pin_source(&v, KIND)?);
+                    }
+                    "pin-value" => {
+                        note_seen(&mut seen, name, KIND)?;
+                        uri.pin_value = Some(decode_secret(raw, KIND, name)?);
                     }
                     "token"
                     | "serial"
@@ -110,28 +164,6 @@ impl Pkcs11Uri {
                         return Err(misplaced(KIND, name, Component::Query));
                     }
                     _ => return Err(unknown(KIND, name)),
-                }
-                match name {
-                    "module-path" => {
-                        let v = decode_string(raw, KIND, name)?;
-                        if v.is_empty() {
-                            return Err(invalid(KIND, name, "the path of a PKCS#11 module"));
-                        }
-                        uri.module_path = Some(PathBuf::from(v));
-                    }
-                    "module-name" => {
-                        let v = decode_string(raw, KIND, name)?;
-                        if v.is_empty() {
-                            return Err(invalid(KIND, name, "a PKCS#11 module name"));
-                        }
-                        uri.module_name = Some(v);
-                    }
-                    "pin-source" => {
-                        let v = decode_string(raw, KIND, name)?;
-                        uri.pin_source = Some(parse_pin_source(&v, KIND)?);
-                    }
-                    "pin-value" => uri.pin_value = Some(decode_secret(raw, KIND, name)?),
-                    _ => unreachable!("filtered above"),
                 }
             }
         }
@@ -339,6 +371,14 @@ mod tests {
                 "{dup}"
             );
         }
+        // A path attribute repeated in the query is misplaced, not a duplicate.
+        assert!(matches!(
+            p11_err("pkcs11:token=a?token=a"),
+            UriError::MisplacedAttribute {
+                found_in: Component::Query,
+                ..
+            }
+        ));
         assert!(matches!(
             p11_err("pkcs11:?module-path="),
             UriError::InvalidValue { .. }

@@ -12,10 +12,18 @@ use super::{
 
 /// A YubiKey (PIV) named by serial number.
 #[derive(Clone)]
+///
+/// `Debug` never shows the PIN.
 pub struct YubikeyLocator {
+    /// `serial=` (required): the card's serial number.
     pub serial: u32,
+    /// `slot=`: a PIV key slot (0x82..=0x95, 0x9a, 0x9c, 0x9d or 0x9e); `None` lets the
+    /// backend choose.
     pub slot: Option<u8>,
+    /// `pin-source=` (query): a file holding the PIN. Only the path: nothing here reads it.
     pub pin_source: Option<PathBuf>,
+    /// `pin-value=` (query): the PIN itself, visible in the process arguments. Never together
+    /// with `pin_source`.
     pub pin_value: Option<SecretString>,
 }
 

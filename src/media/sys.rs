@@ -1,0 +1,114 @@
+//! The library's one system-call module: the calls the standard library does not offer, behind
+//! safe functions for the rest of `media`.
+//!
+//! Both go through rustix's safe wrappers, so the library has no `unsafe` code at all. A call
+//! that ever needs raw `libc` belongs here, each `unsafe` block with a `// SAFETY:` comment.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// The path as the kernel takes it. A NUL byte inside is refused here, as an `InvalidInput`
+/// error with no OS error code, so the callers' errno checks cannot mistake it for `EINVAL`.
+fn c_path(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// `renameat2(from, to, RENAME_NOREPLACE)`: move `from` to `to` only if `to` does not exist,
+/// atomically. `AlreadyExists` (`EEXIST`) when it does; `EINVAL`, `ENOSYS` or `EOPNOTSUPP`
+/// when the kernel or filesystem cannot do it (the caller falls back to `link(2)`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    let from = c_path(from)?;
+    let to = c_path(to)?;
+    // rustix makes the raw system call on Linux, so this does not need glibc 2.28's
+    // renameat2 wrapper.
+    renameat_with(CWD, &from, CWD, &to, RenameFlags::NOREPLACE).map_err(io::Error::from)
+}
+
+/// Elsewhere there is no no-replace rename: `ENOSYS`, so the caller falls back to `link(2)`.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let _ = (c_path(from)?, to);
+    Err(io::Error::from_raw_os_error(libc::ENOSYS))
+}
+
+/// Ask the kernel to drop `file`'s cached pages (`POSIX_FADV_DONTNEED`), so that a read that
+/// follows comes from the device. Advisory: a failure only makes that read weaker evidence, so
+/// it is ignored.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn drop_cached_pages(file: &File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+}
+
+/// No portable way to drop cached pages elsewhere: the read-back may come from memory.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn drop_cached_pages(_file: &File) {}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::io::Read;
+
+    use super::*;
+    use crate::media::test_util::TestDir;
+
+    /// The error codes the caller's fallback depends on come through as raw OS errors.
+    #[test]
+    fn rename_noreplace_errors() {
+        let d = TestDir::new("sys-rename");
+        let (a, b) = (d.0.join("a"), d.0.join("b"));
+        fs::write(&a, b"a").unwrap();
+        fs::write(&b, b"b").unwrap();
+        match rename_noreplace(&a, &b) {
+            // Linux on a filesystem with RENAME_NOREPLACE (tmpfs, ext4, ...).
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+                assert_eq!(fs::read(&b).unwrap(), b"b");
+                fs::remove_file(&b).unwrap();
+                rename_noreplace(&a, &b).unwrap();
+                assert!(!a.exists());
+                assert_eq!(fs::read(&b).unwrap(), b"a");
+            }
+            // Without it: one of the codes that make the caller use link(2) instead.
+            Err(e) => assert!(
+                matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                ),
+                "{e:?}"
+            ),
+            Ok(()) => panic!("replaced an existing file"),
+        }
+        let e = rename_noreplace(&d.0.join("missing"), &d.0.join("c")).unwrap_err();
+        assert!(
+            e.kind() == io::ErrorKind::NotFound
+                || matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                ),
+            "{e:?}"
+        );
+        let e = rename_noreplace(Path::new("a\0b"), &b).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.raw_os_error()),
+            (io::ErrorKind::InvalidInput, None)
+        );
+    }
+
+    #[test]
+    fn dropping_cached_pages_keeps_the_data() {
+        let d = TestDir::new("sys-fadvise");
+        let p = d.0.join("f");
+        fs::write(&p, b"still here").unwrap();
+        let mut f = File::open(&p).unwrap();
+        drop_cached_pages(&f);
+        let mut s = String::new();
+        f.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "still here");
+    }
+}
