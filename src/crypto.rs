@@ -30,12 +30,17 @@ pub const LABEL_P256_KEY_HASH: &str = "custody v1 p256-key-hash";
 /// Argon2id's cost parameters (memory in KiB, passes, lanes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KdfParams {
+    /// Memory, in KiB.
     pub memory_kib: u32,
+    /// Passes over the memory (t).
     pub iterations: u32,
+    /// Lanes (p).
     pub parallelism: u32,
 }
 
 impl KdfParams {
+    /// custody's default for new files: 1 GiB, 3 passes, 4 lanes (RFC 9106's second
+    /// recommendation, with more memory).
     pub const DEFAULT: KdfParams = KdfParams {
         memory_kib: 1024 * 1024,
         iterations: 3,

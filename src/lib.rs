@@ -8,9 +8,120 @@
 //! [`Prompter`], which the caller implements (the `custody` binary does so for a terminal).
 //! Every error answers [`ErrorKind`] through its `kind()`.
 //!
+//! # Example
+//!
+//! A backup and a restore in memory, with a key of the embedder's own: here an AES-256 key in
+//! software, which custody uses through the [`AesKey`] trait exactly as it uses a PKCS#11
+//! token's AES key. (A software key protects nothing a stolen disk does not also hold: it is
+//! for tests. Real keys come from a token through [`KeySpec::Locator`].)
+//!
+//! ```
+//! use aes_gcm::aead::{Aead, KeyInit, Payload};
+//! use aes_gcm::{Aes256Gcm, Nonce};
+//! use custody::*;
+//!
+//! /// An AES key in memory that does what a token's AES key does with z.
+//! struct SoftwareAes([u8; 32]);
+//!
+//! impl AesKey for SoftwareAes {
+//!     fn encrypt_z(&self, iv: &mut [u8; 12], aad: &[u8], z: &TokenSecret)
+//!         -> Result<[u8; 48], TokenError> {
+//!         let ct = Aes256Gcm::new((&self.0).into())
+//!             .encrypt(&Nonce::from(*iv), Payload { msg: z.expose(), aad })
+//!             .map_err(|_| TokenError::Failed { token: "software".into(), detail: "seal".into() })?;
+//!         ct.try_into().map_err(|_| TokenError::Failed { token: "software".into(), detail: "length".into() })
+//!     }
+//!     fn decrypt_z(&self, iv: &[u8; 12], aad: &[u8], ct: &[u8; 48])
+//!         -> Result<TokenSecret, TokenError> {
+//!         let z = Aes256Gcm::new((&self.0).into())
+//!             .decrypt(&Nonce::from(*iv), Payload { msg: ct, aad })
+//!             .map_err(|_| TokenError::WrongKey { key: "software key".into() })?;
+//!         let z: [u8; 32] = z.try_into().map_err(|_| TokenError::WrongKey { key: "software key".into() })?;
+//!         Ok(TokenSecret::from_bytes(&z))
+//!     }
+//! }
+//!
+//! /// The key, as a slot made with it records it (a v1 descriptor: a PKCS#11 AES slot).
+//! fn software_key(bytes: [u8; 32]) -> TokenKey<'static> {
+//!     TokenKey {
+//!         descriptor: Descriptor::Pkcs11 {
+//!             kind: SlotKind::Pkcs11Aes,
+//!             token_label: "software".into(),
+//!             token_serial: String::new(),
+//!             key_label: "example".into(),
+//!             key_id: Vec::new(),
+//!             key_hash: None,
+//!         },
+//!         name: "the example's software key".into(),
+//!         ops: KeyOps::Aes(Box::new(SoftwareAes(bytes))),
+//!         hardware_bound: false,
+//!     }
+//! }
+//!
+//! /// Nobody at a keyboard: the password is given, messages are dropped.
+//! struct Scripted;
+//!
+//! impl Prompter for Scripted {
+//!     fn info(&mut self, _: &str) {}
+//!     fn warn(&mut self, _: &str) {}
+//!     fn new_password(&mut self, _: &str, _: bool) -> Result<NewPassword, PromptError> {
+//!         let password = Password::new("correct horse battery staple")
+//!             .map_err(|e| PromptError::Refused { reason: e.to_string() })?;
+//!         Ok(NewPassword { password, hint: None })
+//!     }
+//!     fn password(&mut self, _: &str) -> Result<Password, PromptError> {
+//!         Password::new("correct horse battery staple")
+//!             .map_err(|e| PromptError::Refused { reason: e.to_string() })
+//!     }
+//!     fn pin(&mut self, req: &PinRequest<'_>) -> Result<secrecy::SecretString, PromptError> {
+//!         Err(PromptError::NotInteractive { what: format!("the PIN of {}", req.token) })
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key_bytes = [7u8; 32];
+//! let secret = MasterSecret::from_slice(b"the vault's root key, 32 bytes!!")?;
+//! // Weak Argon2id parameters keep the example quick; real backups use the default.
+//! let kdf = KdfParams { memory_kib: 8 * 1024, iterations: 1, parallelism: 1 };
+//! let options = BackupOptions { allow_weak_kdf: true, ..BackupOptions::default() };
+//! let request = SetRequest::single(
+//!     Output::Memory { name: "example.custody".into() },
+//!     vec![KeySpec::Key(software_key(key_bytes))],
+//!     Some("ask the example".into()),
+//!     "example",
+//!     kdf,
+//!     options,
+//! )?;
+//! // No token is named, so no PKCS#11 module is ever loaded.
+//! let env = TokenEnv { default_module: "".into() };
+//! let report = backup(request, secret, env.clone(), &mut Scripted)?;
+//! let bytes = report.files[0].bytes.clone().ok_or("the backup is in memory")?;
+//! assert!(bytes.starts_with(b"custody-backup v1\n"));
+//!
+//! let input = Input::Bytes { name: "example.custody".into(), bytes };
+//! let opened = open_backup(&input, &[KeySpec::Key(software_key(key_bytes))], env, &mut Scripted)?;
+//! assert_eq!(opened.secret.expose(), b"the vault's root key, 32 bytes!!");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The modules are private: this page lists what an embedder may use. Tests, benches and the
 //! tools under `tools/` reach the rest through the non-default `internals` feature, which
 //! carries no stability promise.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+// Library code never panics on its way through a ceremony: a key offered a slot that is not its
+// own answers "not mine", bad input is an error. Tests may assert with expect and unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unreachable,
+        clippy::panic,
+        clippy::expect_used,
+        clippy::unwrap_used
+    )
+)]
 
 // Each module is private unless the `internals` feature makes it public for the project's own
 // tests and tools (hidden from the documentation: it is not part of the API).
@@ -38,12 +149,13 @@ pub mod internals {
 }
 
 pub use ceremony::{
-    BackupError, BackupReport, BackupRequest, ExportError, ExportedKey, FileReport, KdfChange,
-    KeygenError, LoadedFile, OpenFileError, Opened, OpenedBackup, ReshareError, RewrapError,
-    RewrapReport, RewrapRequest, SetCheck, SetError, SetRequest, ShareSpec, backup, backup_set,
-    check_kdf_request, check_secret_len, export_public_key, generate_key, inspect_json,
-    inspect_text, load, open_backup, open_loaded_backup, open_set, reshare, rewrap, show_header,
-    token_inventory,
+    BackupError, BackupOptions, BackupReport, ExportError, ExportedKey, FileReport, Input,
+    KdfChange, KeySpec, KeygenError, LoadedFile, OpenFileError, Opened, OpenedBackup, Output,
+    RequestError, ReshareError, ReshareRequest, RewrapError, RewrapReport, RewrapRequest, SetCheck,
+    SetError, SetRequest, ShareSpec, TextField, backup, backup_set, check_kdf_request,
+    check_secret_len, export_public_key, generate_key, inspect_json, inspect_text, load,
+    load_bytes, load_input, open_backup, open_loaded_backup, open_set, reshare, rewrap,
+    show_header, token_inventory,
 };
 pub use crypto::{
     KdfParams, ct_eq as constant_time_eq, fill_random, fingerprint, fingerprint_display,
@@ -57,7 +169,8 @@ pub use format::{
 pub use media::{FAULT_INJECT_ENV, MediaError, read_bounded, write_secret_new};
 pub use prompt::{NewPassword, PinReason, PinRequest, PromptError, Prompter};
 pub use secret::{
-    DataKey, FileSecret, MasterSecret, Password, PasswordKey, SecretError, ShareValue, TokenSecret,
+    DataKey, FileSecret, MAX_PASSWORD_BYTES, MasterSecret, Password, PasswordKey, SecretError,
+    ShareValue, TokenSecret,
 };
 pub use token::registry::{Inventory, SOFTHSM_DEFAULT_MODULE, TokenEnv};
 pub use token::uri::{TokenLocator, UriError};

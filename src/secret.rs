@@ -180,7 +180,7 @@ impl fmt::Display for SecretError {
 
 impl std::error::Error for SecretError {}
 
-/// The master secret: the bytes a backup protects (at most [`MAX_SECRET_BYTES`]).
+/// The master secret: the bytes a backup protects (at most [`MAX_SECRET_BYTES`](crate::MAX_SECRET_BYTES)).
 pub struct MasterSecret {
     buf: Box<[u8; MAX_SECRET_BYTES]>,
     len: usize,

@@ -3,62 +3,74 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// What `custody backup` asks for.
-pub struct BackupRequest {
-    pub secret: MasterSecret,
-    pub tokens: Vec<TokenLocator>,
-    pub out: PathBuf,
-    pub hint: Option<String>,
-    pub label: String,
-    pub kdf: KdfParams,
-    pub allow_weak_kdf: bool,
-    pub single_token: bool,
-    pub force: bool,
-}
-
 /// What a successful backup reports.
 pub struct BackupReport {
+    /// The new set's id, shared by its files.
     pub set_id: [u8; 16],
+    /// The secret's fingerprint (HMAC-SHA256 under the secret), as stored in every file.
     pub fingerprint: [u8; 16],
+    /// How many shares restore the secret (1 for a single backup).
     pub threshold: u8,
+    /// Every file, in the order asked.
     pub files: Vec<FileReport>,
+    /// Whether the files use Argon2id parameters below the minimum.
     pub weak_kdf: bool,
 }
 
 /// One file written: which share, whose, and the tokens that open it (true: opened at backup).
 pub struct FileReport {
+    /// Where it was written (or, for an output in memory, its name).
     pub path: PathBuf,
+    /// The file's bytes, for an output in memory.
+    pub bytes: Option<Vec<u8>>,
+    /// Its share index (1 for a single backup).
     pub index: u8,
+    /// The officer who keeps it (unescaped; empty for a single backup).
     pub officer: String,
+    /// Each slot's key, for people, and whether it was opened from the bytes written.
     pub slots: Vec<(String, bool)>,
 }
 
+/// Why a backup (or the new set of a reshare, or the new file of a rewrap) was not made.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BackupError {
-    /// The request itself is wrong (size, label, KDF parameters, ...).
+    /// The request was refused before anything was done.
+    Request(RequestError),
+    /// The request cannot be carried out as asked (a hint typed with the password that is not
+    /// acceptable, a file that would not encode, ...).
     Invalid {
+        /// Why, for people.
         reason: String,
     },
     /// A token or key could not be used.
     Token {
+        /// What the token said.
         error: TokenError,
     },
     /// A new slot did not open from the bytes written: the key cannot do the job.
     SlotCheck {
+        /// The key, for people.
         key: String,
+        /// Why the slot did not open.
         reason: String,
     },
+    /// A password could not be had.
     Prompt(PromptError),
     /// Writing or reading back the file failed; nothing was left under its name.
     Write {
+        /// What the medium said.
         error: MediaError,
     },
     /// A split set was written only in part: the written shares form no usable set.
     PartialSet {
+        /// The shares written (to destroy).
         written: Vec<PathBuf>,
+        /// The share whose write failed.
         failed: PathBuf,
+        /// The shares not written.
         not_written: Vec<PathBuf>,
+        /// What the medium said.
         error: MediaError,
     },
 }
@@ -66,6 +78,7 @@ pub enum BackupError {
 impl fmt::Display for BackupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            BackupError::Request(e) => write!(f, "{e}"),
             BackupError::Invalid { reason } => write!(f, "{reason}"),
             BackupError::Token { error } => write!(f, "{error}"),
             BackupError::SlotCheck { key, reason } => write!(
@@ -107,6 +120,7 @@ impl fmt::Display for BackupError {
 impl std::error::Error for BackupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            BackupError::Request(e) => Some(e),
             BackupError::Token { error } => Some(error),
             BackupError::Prompt(e) => Some(e),
             BackupError::Write { error } | BackupError::PartialSet { error, .. } => Some(error),
@@ -119,6 +133,7 @@ impl BackupError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            BackupError::Request(e) => e.kind(),
             BackupError::Invalid { .. } => ErrorKind::InvalidRequest,
             BackupError::Token { error } => error.kind(),
             BackupError::SlotCheck { .. } => ErrorKind::NotFound,
@@ -126,31 +141,6 @@ impl BackupError {
             BackupError::Write { error } | BackupError::PartialSet { error, .. } => error.kind(),
         }
     }
-}
-
-pub fn check_secret_len(n: usize) -> Result<(), String> {
-    if !(format::MIN_SECRET_BYTES..=format::MAX_SECRET_BYTES).contains(&n) {
-        return Err(format!(
-            "the secret is {n} bytes; custody backs up secrets of {} to {} bytes",
-            format::MIN_SECRET_BYTES,
-            format::MAX_SECRET_BYTES
-        ));
-    }
-    Ok(())
-}
-
-/// Check KDF parameters asked for at backup.
-pub fn check_kdf_request(kdf: &KdfParams, allow_weak: bool) -> Result<(), String> {
-    kdf.check_readable()?;
-    if kdf.is_weak() && !allow_weak {
-        return Err(format!(
-            "Argon2id m={} MiB, t={} is below the minimum m=64 MiB, t=3; add --allow-weak-kdf \
-             to accept it (the file will be marked weak)",
-            kdf.memory_kib / 1024,
-            kdf.iterations
-        ));
-    }
-    Ok(())
 }
 
 pub(crate) fn now_utc() -> String {
@@ -243,49 +233,14 @@ pub(crate) fn decrypt_payload(
     MasterSecret::from_slice(&plain).ok()
 }
 
+/// Back up one secret as a single file (a 1-of-1 set).
 pub fn backup(
-    req: BackupRequest,
+    req: SetRequest,
+    secret: MasterSecret,
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<BackupReport, BackupError> {
-    let set = SetRequest {
-        secret: req.secret,
-        threshold: 1,
-        shares: vec![ShareSpec {
-            out: req.out,
-            officer: String::new(),
-            hint: req.hint,
-            tokens: req.tokens,
-        }],
-        label: req.label,
-        kdf: req.kdf,
-        allow_weak_kdf: req.allow_weak_kdf,
-        single_token: req.single_token,
-        force: req.force,
-        allow_same_device: true,
-    };
-    backup_set(set, env, prompter)
-}
-
-/// One file of a set: where it goes, whose it is, what locks it.
-pub struct ShareSpec {
-    pub out: PathBuf,
-    pub officer: String,
-    pub hint: Option<String>,
-    pub tokens: Vec<TokenLocator>,
-}
-
-/// A backup as a K-of-N set (a single backup is 1 of 1).
-pub struct SetRequest {
-    pub secret: MasterSecret,
-    pub threshold: u8,
-    pub shares: Vec<ShareSpec>,
-    pub label: String,
-    pub kdf: KdfParams,
-    pub allow_weak_kdf: bool,
-    pub single_token: bool,
-    pub force: bool,
-    pub allow_same_device: bool,
+    backup_set(req, secret, env, prompter)
 }
 
 /// Refuse two outputs on one filesystem (one lost or stolen medium would hold two shares) and
@@ -333,7 +288,7 @@ pub(crate) fn check_devices(
 
 /// One share's file, before it is written.
 pub(crate) struct Built {
-    out: PathBuf,
+    out: Output,
     index: u8,
     officer: String,
     enc: Encoded,
@@ -341,75 +296,44 @@ pub(crate) struct Built {
     slots: Vec<(String, bool)>,
 }
 
+/// Back up one secret as a K-of-N split set (or, for a 1-of-1 request, a single backup).
 pub fn backup_set(
     req: SetRequest,
+    secret: MasterSecret,
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<BackupReport, BackupError> {
     let invalid = |reason: String| BackupError::Invalid { reason };
-    let secret = req.secret.expose();
+    let secret = secret.expose();
     let n = req.shares.len();
     let k = req.threshold;
-    check_secret_len(secret.len()).map_err(invalid)?;
-    check_kdf_request(&req.kdf, req.allow_weak_kdf).map_err(invalid)?;
-    if n == 0 || n > 255 {
-        return Err(invalid(format!("{n} outputs: give 1 to 255 --out")));
-    }
+    check_secret_len(secret.len()).map_err(BackupError::Request)?;
     let split = n > 1;
-    if split && !(2 <= k && k as usize <= n) {
-        return Err(invalid(format!(
-            "--threshold {k} with {n} outputs: a split needs 2 ≤ K ≤ N ≤ 255"
-        )));
-    }
-    if !split && k != 1 {
-        return Err(invalid(
-            "--threshold needs at least two --out (one per share)".into(),
-        ));
-    }
-    let label = normalize_free_text(&req.label).map_err(|e| invalid(format!("--label {e}")))?;
-    let mut officers = Vec::with_capacity(n);
-    let mut hints = Vec::with_capacity(n);
-    for sh in &req.shares {
-        officers
-            .push(normalize_free_text(&sh.officer).map_err(|e| invalid(format!("--officer {e}")))?);
-        hints.push(
-            sh.hint
-                .as_deref()
-                .map(normalize_free_text)
-                .transpose()
-                .map_err(|e| invalid(format!("--hint {e}")))?,
-        );
-        if sh.tokens.is_empty() {
-            return Err(invalid(format!(
-                "{}: give at least one --token",
-                sh.out.display()
-            )));
-        }
-    }
-    for (i, a) in req.shares.iter().enumerate() {
-        if req.shares[..i].iter().any(|b| b.out == a.out) {
-            return Err(invalid(format!(
-                "{} is given twice as --out",
-                a.out.display()
-            )));
-        }
-    }
+    let label = req.label.clone().unwrap_or_default();
+    let officers: Vec<String> = req.shares.iter().map(|s| s.officer.clone()).collect();
+    let mut hints: Vec<Option<String>> = req.shares.iter().map(|s| s.hint.clone()).collect();
+    let paths: Vec<PathBuf> = req
+        .shares
+        .iter()
+        .filter_map(|s| match &s.out {
+            Output::Path(p) => Some(p.clone()),
+            Output::Memory { .. } => None,
+        })
+        .collect();
     if split {
-        check_devices(
-            &req.shares.iter().map(|s| s.out.clone()).collect::<Vec<_>>(),
-            req.allow_same_device,
-            prompter,
-        )?;
+        check_devices(&paths, req.options.allow_same_device, prompter)?;
     }
 
     // Every token and key first, before any password is asked.
     let mut tokens = Tokens::new(env, prompter);
     let mut all_keys: Vec<TokenKey<'static>> = Vec::new();
     let mut share_keys: Vec<Vec<usize>> = Vec::with_capacity(n);
-    for sh in &req.shares {
+    let mut outs: Vec<Output> = Vec::with_capacity(n);
+    for sh in req.shares {
+        outs.push(sh.out);
         let mut mine = Vec::new();
-        for loc in &sh.tokens {
-            let key = resolve_cached(&mut tokens, loc, &mut all_keys)
+        for spec in sh.keys {
+            let key = resolve_cached(&mut tokens, spec, &mut all_keys)
                 .map_err(|error| BackupError::Token { error })?;
             if mine.contains(&key) {
                 return Err(invalid(format!("{} is given twice", all_keys[key].name)));
@@ -419,7 +343,7 @@ pub fn backup_set(
         share_keys.push(mine);
     }
     let prompter = tokens.prompter();
-    if !req.single_token {
+    if !req.options.single_token {
         // A key whose loss loses more shares than the set can spare.
         let spare = n - k.max(1) as usize;
         for (ki, key) in all_keys.iter().enumerate() {
@@ -445,7 +369,7 @@ pub fn backup_set(
 
     // Each officer's password (and hint), in turn.
     let mut passwords = Vec::with_capacity(n);
-    for (i, sh) in req.shares.iter().enumerate() {
+    for (i, out) in outs.iter().enumerate() {
         let who = if split {
             let name = if officers[i].is_empty() {
                 format!("share {}", i + 1)
@@ -456,9 +380,9 @@ pub fn backup_set(
                     i + 1
                 )
             };
-            format!("{name} of {n}, {}", sh.out.display())
+            format!("{name} of {n}, {}", out.name().display())
         } else {
-            format!("the backup {}", sh.out.display())
+            format!("the backup {}", out.name().display())
         };
         let np = prompter
             .new_password_at(&who, i, hints[i].is_none())
@@ -504,7 +428,7 @@ pub fn backup_set(
     .map_err(|e| invalid(e.to_string()))?;
 
     let mut built = Vec::with_capacity(n);
-    for (i, sh) in req.shares.iter().enumerate() {
+    for (i, out) in outs.iter().enumerate() {
         let own = FileFields {
             index: values[i].0,
             hint: hints[i].clone().unwrap_or_default(),
@@ -513,7 +437,7 @@ pub fn backup_set(
         };
         prompter.info(&format!(
             "Deriving the password key for {} (Argon2id, {} MiB, t={}, p={})...",
-            sh.out.display(),
+            out.name().display(),
             req.kdf.memory_kib / 1024,
             req.kdf.iterations,
             req.kdf.parallelism
@@ -526,7 +450,7 @@ pub fn backup_set(
         // Open every slot whose token is here once, from the encoded bytes, before writing.
         check_slots_open(&enc, keys.iter().copied().enumerate(), &a, s)?;
         built.push(Built {
-            out: sh.out.clone(),
+            out: out.clone(),
             index: values[i].0,
             officer: officers[i].clone(),
             enc,
@@ -549,10 +473,21 @@ pub fn backup_set(
     }
 
     let mut written: Vec<PathBuf> = Vec::new();
+    let mut in_memory: Vec<Option<Vec<u8>>> = Vec::with_capacity(built.len());
     for b in &built {
-        let res = media::write_new(&b.out, &b.enc.bytes, req.force, &mut |bytes| {
-            check_written(bytes, &b.s, Some((&d, secret)))
-        });
+        let mut check = |bytes: &[u8]| check_written(bytes, &b.s, Some((&d, secret)));
+        let res = match &b.out {
+            Output::Path(path) => media::write_new(path, &b.enc.bytes, req.options.force, &mut check),
+            // Parsed and opened by custody before it is handed back, as a written file is.
+            Output::Memory { .. } => match check(&b.enc.bytes) {
+                Ok(()) => {
+                    in_memory.push(Some(b.enc.bytes.clone()));
+                    continue;
+                }
+                Err(reason) => return Err(BackupError::Invalid { reason }),
+            },
+        };
+        in_memory.push(None);
         match res {
             Ok(outcome) => {
                 if outcome.mode_ignored {
@@ -560,20 +495,20 @@ pub fn backup_set(
                         "the filesystem of {} does not keep file modes (FAT?): the file is \
                          readable by whoever can read the medium. It is still protected by the \
                          token and password.",
-                        b.out.display()
+                        b.out.name().display()
                     ));
                 }
-                written.push(b.out.clone());
+                written.push(b.out.name().to_owned());
             }
             Err(error) if split => {
                 return Err(BackupError::PartialSet {
                     written,
-                    failed: b.out.clone(),
+                    failed: b.out.name().to_owned(),
                     not_written: built
                         .iter()
                         .skip_while(|x| x.out != b.out)
                         .skip(1)
-                        .map(|x| x.out.clone())
+                        .map(|x| x.out.name().to_owned())
                         .collect(),
                     error,
                 });
@@ -587,8 +522,10 @@ pub fn backup_set(
         threshold: common.threshold,
         files: built
             .into_iter()
-            .map(|b| FileReport {
-                path: b.out,
+            .zip(in_memory)
+            .map(|(b, bytes)| FileReport {
+                path: b.out.name().to_owned(),
+                bytes,
                 index: b.index,
                 officer: b.officer,
                 slots: b.slots,

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 
 use super::{
-    BackupError, LoadedFile, OpenFileError, Opened, attempt_file, check_kdf_request,
-    check_written, load, plan_file, show_header,
+    BackupError, Input, KeySpec, LoadedFile, OpenFileError, Opened, Output, RequestError,
+    TextField, attempt_file, check_kdf_request, check_written, load_input, plan_file, show_header,
 };
-use crate::secret::{MasterSecret, Password};
+use crate::secret::Password;
 use crate::crypto;
 use crate::error::ErrorKind;
 use crate::format::{
@@ -23,14 +23,19 @@ use crate::token::uri::TokenLocator;
 use crate::token::{KeyOps, PinHint, TokenKey};
 
 /// Argon2id parameters to change; `None` keeps the file's.
+/// Argon2id parameters to change at a rewrap; `None` keeps the file's.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KdfChange {
+    /// Memory in KiB.
     pub memory_kib: Option<u32>,
+    /// Passes.
     pub iterations: Option<u32>,
+    /// Lanes.
     pub parallelism: Option<u32>,
 }
 
 impl KdfChange {
+    /// Whether nothing changes.
     pub fn is_empty(&self) -> bool {
         self.memory_kib.is_none() && self.iterations.is_none() && self.parallelism.is_none()
     }
@@ -45,10 +50,12 @@ impl KdfChange {
 
 /// What `custody rewrap` asks for.
 pub struct RewrapRequest {
-    pub file: PathBuf,
-    pub out: PathBuf,
-    /// `--token`: which token opens the file (else found from the file).
-    pub open_with: Vec<TokenLocator>,
+    /// The file to rewrap.
+    pub file: Input,
+    /// Where the new file goes.
+    pub out: Output,
+    /// Which keys open the file (else found from the file's slots).
+    pub open_with: Vec<KeySpec>,
     /// Ask for (or read) a new password.
     pub new_password: bool,
     /// A new hint (only with a new password or new KDF parameters).
@@ -56,24 +63,39 @@ pub struct RewrapRequest {
     /// New Argon2id parameters, each one kept from the file when not given (the password is
     /// kept unless `new_password`).
     pub kdf: KdfChange,
+    /// Accept new Argon2id parameters below the minimum.
     pub allow_weak_kdf: bool,
-    pub add: Vec<TokenLocator>,
+    /// Keys to add a slot for.
+    pub add: Vec<KeySpec>,
+    /// Locators naming slots to drop.
     pub drop: Vec<TokenLocator>,
+    /// Replace an existing output file.
     pub force: bool,
 }
 
+/// What a rewrap made.
 pub struct RewrapReport {
+    /// Where the new file went (or its name, in memory).
     pub out: PathBuf,
+    /// The new file's bytes, for an output in memory.
+    pub bytes: Option<Vec<u8>>,
+    /// The set id, unchanged.
     pub set_id: [u8; 16],
+    /// The secret's fingerprint, unchanged.
     pub fingerprint: [u8; 16],
+    /// The file's share index (1 for a single backup).
     pub index: u8,
+    /// How many files the set has (1 for a single backup).
     pub count: u8,
     /// Every slot of the new file: name, and whether it was opened from the written bytes.
     pub slots: Vec<(String, bool)>,
+    /// The slots dropped, for people.
     pub dropped: Vec<String>,
+    /// Whether the password changed.
     pub password_changed: bool,
 }
 
+/// Why a rewrap made no new file.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RewrapError {
@@ -142,10 +164,14 @@ fn matches(loc: &TokenLocator, d: &Descriptor) -> Result<bool, RewrapError> {
             },
         ) => y.serial == *card_serial && y.slot.is_none_or(|s| s == *piv_slot),
         (TokenLocator::Pubkey(path), _) => {
-            let bytes = media::read_bounded(path, 64 * 1024)
-                .map_err(|e| invalid(format!("--drop-token {}: {e}", path.display())))?;
-            let f = format::PubkeyFile::parse(&bytes)
-                .map_err(|e| invalid(format!("--drop-token {}: {e}", path.display())))?;
+            let unreadable = |reason: String| {
+                RewrapError::Make(BackupError::Request(RequestError::DropUnreadable {
+                    path: path.clone(),
+                    reason,
+                }))
+            };
+            let bytes = media::read_bounded(path, 64 * 1024).map_err(|e| unreadable(e.to_string()))?;
+            let f = format::PubkeyFile::parse(&bytes).map_err(|e| unreadable(e.to_string()))?;
             &f.descriptor == d
         }
         _ => false,
@@ -182,24 +208,27 @@ fn key_for_kept(tokens: &mut Tokens<'_>, d: &Descriptor) -> Result<TokenKey<'sta
     Ok(key)
 }
 
+/// Open one file and write it again with another password, hint, KDF or keys: the same secret
+/// (or share), the same set. Nothing about the set changes, so the other shares stay valid.
 pub fn rewrap(
     req: RewrapRequest,
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<RewrapReport, RewrapError> {
-    let lf: LoadedFile = load(&req.file).map_err(RewrapError::Open)?;
+    let lf: LoadedFile = load_input(&req.file).map_err(RewrapError::Open)?;
     show_header(&lf, prompter);
     let file = &lf.file;
     let new_kdf = (!req.kdf.is_empty()).then(|| req.kdf.apply(file.own.kdf));
+    let request = |e| RewrapError::Make(BackupError::Request(e));
     if let Some(k) = &new_kdf {
-        check_kdf_request(k, req.allow_weak_kdf).map_err(invalid)?;
+        check_kdf_request(k, req.allow_weak_kdf).map_err(request)?;
     }
     let hint = req
         .hint
         .as_deref()
-        .map(normalize_free_text)
+        .map(|h| super::request::text(TextField::Hint, h))
         .transpose()
-        .map_err(|e| invalid(format!("--hint {e}")))?;
+        .map_err(request)?;
 
     // Which slots stay: every --drop-token must name at least one, and one must remain.
     let mut keep = vec![true; file.slots.len()];
@@ -216,17 +245,18 @@ pub fn rewrap(
             }
         }
         if !any {
-            return Err(invalid(
-                "a --drop-token names no slot of this file (see `custody inspect`)".to_string(),
-            ));
+            return Err(request(RequestError::DropNamesNoSlot));
         }
     }
 
     let mut tokens = Tokens::new(env, prompter);
     let mut added: Vec<TokenKey<'static>> = Vec::new();
-    for loc in &req.add {
-        let k = super::resolve_key(&mut tokens, loc)
-            .map_err(|error| RewrapError::Make(BackupError::Token { error }))?;
+    for spec in req.add {
+        let k = match spec {
+            KeySpec::Locator(loc) => super::resolve_key(&mut tokens, &loc)
+                .map_err(|error| RewrapError::Make(BackupError::Token { error }))?,
+            KeySpec::Key(k) => k,
+        };
         let dup = file
             .slots
             .iter()
@@ -272,7 +302,7 @@ pub fn rewrap(
             let np = tokens
                 .prompter()
                 .new_password_at(
-                    &format!("{} (new password)", req.out.display()),
+                    &format!("{} (new password)", req.out.name().display()),
                     0,
                     hint.is_none(),
                 )
@@ -362,23 +392,36 @@ pub fn rewrap(
     let d_and_secret = d
         .as_ref()
         .and_then(|d| super::decrypt_payload(&lf.file, &lf.enc, d).map(|p| (d, p)));
-    let outcome = media::write_new(&req.out, &enc.bytes, req.force, &mut |bytes| {
+    let mut check = |bytes: &[u8]| {
         check_written(
             bytes,
             &s,
             d_and_secret.as_ref().map(|(d, p)| (*d, p.expose())),
         )
-    })
-    .map_err(|error| RewrapError::Make(BackupError::Write { error }))?;
-    if outcome.mode_ignored {
-        tokens.prompter().warn(&format!(
-            "the filesystem of {} does not keep file modes: the file is readable by whoever can \
-             read the medium. It is still protected by the token and password.",
-            req.out.display()
-        ));
+    };
+    let mut in_memory = None;
+    match &req.out {
+        Output::Path(path) => {
+            let outcome = media::write_new(path, &enc.bytes, req.force, &mut check)
+                .map_err(|error| RewrapError::Make(BackupError::Write { error }))?;
+            if outcome.mode_ignored {
+                tokens.prompter().warn(&format!(
+                    "the filesystem of {} does not keep file modes: the file is readable by \
+                     whoever can read the medium. It is still protected by the token and \
+                     password.",
+                    path.display()
+                ));
+            }
+        }
+        // Parsed and opened by custody before it is handed back, as a written file is.
+        Output::Memory { .. } => {
+            check(&enc.bytes).map_err(invalid)?;
+            in_memory = Some(enc.bytes.clone());
+        }
     }
     Ok(RewrapReport {
-        out: req.out,
+        out: req.out.name().to_owned(),
+        bytes: in_memory,
         set_id: lf.file.common.set_id,
         fingerprint: lf.file.common.fingerprint,
         index: lf.file.own.index,
@@ -427,17 +470,24 @@ impl ReshareError {
     }
 }
 
+/// A new set of an old set's secret: the old files and the keys to open them, and the new set.
+pub struct ReshareRequest {
+    /// K shares of the old set (or one single backup).
+    pub old: Vec<Input>,
+    /// Which keys open the old files (else found from their slots).
+    pub open_with: Vec<KeySpec>,
+    /// The new set; a label of `None` keeps the old set's label.
+    pub new_set: super::SetRequest,
+}
+
 /// Open K shares of an old set (or a single backup) and make a new set of the same secret:
-/// new set id, new D, new threshold, officers, passwords and tokens. `new_set` receives the
-/// secret and the old label and describes the new set.
+/// new set id, new D, new threshold, officers, passwords and tokens.
 pub fn reshare(
-    old: &[PathBuf],
-    open_with: &[TokenLocator],
-    new_set: impl FnOnce(MasterSecret, String) -> super::SetRequest,
+    req: ReshareRequest,
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<super::BackupReport, ReshareError> {
-    let opened = match super::open_set(old, open_with, env.clone(), prompter, false)
+    let opened = match super::open_set(&req.old, &req.open_with, env.clone(), prompter, false)
         .map_err(ReshareError::Open)?
     {
         super::SetCheck::Whole(o) => o,
@@ -453,6 +503,9 @@ pub fn reshare(
         hex::encode(opened.set_id),
         crypto::fingerprint_display(&opened.fingerprint)
     ));
-    let req = new_set(opened.secret, opened.label);
-    super::backup_set(req, env, prompter).map_err(ReshareError::Make)
+    let mut new_set = req.new_set;
+    if new_set.label.is_none() {
+        new_set.label = Some(opened.label);
+    }
+    super::backup_set(new_set, opened.secret, env, prompter).map_err(ReshareError::Make)
 }

@@ -45,7 +45,10 @@ pub enum ExportError {
     /// The token or card failed or refused.
     Token(TokenError),
     /// An AES key has no public key.
-    NoPublicKey { key: String },
+    NoPublicKey {
+        /// The key, for people.
+        key: String,
+    },
     /// The public-key file could not be encoded.
     Encode(FormatError),
     /// Writing it failed, or a file is already there.

@@ -23,7 +23,8 @@ use crate::token::{KeyOps, PinHint, TokenError, TokenKey};
 
 mod change;
 pub use change::{
-    KdfChange, ReshareError, RewrapError, RewrapReport, RewrapRequest, reshare, rewrap,
+    KdfChange, ReshareError, ReshareRequest, RewrapError, RewrapReport, RewrapRequest, reshare,
+    rewrap,
 };
 
 
@@ -46,10 +47,13 @@ pub(crate) fn resolve_key(
 /// Resolve a locator into `keys`, reusing an entry for the same key: its index.
 pub(crate) fn resolve_cached(
     tokens: &mut Tokens<'_>,
-    loc: &TokenLocator,
+    spec: KeySpec,
     keys: &mut Vec<TokenKey<'static>>,
 ) -> Result<usize, TokenError> {
-    let k = resolve_key(tokens, loc)?;
+    let k = match spec {
+        KeySpec::Locator(loc) => resolve_key(tokens, &loc)?,
+        KeySpec::Key(k) => k,
+    };
     if let Some(i) = keys.iter().position(|o| o.descriptor == k.descriptor) {
         return Ok(i);
     }
@@ -66,6 +70,7 @@ fn resolve_pubkey(path: &Path) -> Result<TokenKey<'static>, TokenError> {
         what: format!("{} is not a custody public-key file: {e}", path.display()),
     })?;
     Ok(TokenKey {
+        hardware_bound: false,
         name: format!("{} (from {})", f.descriptor.describe(), path.display()),
         descriptor: f.descriptor,
         ops: KeyOps::PublicOnly(f.public_key),
@@ -75,11 +80,13 @@ fn resolve_pubkey(path: &Path) -> Result<TokenKey<'static>, TokenError> {
 mod backup;
 mod inspect;
 mod keys;
+mod request;
 mod open;
 mod set;
 
 pub use backup::*;
 pub use inspect::*;
 pub use keys::*;
+pub use request::*;
 pub use open::*;
 pub use set::*;

@@ -5,39 +5,58 @@ use super::*;
 
 /// Why a file could not be opened.
 #[derive(Debug)]
+/// Why one file did not open. Every variant names the file.
 #[non_exhaustive]
 pub enum OpenFileError {
+    /// The file could not be read.
     Read {
+        /// The file.
         file: PathBuf,
+        /// What the medium said.
         error: MediaError,
     },
+    /// The file is damaged, invalid, of another version or not a backup.
     Format {
+        /// The file.
         file: PathBuf,
+        /// What the parser found.
         error: FormatError,
     },
     /// None of the tokens the file accepts is present.
     NoToken {
+        /// The file.
         file: PathBuf,
+        /// The keys its slots name, for people.
         accepted: Vec<String>,
+        /// What was looked for and not found.
         detail: Option<String>,
     },
     /// A token failed in a way that stops everything (PIN, locked, ...).
     Token {
+        /// The file.
         file: PathBuf,
+        /// What the token said.
         error: TokenError,
     },
     /// Every slot tried refused to open.
     Auth {
+        /// The file.
         file: PathBuf,
+        /// Each slot tried and why it did not open.
         attempts: Vec<String>,
     },
     /// A slot opened, but the file does not check out (MAC, commitment, payload, fingerprint).
     Altered {
+        /// The file.
         file: PathBuf,
+        /// What did not check out.
         reason: String,
     },
+    /// A password could not be had.
     Prompt {
+        /// The file.
         file: PathBuf,
+        /// Why.
         error: PromptError,
     },
 }
@@ -139,11 +158,15 @@ impl OpenFileError {
 
 /// A file read and checked for damage, not yet opened.
 pub struct LoadedFile {
+    /// Where it was read from (or its name, for bytes).
     pub path: PathBuf,
+    /// Its fields.
     pub file: BackupFile,
+    /// Its bytes, with the regions the cryptography covers.
     pub enc: Encoded,
 }
 
+/// Read and parse a file (at most 1 MiB: no backup is larger); nothing is opened.
 pub fn load(path: &Path) -> Result<LoadedFile, OpenFileError> {
     let bytes = media::read_bounded(path, format::MAX_FILE_BYTES).map_err(|error| match error {
         // No backup is that large: say so with the exit code of an invalid file.
@@ -162,20 +185,47 @@ pub fn load(path: &Path) -> Result<LoadedFile, OpenFileError> {
             error,
         },
     })?;
-    let (file, enc) = format::parse(&bytes).map_err(|error| OpenFileError::Format {
-        file: path.to_owned(),
+    load_bytes(path, &bytes)
+}
+
+/// Parse a file already in memory; `name` is what messages call it.
+pub fn load_bytes(name: &Path, bytes: &[u8]) -> Result<LoadedFile, OpenFileError> {
+    if bytes.len() as u64 > format::MAX_FILE_BYTES {
+        return Err(OpenFileError::Format {
+            file: name.to_owned(),
+            error: FormatError::Invalid {
+                line: 0,
+                reason: format!(
+                    "it is larger than {} bytes, more than any custody backup",
+                    format::MAX_FILE_BYTES
+                ),
+            },
+        });
+    }
+    let (file, enc) = format::parse(bytes).map_err(|error| OpenFileError::Format {
+        file: name.to_owned(),
         error,
     })?;
     Ok(LoadedFile {
-        path: path.to_owned(),
+        path: name.to_owned(),
         file,
         enc,
     })
 }
 
+/// Read and parse a file from wherever it comes.
+pub fn load_input(input: &Input) -> Result<LoadedFile, OpenFileError> {
+    match input {
+        Input::Path(p) => load(p),
+        Input::Bytes { name, bytes } => load_bytes(name, bytes),
+    }
+}
+
 /// An opened file: its secret s, checked against the MAC and its share commitment.
 pub struct Opened {
+    /// The file's secret s (D, or this file's share).
     pub s: FileSecret,
+    /// Which slot opened.
     pub slot: usize,
     /// The file's Argon2id output, kept so a rewrap needs no second run.
     pub a: PasswordKey,
@@ -183,15 +233,21 @@ pub struct Opened {
 
 /// What a restore or verify gives back.
 pub struct OpenedBackup {
+    /// The master secret.
     pub secret: MasterSecret,
+    /// The set id.
     pub set_id: [u8; 16],
+    /// The fingerprint stored in the file, which the secret matched.
     pub fingerprint: [u8; 16],
+    /// Whether the file uses Argon2id parameters below the minimum.
     pub weak_kdf: bool,
+    /// What opened it, for people: the key (single backup) or the officers (a set).
     pub opened_with: String,
     /// The backup's label, for a reshare that keeps it.
     pub label: String,
 }
 
+/// Tell the person which backup this is (label, set, share) before anything is asked.
 pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
     let c = &lf.file.common;
     p.info(&format!("Backup {}", lf.path.display()));
@@ -228,7 +284,7 @@ pub struct Plan(Vec<(usize, Candidate)>);
 
 pub fn plan_file(
     lf: &LoadedFile,
-    overrides: &[TokenLocator],
+    overrides: &[KeySpec],
     tokens: &mut Tokens<'_>,
 ) -> Result<Plan, OpenFileError> {
     let file = &lf.file;
@@ -284,7 +340,19 @@ pub fn plan_file(
             ));
         }
     } else {
-        for (o, loc) in overrides.iter().enumerate() {
+        for (o, spec) in overrides.iter().enumerate() {
+            let loc = match spec {
+                KeySpec::Locator(loc) => loc,
+                // A key given as it is: try it on every slot of its kind.
+                KeySpec::Key(k) => {
+                    for (i, s) in file.slots.iter().enumerate() {
+                        if s.descriptor.kind() == k.descriptor.kind() {
+                            plan.push((i, Candidate::Override(o)));
+                        }
+                    }
+                    continue;
+                }
+            };
             // A token named without a key: use it for the keys the slots name.
             if let TokenLocator::Pkcs11(uri) = loc
                 && uri.object_label.is_none()
@@ -330,7 +398,7 @@ pub fn plan_file(
 /// Open one file: find its tokens, show its hint, ask its password, try its slots.
 pub fn open_file(
     lf: &LoadedFile,
-    overrides: &[TokenLocator],
+    overrides: &[KeySpec],
     tokens: &mut Tokens<'_>,
 ) -> Result<Opened, OpenFileError> {
     let plan = plan_file(lf, overrides, tokens)?;
@@ -357,7 +425,7 @@ pub fn open_file(
 pub fn attempt_file(
     lf: &LoadedFile,
     plan: Plan,
-    overrides: &[TokenLocator],
+    overrides: &[KeySpec],
     tokens: &mut Tokens<'_>,
     password: &Password,
 ) -> Result<Opened, OpenFileError> {
@@ -381,13 +449,23 @@ pub fn attempt_file(
         let mut owned = None;
         let key = match cand {
             Candidate::Override(o) => {
-                if resolved[o].is_none() {
-                    let found = tokens.resolve(&overrides[o]).unwrap_or_else(|| {
+                let loc = match overrides.get(o) {
+                    Some(KeySpec::Locator(loc)) => loc,
+                    Some(KeySpec::Key(k)) if k.descriptor.kind() == slot_desc.kind() => {
+                        if let Some(opened) = try_slot(lf, i, k, &a, &mut attempts)? {
+                            return Ok(opened);
+                        }
+                        continue;
+                    }
+                    Some(KeySpec::Key(_)) | None => continue,
+                };
+                if resolved.get(o).is_some_and(Option::is_none) {
+                    let found = tokens.resolve(loc).unwrap_or_else(|| {
                         Err(TokenError::NotFound {
                             what: "a pubkey: file cannot open a backup".into(),
                         })
                     });
-                    resolved[o] = Some(match found {
+                    let entry = match found {
                         Ok(k) => Ok(k),
                         Err(
                             e @ (TokenError::PinIncorrect { .. }
@@ -406,12 +484,15 @@ pub fn attempt_file(
                                 TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
                             ),
                         )),
-                    });
+                    };
+                    if let Some(r) = resolved.get_mut(o) {
+                        *r = Some(entry);
+                    }
                 }
-                match resolved[o].as_ref().expect("resolved") {
-                    Ok(k) if k.descriptor.kind() == slot_desc.kind() => Some(k),
-                    Ok(_) => continue,
-                    Err((e, nf)) => {
+                match resolved.get(o).and_then(Option::as_ref) {
+                    Some(Ok(k)) if k.descriptor.kind() == slot_desc.kind() => Some(k),
+                    Some(Ok(_)) | None => continue,
+                    Some(Err((e, nf))) => {
                         not_found += usize::from(*nf);
                         attempts.push(format!("slot {} ({}): {e}", i + 1, slot_desc.describe()));
                         continue;
@@ -447,13 +528,13 @@ pub fn attempt_file(
 }
 
 /// The PIN a `--token` override carries (its query part), for the token it names.
-fn pin_hint(overrides: &[TokenLocator], o: Option<usize>) -> PinHint<'_> {
-    match o.map(|o| &overrides[o]) {
-        Some(TokenLocator::Pkcs11(u)) => PinHint {
+fn pin_hint(overrides: &[KeySpec], o: Option<usize>) -> PinHint<'_> {
+    match o.and_then(|o| overrides.get(o)) {
+        Some(KeySpec::Locator(TokenLocator::Pkcs11(u))) => PinHint {
             value: u.pin_value.as_ref(),
             source: u.pin_source.as_deref(),
         },
-        Some(TokenLocator::Yubikey(y)) => PinHint {
+        Some(KeySpec::Locator(TokenLocator::Yubikey(y))) => PinHint {
             value: y.pin_value.as_ref(),
             source: y.pin_source.as_deref(),
         },
@@ -565,18 +646,18 @@ pub(crate) fn try_slot(
 
 /// Restore or verify a single (1-of-1) backup.
 pub fn open_backup(
-    path: &Path,
-    overrides: &[TokenLocator],
+    input: &Input,
+    overrides: &[KeySpec],
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<OpenedBackup, OpenFileError> {
-    open_loaded_backup(load(path)?, overrides, env, prompter)
+    open_loaded_backup(load_input(input)?, overrides, env, prompter)
 }
 
 /// The same, for a file already read (so a caller that looked at it does not read it twice).
 pub fn open_loaded_backup(
     lf: LoadedFile,
-    overrides: &[TokenLocator],
+    overrides: &[KeySpec],
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<OpenedBackup, OpenFileError> {

@@ -9,21 +9,31 @@ use super::*;
 pub enum SetError {
     /// Fewer than K good shares: how many more, and who holds the rest.
     NotEnough {
+        /// The set.
         set_id: [u8; 16],
+        /// Good shares found.
         have: usize,
+        /// Shares needed (K).
         need: usize,
+        /// The officers whose shares are missing.
         holders: Vec<String>,
+        /// What went wrong with the other files.
         problems: Vec<String>,
     },
     /// The shares did not combine to the secret the set names (never output).
     Inconsistent {
+        /// Why.
         reason: String,
+        /// What went wrong with the files.
         problems: Vec<String>,
     },
     /// A failure that stops everything (a wrong or locked PIN is never retried).
     Fatal(OpenFileError),
     /// No file given is a readable backup.
-    NothingReadable { problems: Vec<String> },
+    NothingReadable {
+        /// Why each file could not be read.
+        problems: Vec<String>,
+    },
 }
 
 impl fmt::Display for SetError {
@@ -108,10 +118,15 @@ pub enum SetCheck {
     Whole(OpenedBackup),
     /// Fewer than K files: each share given opened and matches its commitment.
     Shares {
+        /// The set.
         set_id: [u8; 16],
+        /// The set's fingerprint (the secret itself was not rebuilt).
         fingerprint: [u8; 16],
+        /// Shares needed (K).
         threshold: u8,
+        /// Shares in the set (N).
         count: u8,
+        /// Each file that opened, and its officer.
         opened: Vec<(PathBuf, String)>,
     },
 }
@@ -120,16 +135,16 @@ pub enum SetCheck {
 /// in turn, name every bad one, combine K good ones, cross-check the rest, check the secret.
 /// With `partial_ok`, fewer than K shares is a verify of each share alone.
 pub fn open_set(
-    paths: &[PathBuf],
-    overrides: &[TokenLocator],
+    inputs: &[Input],
+    overrides: &[KeySpec],
     env: TokenEnv,
     prompter: &mut dyn Prompter,
     partial_ok: bool,
 ) -> Result<SetCheck, SetError> {
     let mut problems: Vec<String> = Vec::new();
     let mut loaded: Vec<(usize, LoadedFile)> = Vec::new();
-    for (pos, p) in paths.iter().enumerate() {
-        match load(p) {
+    for (pos, input) in inputs.iter().enumerate() {
+        match load_input(input) {
             Ok(lf) => loaded.push((pos, lf)),
             Err(e) => problems.push(format!("{e}")),
         }
@@ -154,13 +169,15 @@ pub fn open_set(
         idx.dedup();
         idx.len()
     };
-    let main = groups
+    // At least one file loaded, so there is at least one group, and every group has a file.
+    let Some((main, first)) = groups
         .iter()
         .enumerate()
         .max_by_key(|(gi, g)| (distinct(g), usize::MAX - gi))
-        .map(|(gi, _)| gi)
-        .expect("one group");
-    let first = &loaded[groups[main].2[0]].1;
+        .and_then(|(gi, g)| Some((gi, &loaded.get(*g.2.first()?)?.1)))
+    else {
+        return Err(SetError::NothingReadable { problems });
+    };
     let set_id = first.file.common.set_id;
     for (gi, g) in groups.iter().enumerate() {
         if gi == main {

@@ -13,6 +13,10 @@ pub trait Advised: std::fmt::Display {
     fn kind(&self) -> ErrorKind;
     /// What to do about it.
     fn advice(&self) -> &'static str;
+    /// What went wrong, in the CLI's words (a refused request names its flags).
+    fn message(&self) -> String {
+        self.to_string()
+    }
 }
 
 impl Advised for TokenError {
@@ -49,8 +53,15 @@ impl Advised for BackupError {
     fn kind(&self) -> ErrorKind {
         BackupError::kind(self)
     }
+    fn message(&self) -> String {
+        match self {
+            BackupError::Request(r) => super::request::words(r),
+            other => other.to_string(),
+        }
+    }
     fn advice(&self) -> &'static str {
         match self {
+            BackupError::Request(_) => "see `custody --help`",
             BackupError::Invalid { .. } => "correct the command line and run it again",
             BackupError::Token { error } => error.advice(),
             BackupError::SlotCheck { .. } => {
@@ -125,6 +136,13 @@ impl Advised for RewrapError {
     fn kind(&self) -> ErrorKind {
         RewrapError::kind(self)
     }
+    fn message(&self) -> String {
+        match self {
+            RewrapError::Open(e) => e.message(),
+            RewrapError::Make(e) => e.message(),
+            other => other.to_string(),
+        }
+    }
     fn advice(&self) -> &'static str {
         match self {
             RewrapError::Open(e) => e.advice(),
@@ -137,6 +155,13 @@ impl Advised for RewrapError {
 impl Advised for ReshareError {
     fn kind(&self) -> ErrorKind {
         ReshareError::kind(self)
+    }
+    fn message(&self) -> String {
+        match self {
+            ReshareError::Open(e) => e.message(),
+            ReshareError::Make(e) => e.message(),
+            other => other.to_string(),
+        }
     }
     fn advice(&self) -> &'static str {
         match self {

@@ -9,6 +9,7 @@ mod cmd;
 mod exit;
 mod output;
 mod pin;
+mod request;
 mod secret_in;
 mod secret_out;
 mod shares;
@@ -44,7 +45,7 @@ impl Failure {
     }
     /// A library error: its message, the CLI's advice, and the exit code of its kind.
     fn of(e: &dyn Advised) -> Self {
-        Failure::new(exit::code(e.kind()), e.to_string(), e.advice())
+        Failure::new(exit::code(e.kind()), e.message(), e.advice())
     }
     fn usage(msg: impl Into<String>) -> Self {
         Failure::new(exit::USAGE, msg, "see `custody --help`")

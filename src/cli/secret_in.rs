@@ -11,7 +11,7 @@ pub fn read_secret(path: &Path) -> Result<custody::MasterSecret, Failure> {
     let max = custody::MAX_SECRET_BYTES as u64 + 1;
     let too_long = || {
         let n = custody::MAX_SECRET_BYTES + 1;
-        Failure::usage(custody::check_secret_len(n).err().unwrap_or_default())
+        Failure::usage(custody::RequestError::SecretLength { n }.to_string())
     };
     let secret = if path == Path::new("-") {
         custody::MasterSecret::read_from(&mut std::io::stdin().lock()).map_err(|e| {
@@ -36,6 +36,6 @@ pub fn read_secret(path: &Path) -> Result<custody::MasterSecret, Failure> {
         })?);
         custody::MasterSecret::from_slice(&bytes).map_err(|_| too_long())?
     };
-    custody::check_secret_len(secret.len()).map_err(Failure::usage)?;
+    custody::check_secret_len(secret.len()).map_err(|e| Failure::usage(e.to_string()))?;
     Ok(secret)
 }

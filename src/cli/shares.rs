@@ -30,10 +30,15 @@ pub fn share_specs(
     outs.iter()
         .enumerate()
         .map(|(i, out)| custody::ShareSpec {
-            out: out.clone(),
+            out: custody::Output::Path(out.clone()),
             officer: officers[i].clone().unwrap_or_default(),
             hint: hints[i].clone(),
-            tokens: share_tokens[i].clone().unwrap_or_else(|| tokens.to_vec()),
+            keys: share_tokens[i]
+                .clone()
+                .unwrap_or_else(|| tokens.to_vec())
+                .into_iter()
+                .map(custody::KeySpec::Locator)
+                .collect(),
         })
         .collect()
 }

@@ -37,7 +37,7 @@ pub const MAX_SLOTS: usize = 16;
 /// Shortest secret a file may hold, in bytes (128 bits).
 pub const MIN_SECRET_BYTES: usize = 16;
 /// Longest secret a file may hold, in bytes.
-pub const MAX_SECRET_BYTES: usize = 4096;
+pub const MAX_SECRET_BYTES: usize = crate::secret::MAX_SECRET_BYTES;
 /// AES-GCM tag length.
 pub const TAG_BYTES: usize = 16;
 /// Length of the data key D, of a share value and of a token secret z.

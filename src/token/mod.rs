@@ -44,6 +44,10 @@ pub struct TokenKey<'a> {
     pub name: String,
     /// What the key can do.
     pub ops: KeyOps<'a>,
+    /// Whether the key's secret half is held in hardware that does not let it out (a token
+    /// key that is sensitive and not extractable, a PIV key). A key made in software, a key
+    /// the token says can be read or copied, and a public key alone are not.
+    pub hardware_bound: bool,
 }
 
 /// What a token key can do for a slot, by kind.

@@ -21,7 +21,10 @@ pub fn open_files(
     password_files: Vec<PathBuf>,
     partial_ok: bool,
 ) -> Result<Opened, Failure> {
-    let overrides = locators(tokens)?;
+    let overrides: Vec<custody::KeySpec> = locators(tokens)?
+        .into_iter()
+        .map(custody::KeySpec::Locator)
+        .collect();
     if password_files.len() > 1 && password_files.len() != files.len() {
         return Err(Failure::usage(format!(
             "{} --password-file for {} files: give one per file, in order, or a single one for all",
@@ -50,7 +53,8 @@ pub fn open_files(
             return r.map(Opened::Whole).map_err(|e| Failure::of(&e));
         }
     }
-    match custody::open_set(files, &overrides, token_env(), &mut p, partial_ok) {
+    let inputs: Vec<custody::Input> = files.iter().cloned().map(custody::Input::Path).collect();
+    match custody::open_set(&inputs, &overrides, token_env(), &mut p, partial_ok) {
         Ok(custody::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),
         Ok(c) => Ok(Opened::Shares(c)),
         Err(e) => Err(Failure::of(&e)),

@@ -30,15 +30,21 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         ));
     }
     refuse_existing(std::slice::from_ref(&a.out), a.force)?;
+    let keys = |raw: &[String]| -> Result<Vec<custody::KeySpec>, Failure> {
+        Ok(locators(raw)?
+            .into_iter()
+            .map(custody::KeySpec::Locator)
+            .collect())
+    };
     let req = custody::RewrapRequest {
-        file: a.file.clone(),
-        out: a.out,
-        open_with: locators(&a.tokens)?,
+        file: custody::Input::Path(a.file.clone()),
+        out: custody::Output::Path(a.out),
+        open_with: keys(&a.tokens)?,
         new_password: a.new_password || a.new_password_file.is_some(),
         hint: a.hint,
         kdf,
         allow_weak_kdf: a.allow_weak_kdf,
-        add: locators(&a.new_token)?,
+        add: keys(&a.new_token)?,
         drop: locators(&a.drop_token)?,
         force: a.force,
     };

@@ -121,6 +121,8 @@ impl PivCards {
             Some(false) => {}
         }
         Ok(TokenKey {
+            // PIV has no export of private keys.
+            hardware_bound: true,
             descriptor: Descriptor::Piv {
                 card_serial: serial,
                 piv_slot: slot,

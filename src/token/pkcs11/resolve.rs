@@ -445,6 +445,8 @@ fn key_from(
             "{name} is not sensitive (CKA_SENSITIVE is false): its value can be read off the token."
         ));
     }
+    // What the token says of the key: a key it may reveal or let out is not bound to it.
+    let bound = key.sensitive == Some(true) && key.extractable == Some(false);
     match key.kind {
         KeyKind::Aes => {
             if key.value_len.is_some_and(|l| l != 32) {
@@ -461,6 +463,7 @@ fn key_from(
             }
             Ok(TokenKey {
                 descriptor: descriptor(token, &key, SlotKind::Pkcs11Aes),
+                hardware_bound: bound,
                 name: name.clone(),
                 ops: KeyOps::Aes(Box::new(P11Aes { session, key, name })),
             })
@@ -480,6 +483,7 @@ fn key_from(
             };
             Ok(TokenKey {
                 descriptor: descriptor(token, &key, SlotKind::Pkcs11P256),
+                hardware_bound: bound,
                 name: name.clone(),
                 ops: KeyOps::Ecdh(Box::new(P11Ecdh {
                     session,
