@@ -80,6 +80,7 @@ fn resolve_pubkey(path: &Path) -> Result<TokenKey<'static>, TokenError> {
 mod backup;
 mod inspect;
 mod keys;
+mod plan;
 mod request;
 mod open;
 mod set;
@@ -89,4 +90,5 @@ pub use inspect::*;
 pub use keys::*;
 pub use request::*;
 pub use open::*;
+pub use plan::*;
 pub use set::*;

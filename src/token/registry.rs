@@ -177,6 +177,9 @@ impl<'p> Tokens<'p> {
     ) -> Result<GeneratedKey, KeygenRefusal> {
         match loc {
             TokenLocator::Pkcs11(uri) => {
+                if kind == SlotKind::PivP256 {
+                    return Err(KeygenRefusal::KindNotOnToken);
+                }
                 let Some(label) = uri.object_label.clone() else {
                     return Err(KeygenRefusal::NoLabel);
                 };
@@ -195,15 +198,51 @@ impl<'p> Tokens<'p> {
 
 /// Why key generation did not start, or the token's own failure.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum KeygenRefusal {
     /// The PKCS#11 URI names no `object=` label for the new key.
     NoLabel,
     /// An AES key was asked of a YubiKey (PIV holds P-256 keys here).
     KindNotOnCard,
+    /// A PIV key was asked of a PKCS#11 token (PKCS#11 keys are `pkcs11-aes` or `pkcs11-p256`).
+    KindNotOnToken,
     /// A `pubkey:` file was given: keys are made on a token.
     Pubkey,
     /// The token or card failed or refused.
     Token(TokenError),
+}
+
+impl std::fmt::Display for KeygenRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeygenRefusal::NoLabel => write!(f, "the token URI names no label for the new key"),
+            KeygenRefusal::KindNotOnCard => write!(f, "a YubiKey holds P-256 keys"),
+            KeygenRefusal::KindNotOnToken => {
+                write!(f, "a PKCS#11 token holds AES-256 or P-256 keys, not PIV keys")
+            }
+            KeygenRefusal::Pubkey => write!(f, "keys are generated on a token, not a file"),
+            KeygenRefusal::Token(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for KeygenRefusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeygenRefusal::Token(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl KeygenRefusal {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            KeygenRefusal::Token(e) => e.kind(),
+            _ => crate::error::ErrorKind::InvalidRequest,
+        }
+    }
 }
 
 impl From<TokenError> for KeygenRefusal {

@@ -106,6 +106,7 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
                             )
                         }
                         custody::KeygenError::Token(e) => tf(e),
+                        e => Failure::usage(e.to_string()),
                     },
                 )?;
             print_generated(stdout, &loc, &key)?;
