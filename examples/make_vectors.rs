@@ -19,12 +19,14 @@
 //! declared; and the flat `share-alone-*` vectors, share files given alone to the single-file
 //! restore, recorded as observed.
 
-#[path = "../tests/common/mod.rs"]
+// Unused parts of the tests' shared code are not dead: the tests use them.
+#[path = "../tests/common/softhsm.rs"]
+#[allow(dead_code)]
 mod common;
-#[path = "../tests/vectors/set_support.rs"]
-mod set_support;
-#[path = "../tests/vectors/support.rs"]
+#[path = "../tests/common/vectors/mod.rs"]
+#[allow(dead_code)]
 mod support;
+use support::sets as set_support;
 
 #[path = "../src/cli/exit.rs"]
 #[allow(dead_code)]
