@@ -1,7 +1,7 @@
 //! Makes the frozen test vectors of custody's file format (run by hand, then commit the result):
 //!
 //! ```text
-//! cargo run --example make_vectors -- tests/vectors
+//! cargo run --manifest-path tools/make-vectors/Cargo.toml -- tests/vectors
 //! ```
 //!
 //! Vectors are frozen: this never replaces a file that exists. It makes the test keys in
@@ -19,16 +19,17 @@
 //! declared; and the flat `share-alone-*` vectors, share files given alone to the single-file
 //! restore, recorded as observed.
 
-// Unused parts of the tests' shared code are not dead: the tests use them.
-#[path = "../tests/common/softhsm.rs"]
+// The tests' SoftHSM fixture and vector harness, included by path so that the vectors are
+// written and checked by one copy. The parts only the tests use are not dead.
+#[path = "../../../tests/common/softhsm.rs"]
 #[allow(dead_code)]
-mod common;
-#[path = "../tests/common/vectors/mod.rs"]
+mod softhsm;
+#[path = "../../../tests/common/vectors/mod.rs"]
 #[allow(dead_code)]
-mod support;
-use support::sets as set_support;
+mod vectors;
 
-#[path = "../src/cli/exit.rs"]
+// The CLI's exit codes, which the `.expect` files record.
+#[path = "../../../src/cli/exit.rs"]
 #[allow(dead_code)]
 mod cli_exit;
 
@@ -46,7 +47,7 @@ use custody::internals::token::TokenError;
 use custody::internals::token::registry::TokenEnv;
 use custody::internals::token::uri::TokenLocator;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
-use support::{Expect, Keys, Scripted};
+use vectors::{Expect, Keys, Scripted};
 
 const PASSWORD: &str = "vector password";
 const AES_URI: &str = "pkcs11:token=custody-vectors;object=vector-aes";
@@ -1231,7 +1232,7 @@ fn negatives() -> Vec<Negative> {
 // ───────────────────────────── split sets ─────────────────────────────
 //
 // A set case is a directory `sets/<case>/` holding the share files it gives (copies: every
-// case stands alone) and `case.expect` (see `set_support::SetExpect`). The sets themselves are dealt
+// case stands alone) and `case.expect` (see `vectors::sets::SetExpect`). The sets themselves are dealt
 // once; the files of each live in the directory of its *home* case, which gives all N of them as
 // `1.custody` .. `N.custody` in index order, so a later run reads the set back from there.
 
@@ -1379,7 +1380,7 @@ fn deal(b: &BaseSet, secret: &[u8], scratch: &Path, env: &TokenEnv) -> Vec<Vec<u
         allow_same_device: true,
     };
     let pw: Vec<Option<String>> = b.shares.iter().map(|s| Some(s.password.into())).collect();
-    let mut prompter = set_support::PerFile::new(&pw, support::USER_PIN);
+    let mut prompter = vectors::sets::PerFile::new(&pw, vectors::USER_PIN);
     ceremony::backup_set(req, env.clone(), &mut prompter)
         .unwrap_or_else(|e| panic!("backup_set {}: {e}", b.name));
     (0..b.shares.len())
@@ -1900,7 +1901,7 @@ fn observe_set(
     env: &TokenEnv,
     partial_ok: bool,
 ) -> SetObserved {
-    let mut p = set_support::PerFile::new(passwords, support::USER_PIN);
+    let mut p = vectors::sets::PerFile::new(passwords, vectors::USER_PIN);
     let r = ceremony::open_set(paths, &[], env.clone(), &mut p, partial_ok);
     let (category, exit, text, secret) = match r {
         Ok(ceremony::SetCheck::Whole(o)) => (
@@ -1965,7 +1966,7 @@ fn make_sets(
     failures: &mut Vec<String>,
     pending: &mut Vec<String>,
 ) {
-    let sets_dir = dir.join(set_support::SETS_DIR);
+    let sets_dir = dir.join(vectors::sets::SETS_DIR);
     std::fs::create_dir_all(&sets_dir).expect("create the sets directory");
     let bases = base_sets();
     let cases = set_cases();
@@ -2008,10 +2009,10 @@ fn make_sets(
                 .filter(|c| c.base == b.name)
                 .filter_map(|c| {
                     let t = std::fs::read_to_string(
-                        sets_dir.join(c.name).join(set_support::SET_EXPECT_FILE),
+                        sets_dir.join(c.name).join(vectors::sets::SET_EXPECT_FILE),
                     )
                     .ok()?;
-                    set_support::SetExpect::parse(&t).ok()?.secret
+                    vectors::sets::SetExpect::parse(&t).ok()?.secret
                 })
                 .next();
             println!("kept     set {} (from {})", b.name, b.home);
@@ -2052,10 +2053,10 @@ fn make_sets(
         let case_dir = sets_dir.join(c.name);
         if case_dir.exists() {
             assert!(
-                case_dir.join(set_support::SET_EXPECT_FILE).exists(),
+                case_dir.join(vectors::sets::SET_EXPECT_FILE).exists(),
                 "{} has no {}",
                 case_dir.display(),
-                set_support::SET_EXPECT_FILE
+                vectors::sets::SET_EXPECT_FILE
             );
             println!("kept     sets/{}", c.name);
             continue;
@@ -2137,7 +2138,7 @@ fn make_sets(
             }
             continue;
         }
-        let expect = set_support::SetExpect {
+        let expect = vectors::sets::SetExpect {
             files: c.files.iter().map(|(n, _, _)| n.clone()).collect(),
             passwords,
             partial_ok: c.partial_ok,
@@ -2153,7 +2154,7 @@ fn make_sets(
             .unwrap_or_else(|e| panic!("sets/{}: {e}", c.name));
         let text = expect.encode();
         assert_eq!(
-            set_support::SetExpect::parse(&text).as_ref(),
+            vectors::sets::SetExpect::parse(&text).as_ref(),
             Ok(&expect),
             "sets/{}: case.expect does not read back",
             c.name
@@ -2164,7 +2165,7 @@ fn make_sets(
             write_new(&case_dir.join(name), bytes);
         }
         write_new(
-            &case_dir.join(set_support::SET_EXPECT_FILE),
+            &case_dir.join(vectors::sets::SET_EXPECT_FILE),
             text.as_bytes(),
         );
     }
@@ -2205,7 +2206,7 @@ fn make_sets(
             problems.push(format!("the error does not say {says:?}"));
         }
         // Recorded as observed, in a category the single-file checks know.
-        if r.is_err() && !support::CATEGORIES.contains(&cat) {
+        if r.is_err() && !vectors::CATEGORIES.contains(&cat) {
             problems.push(format!("refused as {cat}, not a category of .expect files"));
         }
         if p.pin_asked != 0 {
@@ -2300,8 +2301,8 @@ fn write_new(path: &Path, bytes: &[u8]) {
 }
 
 fn ensure_keys(keys_dir: &Path) -> Keys {
-    let aes = keys_dir.join(support::AES_KEY_FILE);
-    let ec = keys_dir.join(support::P256_KEY_FILE);
+    let aes = keys_dir.join(vectors::AES_KEY_FILE);
+    let ec = keys_dir.join(vectors::P256_KEY_FILE);
     match (aes.exists(), ec.exists()) {
         (true, true) => {}
         (false, false) => {
@@ -2332,26 +2333,26 @@ fn main() {
     let dir = PathBuf::from(
         std::env::args()
             .nth(1)
-            .expect("usage: make_vectors <vectors directory>"),
+            .expect("usage: make-vectors <vectors directory>"),
     );
     std::fs::create_dir_all(&dir).expect("create the vectors directory");
     let keys = ensure_keys(&dir.join("keys"));
 
     // A fresh token in this process (SOFTHSM2_CONF is set by the fixture before the module loads).
-    common::init_token(support::TOKEN_LABEL);
-    let module = common::softhsm();
-    let token = common::find_token(support::TOKEN_LABEL);
+    softhsm::init_token(vectors::TOKEN_LABEL);
+    let module = softhsm::softhsm();
+    let token = softhsm::find_token(vectors::TOKEN_LABEL);
     {
         let session = module.open(&token).expect("open session");
         session
-            .login(&SecretString::from(support::USER_PIN))
+            .login(&SecretString::from(vectors::USER_PIN))
             .expect("login");
         keys.load(&session).expect("load the test keys");
     }
     let env = TokenEnv {
-        default_module: common::softhsm_module(),
+        default_module: softhsm::softhsm_module(),
     };
-    let work = common::process_token_dir()
+    let work = softhsm::process_token_dir()
         .parent()
         .expect("parent")
         .to_path_buf();
@@ -2361,10 +2362,10 @@ fn main() {
     let pubkey = format::PubkeyFile {
         descriptor: Descriptor::Pkcs11 {
             kind: SlotKind::Pkcs11P256,
-            token_label: support::TOKEN_LABEL.into(),
+            token_label: vectors::TOKEN_LABEL.into(),
             token_serial: token.serial.clone(),
-            key_label: support::P256_LABEL.into(),
-            key_id: support::P256_ID.to_vec(),
+            key_label: vectors::P256_LABEL.into(),
+            key_id: vectors::P256_ID.to_vec(),
             key_hash: Some(crypto::p256_key_hash(&point)),
         },
         public_key: point,
