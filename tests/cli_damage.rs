@@ -1,10 +1,10 @@
 //! Damaged, altered and out-of-bounds backup files; `inspect` and `verify`.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
-use support::{Env, exit, fix_checksum, line_value, replace_line, uri};
+use common::cli::{self, Env, exit, fix_checksum, line_value, replace_line, uri};
 
 /// A token with an AES key and a backup `b.cb` of a fresh 32-byte secret; returns the secret
 /// and the backup's stdout.
@@ -26,7 +26,7 @@ fn fixture(name: &str, kind: &str) -> (Env, Vec<u8>, String) {
 /// Restore `rel` and check it failed with `code`, leaving no output file and not printing the
 /// secret. Returns the output.
 #[track_caller]
-fn restore_fails(env: &Env, rel: &str, code: i32, secret: &[u8]) -> support::Out {
+fn restore_fails(env: &Env, rel: &str, code: i32, secret: &[u8]) -> cli::Out {
     let out = env.restore(rel, "r.bin", &[]);
     out.code(code);
     env.assert_absent("r.bin");
@@ -35,18 +35,18 @@ fn restore_fails(env: &Env, rel: &str, code: i32, secret: &[u8]) -> support::Out
 }
 
 #[track_caller]
-fn assert_secret_not_printed(out: &support::Out, secret: &[u8]) {
+fn assert_secret_not_printed(out: &cli::Out, secret: &[u8]) {
     let h = hex::encode(secret);
     let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret);
     for (name, stream) in [("stdout", &out.stdout_bytes), ("stderr", &out.stderr_bytes)] {
         assert!(
-            !support::contains_bytes(stream, secret),
+            !cli::contains_bytes(stream, secret),
             "raw secret on {name}\n{}",
             out.dump()
         );
         for enc in [&h, &h.to_uppercase(), &b64] {
             assert!(
-                !support::contains_bytes(stream, enc.as_bytes()),
+                !cli::contains_bytes(stream, enc.as_bytes()),
                 "encoded secret on {name}\n{}",
                 out.dump()
             );

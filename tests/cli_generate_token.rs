@@ -1,10 +1,10 @@
 //! End-to-end tests of `custody generate` and `custody token ...`.
 
-mod support;
+mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use support::{Env, exit, uri};
+use common::cli::{Env, exit, uri};
 
 #[test]
 fn generate_default_is_32_bytes_mode_0600() {

@@ -1,11 +1,11 @@
 //! Output files: never overwritten (unless `backup --force`), written atomically, and nothing
 //! left behind when a write step fails (CUSTODY_FAULT_INJECT).
 
-mod support;
+mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use support::{Env, exit, uri};
+use common::cli::{self, Env, exit, uri};
 
 const STEPS: [&str; 7] = [
     "create-temp",
@@ -174,7 +174,7 @@ fn backup_force_replaces_atomically() {
 }
 
 /// Run a backup into `out/b.cb` with CUSTODY_FAULT_INJECT=`step`.
-fn backup_with_fault(env: &Env, step: &str, force: bool) -> support::Out {
+fn backup_with_fault(env: &Env, step: &str, force: bool) -> cli::Out {
     let mut args = vec![
         "backup".to_string(),
         "--secret".into(),
@@ -187,7 +187,7 @@ fn backup_with_fault(env: &Env, step: &str, force: bool) -> support::Out {
         env.password_file(),
         "--single-token".into(),
     ];
-    args.extend(support::WEAK_KDF.iter().map(|s| s.to_string()));
+    args.extend(cli::WEAK_KDF.iter().map(|s| s.to_string()));
     if force {
         args.push("--force".into());
     }

@@ -6,14 +6,14 @@
 //! cannot all be buffered in the pipe before the test reads one byte and closes its end: the
 //! outcome does not depend on timing.
 
-mod support;
+mod common;
 
 use std::fs::OpenOptions;
 use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::Instant;
 
-use support::{Env, RUN_TIMEOUT, exit, uri};
+use common::cli::{Env, RUN_TIMEOUT, exit, uri};
 
 /// The pipe buffer Linux gives by default: what `inspect` must write more than.
 const DEFAULT_PIPE_BYTES: usize = 64 * 1024;

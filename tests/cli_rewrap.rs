@@ -2,12 +2,11 @@
 //! `custody reshare` (a new set of the same secret from K shares of an old one, or from a
 //! single backup), end to end.
 
-mod support;
+mod common;
 
-use support::{Env, Out, WEAK_KDF, exit, uri};
-
-/// Exit code for "not enough shares" (`ceremony::exit::NOT_ENOUGH_SHARES`).
-const NOT_ENOUGH: i32 = 8;
+use common::cli::{
+    Env, Out, WEAK_KDF, assert_restored, exit, failed_cleanly, inspect_json, no_secret, uri,
+};
 
 // ───────────────────────────── helpers ─────────────────────────────
 
@@ -34,57 +33,6 @@ fn restore_with(env: &Env, files: &[&str], pws: &[&str], out: &str, extra: &[&st
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     env.run(&args)
-}
-
-fn inspect_json(env: &Env, file: &str) -> serde_json::Value {
-    let out = env.run(["inspect", "--json", &env.p(file)]);
-    out.ok();
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("inspect --json is not JSON ({e})\n{}", out.dump()))
-}
-
-#[track_caller]
-fn assert_restored(env: &Env, out_rel: &str, secret: &[u8]) {
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(env.read(out_rel), secret, "restored secret differs");
-    let mode = std::fs::metadata(env.path(out_rel))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o600, "restored secret has mode {mode:o}");
-}
-
-/// Neither stream holds the secret, raw, in hex or in base64.
-#[track_caller]
-fn no_secret(out: &Out, secret: &[u8]) {
-    let h = hex::encode(secret);
-    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret);
-    for (name, stream) in [("stdout", &out.stdout_bytes), ("stderr", &out.stderr_bytes)] {
-        assert!(
-            !support::contains_bytes(stream, secret),
-            "raw secret on {name} of `{}`\n{}",
-            out.cmdline,
-            out.dump()
-        );
-        for enc in [&h, &h.to_uppercase(), &b64] {
-            assert!(
-                !support::contains_bytes(stream, enc.as_bytes()),
-                "encoded secret on {name} of `{}`\n{}",
-                out.cmdline,
-                out.dump()
-            );
-        }
-    }
-}
-
-/// A failed run: exit `code`, no output file, no secret printed, no temporary file left.
-#[track_caller]
-fn failed_cleanly(env: &Env, out: &Out, code: i32, out_rel: &str, secret: &[u8]) {
-    out.code(code);
-    env.assert_absent(out_rel);
-    env.assert_no_temp_files(".");
-    no_secret(out, secret);
 }
 
 /// A token `label` holding one key `key` of `kind`.
@@ -445,7 +393,7 @@ fn rewrap_a_share_with_a_new_password_keeps_the_share() {
         "r3.bin",
         &[],
     );
-    failed_cleanly(&env, &out, NOT_ENOUGH, "r3.bin", &secret);
+    failed_cleanly(&env, &out, exit::NOT_ENOUGH_SHARES, "r3.bin", &secret);
     out.error_has(&[
         &format!(
             "officer Bob (share 2): {}: the password is wrong",
@@ -688,7 +636,7 @@ fn reshare_two_of_three_into_three_of_four() {
         &new_files,
         &extra,
     );
-    out.code(NOT_ENOUGH).error_has(&[
+    out.code(exit::NOT_ENOUGH_SHARES).error_has(&[
         &format!(
             "officer Carol (share 3): {}: the password is wrong",
             env.p(FILES[2])
@@ -752,7 +700,7 @@ fn reshare_two_of_three_into_three_of_four() {
         let pws: Vec<&str> = s.iter().map(|&i| npw[i].as_str()).collect();
         let r = format!("r2-{s:?}.bin").replace([' ', ',', '[', ']'], "");
         let out = restore_with(&env, &files, &pws, &r, &[]);
-        failed_cleanly(&env, &out, NOT_ENOUGH, &r, &secret);
+        failed_cleanly(&env, &out, exit::NOT_ENOUGH_SHARES, &r, &secret);
         out.error_has(&["3 needed (1 more)", &new_id]);
     }
 
@@ -775,7 +723,7 @@ fn reshare_two_of_three_into_three_of_four() {
         "mixed.bin",
         &[],
     );
-    failed_cleanly(&env, &out, NOT_ENOUGH, "mixed.bin", &secret);
+    failed_cleanly(&env, &out, exit::NOT_ENOUGH_SHARES, "mixed.bin", &secret);
     out.error_has(&[&format!("{}: from another set ({old_id}", env.p(FILES[0]))]);
 }
 
@@ -839,7 +787,7 @@ fn reshare_a_single_backup_into_two_of_two() {
     assert_restored(&env, "r.bin", &secret);
     // One share of a 2-of-2 is not enough; Yolanda holds the other.
     let out = restore_with(&env, &["x.share"], &[&np1], "r1.bin", &[]);
-    failed_cleanly(&env, &out, NOT_ENOUGH, "r1.bin", &secret);
+    failed_cleanly(&env, &out, exit::NOT_ENOUGH_SHARES, "r1.bin", &secret);
     out.error_has(&["(1 more)", "officer Yolanda (share 2)"]);
     // The single backup still opens.
     env.restore("b.cb", "r-old.bin", &[]).ok();

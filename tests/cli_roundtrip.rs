@@ -1,27 +1,15 @@
 //! End-to-end round trips (backup then restore) and the ways opening a backup can fail because
 //! of the token, the PIN or the password.
 
-mod support;
+mod common;
 
-use support::{Env, PASSWORD, USER_PIN, exit, uri};
+use common::cli::{self, Env, PASSWORD, USER_PIN, assert_restored, exit, uri};
 
 /// A token `label` with a key `key` of `kind` and a 32-byte secret in `secret.bin`.
 fn one_token(env: &Env, label: &str, key: &str, kind: &str) -> Vec<u8> {
     env.init_token(label);
     env.keygen(label, key, kind);
     env.secret("secret.bin", 32)
-}
-
-#[track_caller]
-fn assert_restored(env: &Env, out_rel: &str, secret: &[u8]) {
-    assert_eq!(env.read(out_rel), secret, "restored secret differs");
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(env.path(out_rel))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o600, "restored secret has mode {mode:o}");
 }
 
 #[test]
@@ -122,7 +110,7 @@ fn backup_refuses_secrets_of_wrong_size_and_empty_stdin() {
     let out_path = env.p("stdin.cb");
     let pw = env.password_file();
     args.extend(["--out", &out_path, "--password-file", &pw, "--single-token"]);
-    args.extend(support::WEAK_KDF);
+    args.extend(cli::WEAK_KDF);
     env.run(&args).code(exit::USAGE).error_has(&["0 bytes"]);
     env.assert_absent("stdin.cb");
 }
@@ -175,7 +163,7 @@ fn pubkey_backup_without_login_then_restore_with_the_token() {
         "--single-token",
     ];
     let mut args: Vec<&str> = args.to_vec();
-    args.extend(support::WEAK_KDF);
+    args.extend(cli::WEAK_KDF);
     let out = env.run_setsid(&args, &[("CUSTODY_PIN", None)]);
     out.ok().stdout_has(&["UNVERIFIED", "\"key-p\""]);
     assert!(
@@ -358,7 +346,7 @@ fn wrong_pin_is_exit_3_and_mentions_the_pin() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(support::WEAK_KDF.iter().map(|s| s.to_string()));
+    args.extend(cli::WEAK_KDF.iter().map(|s| s.to_string()));
     let out = env.run_env(&args, &[("CUSTODY_PIN", Some("000000"))]);
     out.code(exit::AUTH).error_has(&["PIN", "\"pin-tok\""]);
     env.assert_absent("b0.cb");
@@ -450,7 +438,7 @@ fn another_token_with_a_same_label_key_of_another_id_is_not_found() {
         &["--single-token"],
     )
     .ok();
-    let id = support::line_value(&env.read("b.cb"), "key-id");
+    let id = cli::line_value(&env.read("b.cb"), "key-id");
 
     // Same token label and key label, but `custody token keygen` chose another random id.
     let other = Env::new("same-label-id-1");
@@ -505,7 +493,7 @@ fn no_password_and_no_terminal_fails_clearly() {
         env.p("b.cb"),
         "--single-token".into(),
     ];
-    args.extend(support::WEAK_KDF.iter().map(|s| s.to_string()));
+    args.extend(cli::WEAK_KDF.iter().map(|s| s.to_string()));
     let out = env.run_setsid(&args, &[("CUSTODY_PASSWORD", None)]);
     out.code(exit::OTHER)
         .error_has(&["password", &env.p("b.cb"), "is needed", "no terminal"]);
@@ -545,7 +533,7 @@ fn backup_without_pin_and_no_terminal_names_the_token() {
         env.password_file(),
         "--single-token".into(),
     ];
-    args.extend(support::WEAK_KDF.iter().map(|s| s.to_string()));
+    args.extend(cli::WEAK_KDF.iter().map(|s| s.to_string()));
     let out = env.run_setsid(&args, &[("CUSTODY_PIN", None)]);
     out.code(exit::OTHER)
         .error_has(&["PIN", "\"np-tok\"", "no terminal", "CUSTODY_PIN"]);
@@ -644,7 +632,7 @@ fn pin_value_in_uri_works_and_warns() {
         env.password_file(),
         "--single-token".into(),
     ];
-    args.extend(support::WEAK_KDF.iter().map(|s| s.to_string()));
+    args.extend(cli::WEAK_KDF.iter().map(|s| s.to_string()));
     let out = env.run_env(&args, &[("CUSTODY_PIN", None)]);
     out.ok()
         .stderr_has(&["warning:", "pin-value", "process arguments"]);
@@ -730,7 +718,7 @@ fn pin_source_file_works() {
 
 // ───────────────────── keys made by standard tools ─────────────────────
 
-fn pkcs11_tool(env: &Env, token: &str, args: &[&str]) -> support::Out {
+fn pkcs11_tool(env: &Env, token: &str, args: &[&str]) -> cli::Out {
     let module = env.module.to_str().expect("UTF-8").to_owned();
     let mut all = vec![
         "--module",
@@ -966,7 +954,7 @@ fn backup_refuses_an_empty_password_and_bad_free_text() {
         env.p("empty-password"),
         "--single-token".into(),
     ];
-    args.extend(support::WEAK_KDF.iter().map(|s| s.to_string()));
+    args.extend(cli::WEAK_KDF.iter().map(|s| s.to_string()));
     env.run(&args).failed().error_has(&["empty password"]);
     env.assert_absent("b.cb");
 

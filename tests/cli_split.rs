@@ -6,14 +6,14 @@
 //! All the files of one test live in its temp directory, on one filesystem, so the backups here
 //! pass `--allow-same-device` (one test checks the refusal without it).
 
-mod support;
+mod common;
 
 use std::time::Instant;
 
-use support::{Env, Out, WEAK_KDF, exit, line_value, replace_line, uri};
-
-/// Exit code for "not enough shares" (`ceremony::exit::NOT_ENOUGH_SHARES`).
-const NOT_ENOUGH: i32 = 8;
+use common::cli::{
+    Env, Out, WEAK_KDF, assert_restored, exit, failed_cleanly, inspect_json, line_value, no_secret,
+    replace_line, uri,
+};
 
 const TOKEN: &str = "split-tok";
 const KEY: &str = "k";
@@ -67,58 +67,6 @@ fn open_cmd(env: &Env, cmd: &str, files: &[&str], pws: &[&str], out: Option<&str
 
 fn restore_set(env: &Env, files: &[&str], pws: &[&str], out: &str) -> Out {
     open_cmd(env, "restore", files, pws, Some(out))
-}
-
-fn inspect_json(env: &Env, file: &str) -> serde_json::Value {
-    let out = env.run(["inspect", "--json", &env.p(file)]);
-    out.ok();
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("inspect --json is not JSON ({e})\n{}", out.dump()))
-}
-
-/// The restored file holds exactly `secret`, mode 0600.
-#[track_caller]
-fn assert_restored(env: &Env, out_rel: &str, secret: &[u8]) {
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(env.read(out_rel), secret, "restored secret differs");
-    let mode = std::fs::metadata(env.path(out_rel))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o600, "restored secret has mode {mode:o}");
-}
-
-/// Neither stream holds the secret, raw, in hex or in base64.
-#[track_caller]
-fn no_secret(out: &Out, secret: &[u8]) {
-    let h = hex::encode(secret);
-    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret);
-    for (name, stream) in [("stdout", &out.stdout_bytes), ("stderr", &out.stderr_bytes)] {
-        assert!(
-            !support::contains_bytes(stream, secret),
-            "raw secret on {name} of `{}`\n{}",
-            out.cmdline,
-            out.dump()
-        );
-        for enc in [&h, &h.to_uppercase(), &b64] {
-            assert!(
-                !support::contains_bytes(stream, enc.as_bytes()),
-                "encoded secret on {name} of `{}`\n{}",
-                out.cmdline,
-                out.dump()
-            );
-        }
-    }
-}
-
-/// A failed run: exit `code`, no output file, no secret printed, no temporary file left.
-#[track_caller]
-fn failed_cleanly(env: &Env, out: &Out, code: i32, out_rel: &str, secret: &[u8]) {
-    out.code(code);
-    env.assert_absent(out_rel);
-    env.assert_no_temp_files(".");
-    no_secret(out, secret);
 }
 
 /// The officers listed after "The other shares are held by:" in a not-enough error.
@@ -310,7 +258,7 @@ fn three_of_five_every_triple_restores_and_every_pair_names_the_missing_officers
             // Every pair: not enough, nothing opened, the three others named.
             let r = format!("p{a}{b}.bin");
             let out = restore_set(&env, &[files[a], files[b]], &[&pw], &r);
-            failed_cleanly(&env, &out, NOT_ENOUGH, &r, &secret);
+            failed_cleanly(&env, &out, exit::NOT_ENOUGH_SHARES, &r, &secret);
             out.error_has(&[
                 &format!("not enough shares of set {set_id}"),
                 "3 needed (1 more)",
@@ -454,7 +402,7 @@ fn a_share_from_another_set_is_named_with_its_set_id() {
         // One good share and a foreign one: not enough, the foreign one named.
         let r = format!("f-{foreign}.bin");
         let out = restore_set(env, &[FILES[0], foreign], &[&set.pw[0], &set.pw[2]], &r);
-        failed_cleanly(env, &out, NOT_ENOUGH, &r, &set.secret);
+        failed_cleanly(env, &out, exit::NOT_ENOUGH_SHARES, &r, &set.secret);
         out.error_has(&[
             &format!("not enough shares of set {}", set.set_id),
             "(1 more)",
@@ -501,7 +449,7 @@ fn the_same_share_twice_is_counted_once_and_named() {
         ([FILES[0], "copy-of-alice.share"], "r4.bin"),
     ] {
         let out = restore_set(env, &files, &set.pws(&[0, 0]), r);
-        failed_cleanly(env, &out, NOT_ENOUGH, r, &set.secret);
+        failed_cleanly(env, &out, exit::NOT_ENOUGH_SHARES, r, &set.secret);
         out.error_has(&["(1 more)", "given twice; counted once"]);
         let held = holders(&out);
         assert!(
@@ -637,38 +585,38 @@ fn a_share_with_a_tampered_common_header_is_named_and_never_gives_a_wrong_secret
             "set-id",
             format!("set-id: {}", flip_hex(&line_value(&good, "set-id"))),
             Outcome::RestoredNaming(another),
-            Outcome::FailedNaming(NOT_ENOUGH, another),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, another),
         ),
         (
             "created",
             "created: 2001-02-03T04:05:06Z".into(),
             Outcome::RestoredNaming(altered),
-            Outcome::FailedNaming(NOT_ENOUGH, altered),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, altered),
         ),
         (
             "label",
             "label: not the real label".into(),
             Outcome::RestoredNaming(altered),
-            Outcome::FailedNaming(NOT_ENOUGH, altered),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, altered),
         ),
         (
             "threshold",
             "threshold: 3".into(),
             Outcome::RestoredNaming(altered),
-            Outcome::FailedNaming(NOT_ENOUGH, altered),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, altered),
         ),
         (
             // A count of 4 with three officer and commitment lines: no longer a valid file.
             "count",
             "count: 4".into(),
             Outcome::RestoredNaming(invalid),
-            Outcome::FailedNaming(NOT_ENOUGH, invalid),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, invalid),
         ),
         (
             "officer.1",
             "officer.1: Mallory".into(),
             Outcome::RestoredNaming(altered),
-            Outcome::FailedNaming(NOT_ENOUGH, altered),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, altered),
         ),
         (
             "commitment.1",
@@ -677,7 +625,7 @@ fn a_share_with_a_tampered_common_header_is_named_and_never_gives_a_wrong_secret
                 flip_hex(&line_value(&good, "commitment.1"))
             ),
             Outcome::RestoredNaming(altered),
-            Outcome::FailedNaming(NOT_ENOUGH, altered),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, altered),
         ),
         (
             "fingerprint",
@@ -686,7 +634,7 @@ fn a_share_with_a_tampered_common_header_is_named_and_never_gives_a_wrong_secret
                 flip_hex(&line_value(&good, "fingerprint"))
             ),
             Outcome::RestoredNaming(altered),
-            Outcome::FailedNaming(NOT_ENOUGH, altered),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, altered),
         ),
         (
             "payload-nonce",
@@ -695,13 +643,13 @@ fn a_share_with_a_tampered_common_header_is_named_and_never_gives_a_wrong_secret
                 flip_hex(&line_value(&good, "payload-nonce"))
             ),
             Outcome::RestoredNaming(altered),
-            Outcome::FailedNaming(NOT_ENOUGH, altered),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, altered),
         ),
         (
             "payload",
             format!("payload: {p2}"),
             Outcome::RestoredNaming(altered),
-            Outcome::FailedNaming(NOT_ENOUGH, altered),
+            Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, altered),
         ),
     ];
     assert_eq!(cases.len(), 10);
@@ -774,7 +722,7 @@ fn a_share_with_tampered_own_fields_is_named_and_never_gives_a_wrong_secret() {
         &set.pws(&[0, 1]),
         "r-index-one.bin",
         "index.share",
-        Outcome::FailedNaming(NOT_ENOUGH, wrong_or_altered),
+        Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, wrong_or_altered),
     );
     // The hint is bound to the slots too: the file does not open and is named.
     check_tampered(
@@ -793,7 +741,7 @@ fn a_share_with_tampered_own_fields_is_named_and_never_gives_a_wrong_secret() {
         &set.pws(&[0, 2]),
         "r-hint-one.bin",
         "hint.share",
-        Outcome::FailedNaming(NOT_ENOUGH, wrong_or_altered),
+        Outcome::FailedNaming(exit::NOT_ENOUGH_SHARES, wrong_or_altered),
     );
 }
 
@@ -861,7 +809,7 @@ fn a_share_locked_by_a_token_that_is_absent_is_named_and_the_others_restore() {
 
     // Alice and Bob: Bob's share cannot open here, so one share of two.
     let out = restore_set(&there, &[FILES[0], FILES[1]], &[&tpw[0], &tpw[1]], "r1.bin");
-    failed_cleanly(&there, &out, NOT_ENOUGH, "r1.bin", &secret);
+    failed_cleanly(&there, &out, exit::NOT_ENOUGH_SHARES, "r1.bin", &secret);
     out.error_has(&[
         "1 good, 2 needed (1 more)",
         &format!("officer Bob (share 2), {bob}"),
@@ -1103,7 +1051,7 @@ fn a_wrong_password_without_a_spare_share_is_not_enough() {
     let env = &set.env;
     // Carol gives Alice's password.
     let out = restore_set(env, &[FILES[0], FILES[2]], &set.pws(&[0, 0]), "r.bin");
-    failed_cleanly(env, &out, NOT_ENOUGH, "r.bin", &set.secret);
+    failed_cleanly(env, &out, exit::NOT_ENOUGH_SHARES, "r.bin", &set.secret);
     out.error_has(&[
         &format!("not enough shares of set {}", set.set_id),
         "1 good, 2 needed (1 more)",
@@ -1240,7 +1188,7 @@ fn a_write_failure_in_the_middle_of_a_split_reports_an_incomplete_set() {
     );
     let pw = env.password_file();
     let out = restore_set(&env, &[FILES[0]], &[&pw], "r.bin");
-    failed_cleanly(&env, &out, NOT_ENOUGH, "r.bin", &secret);
+    failed_cleanly(&env, &out, exit::NOT_ENOUGH_SHARES, "r.bin", &secret);
 }
 
 #[test]

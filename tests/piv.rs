@@ -3,9 +3,9 @@
 //! after it has started pcscd and the card: a run without the card fails, it never skips.
 //! One card: run these one at a time (`--test-threads=1`); each test uses its own PIV slot.
 
-mod support;
+mod common;
 
-use support::{Env, exit, fix_checksum, replace_line, uri};
+use common::cli::{self, Env, exit, fix_checksum, replace_line, uri};
 
 /// The card's serial (the harness's `--serial`, default 12345678).
 fn serial() -> u32 {
@@ -263,7 +263,7 @@ fn split_where_each_officer_has_another_token() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(support::WEAK_KDF.iter().map(|s| s.to_string()));
+    args.extend(cli::WEAK_KDF.iter().map(|s| s.to_string()));
     env.run(&args).ok();
     for (i, pair) in [["alice", "bob"], ["bob", "carol"], ["carol", "alice"]]
         .iter()
@@ -426,7 +426,7 @@ fn zz_a_blocked_pin_is_reported_as_blocked() {
         .code(exit::PIN_LOCKED)
         .error_has(&["blocked", "PUK"]);
     // Even the right PIN cannot help now; the message says why and what to do.
-    restore_with(support::USER_PIN)
+    restore_with(cli::USER_PIN)
         .code(exit::PIN_LOCKED)
         .error_has(&["blocked", "unblock"]);
     env.assert_absent("r.bin");
@@ -442,8 +442,8 @@ fn zz_a_blocked_pin_is_reported_as_blocked() {
             "-P",
             "12345678",
             "-N",
-            support::USER_PIN,
+            cli::USER_PIN,
         ],
     );
-    restore_with(support::USER_PIN).ok();
+    restore_with(cli::USER_PIN).ok();
 }

@@ -11,6 +11,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::softhsm;
 use cryptoki::object::{Attribute, ObjectClass};
 use custody::internals::token::pkcs11::{
     KeyInfo, KeyKind, Module, Pkcs11Error, Session, TokenInfo,
@@ -20,9 +21,9 @@ use secrecy::SecretString;
 
 /// A fresh token labelled `label`, and a logged-in session on it.
 fn logged_in(label: &str) -> (Arc<Module>, TokenInfo, Session) {
-    let (_so_pin, pin) = common::init_token(label);
-    let module = common::softhsm();
-    let token = common::find_token(label);
+    let (_so_pin, pin) = softhsm::init_token(label);
+    let module = softhsm::softhsm();
+    let token = softhsm::find_token(label);
     let session = module.open(&token).expect("open session");
     session.login(&SecretString::from(pin)).expect("login");
     (module, token, session)
@@ -228,9 +229,9 @@ fn ecdh_leaves_no_session_objects() {
 
 #[test]
 fn wrong_pin_is_pin_incorrect_and_login_twice_is_ok() {
-    let (_so_pin, pin) = common::init_token("wrong-pin");
-    let module = common::softhsm();
-    let token = common::find_token("wrong-pin");
+    let (_so_pin, pin) = softhsm::init_token("wrong-pin");
+    let module = softhsm::softhsm();
+    let token = softhsm::find_token("wrong-pin");
     let session = module.open(&token).unwrap();
     let wrong = "999999";
     let err = session.login(&SecretString::from(wrong)).unwrap_err();
@@ -245,7 +246,7 @@ fn wrong_pin_is_pin_incorrect_and_login_twice_is_ok() {
     );
 
     // SoftHSM reports the wrong try, but never locks.
-    let token = common::find_token("wrong-pin");
+    let token = softhsm::find_token("wrong-pin");
     assert!(token.pin_count_low);
 
     session.login(&SecretString::from(pin.clone())).unwrap();
@@ -254,9 +255,9 @@ fn wrong_pin_is_pin_incorrect_and_login_twice_is_ok() {
 
 #[test]
 fn keys_without_login_are_not_visible() {
-    let (_so_pin, pin) = common::init_token("no-login");
-    let module = common::softhsm();
-    let token = common::find_token("no-login");
+    let (_so_pin, pin) = softhsm::init_token("no-login");
+    let module = softhsm::softhsm();
+    let token = softhsm::find_token("no-login");
     let session = module.open(&token).unwrap();
     session.login(&SecretString::from(pin)).unwrap();
     session.generate_aes256("private-aes", &[9]).unwrap();
@@ -273,7 +274,7 @@ fn keys_without_login_are_not_visible() {
 #[test]
 fn pkcs11_tool_aes_key_is_usable_for_gcm() {
     let (_module, _token, session) = logged_in("tool-aes");
-    common::pkcs11_tool(
+    softhsm::pkcs11_tool(
         "tool-aes",
         &[
             "--keygen",
@@ -304,7 +305,7 @@ fn pkcs11_tool_aes_key_is_usable_for_gcm() {
 #[test]
 fn pkcs11_tool_ec_key_is_usable_for_ecdh() {
     let (_module, _token, session) = logged_in("tool-ec");
-    common::pkcs11_tool(
+    softhsm::pkcs11_tool(
         "tool-ec",
         &[
             "--keypairgen",
@@ -332,7 +333,7 @@ fn pkcs11_tool_ec_key_is_usable_for_ecdh() {
 #[test]
 fn ec_key_without_derive_is_refused() {
     let (_module, _token, session) = logged_in("tool-ec-sign");
-    common::pkcs11_tool(
+    softhsm::pkcs11_tool(
         "tool-ec-sign",
         &[
             "--keypairgen",
@@ -365,10 +366,10 @@ fn ec_key_without_derive_is_refused() {
 
 #[test]
 fn module_load_is_cached() {
-    common::process_token_dir();
-    // Loaded through the fixture first: the first load reads every token (see common).
-    let first = common::softhsm();
-    let path = common::softhsm_module();
+    softhsm::process_token_dir();
+    // Loaded through the fixture first: the first load reads every token (see common::softhsm).
+    let first = softhsm::softhsm();
+    let path = softhsm::softhsm_module();
     let second = Module::load(&path).unwrap();
     let third = Module::load(&path).unwrap();
     assert!(Arc::ptr_eq(&second, &third));
@@ -400,7 +401,7 @@ fn missing_module_is_library_load_error() {
     );
 
     // A file that exists but is no PKCS#11 module.
-    let fake = common::process_token_dir().join("../not-a-module.so");
+    let fake = softhsm::process_token_dir().join("../not-a-module.so");
     std::fs::write(&fake, b"not a shared library").unwrap();
     let err = Module::load(&fake).unwrap_err();
     assert!(matches!(err, Pkcs11Error::LibraryLoad { .. }), "{err:?}");

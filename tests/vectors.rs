@@ -1,11 +1,11 @@
-//! The frozen test vectors in tests/vectors/ (made by `examples/make_vectors.rs`): every
+//! The frozen test vectors in tests/vectors/ (made by tools/make-vectors): every
 //! `NAME.custody` is opened with the real code against a fresh SoftHSM2 token holding the test
 //! keys, and must give what `NAME.expect` says. Vectors are never edited: every later version of
 //! custody must still read them the same way. New vectors are picked up from the directory.
 //!
 //! Split sets: every `sets/<case>/case.expect` names the share files of its directory that are
 //! given together, in order, to `ceremony::open_set`, with one password per file, and what must
-//! come out (see `set_support::SetExpect`).
+//! come out (see `common::vectors::sets::SetExpect`).
 
 // These tests reach the library's internals, which only the `internals` feature makes public.
 #[cfg(not(feature = "internals"))]
@@ -14,10 +14,6 @@ compile_error!(
 );
 
 mod common;
-#[path = "vectors/set_support.rs"]
-mod set_support;
-#[path = "vectors/support.rs"]
-mod support;
 
 #[path = "../src/cli/exit.rs"]
 #[allow(dead_code)]
@@ -26,14 +22,15 @@ mod cli_exit;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use custody::internals::ceremony::{self, OpenFileError, SetCheck, SetError};
+use common::softhsm;
+use common::vectors::sets::{PerFile, SET_EXPECT_FILE, SETS_DIR, SetExpect};
+use common::vectors::{self, Expect, Keys, Scripted};
+use custody::internals::ceremony::{self, Input, KeySpec, OpenFileError, SetCheck, SetError};
 use custody::internals::error::ErrorKind;
 use custody::internals::format::{self, FormatError, SlotKind};
 use custody::internals::token::registry::TokenEnv;
 use custody::internals::token::uri::TokenLocator;
 use secrecy::SecretString;
-use set_support::{PerFile, SetExpect};
-use support::{Expect, Keys, Scripted};
 
 /// The suite must not shrink unnoticed.
 const MIN_VECTORS: usize = 30;
@@ -52,19 +49,19 @@ fn token_env() -> (TokenEnv, std::sync::MutexGuard<'static, ()>) {
     let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let env = ENV.get_or_init(|| {
         let keys = Keys::read(&vectors_dir().join("keys")).expect("the test keys");
-        common::softhsm_module();
-        common::init_token(support::TOKEN_LABEL);
-        let module = common::softhsm();
-        let token = common::find_token(support::TOKEN_LABEL);
+        softhsm::softhsm_module();
+        softhsm::init_token(vectors::TOKEN_LABEL);
+        let module = softhsm::softhsm();
+        let token = softhsm::find_token(vectors::TOKEN_LABEL);
         {
             let session = module.open(&token).expect("open session");
             session
-                .login(&SecretString::from(support::USER_PIN))
+                .login(&SecretString::from(vectors::USER_PIN))
                 .expect("login");
             keys.load(&session).expect("load the test keys");
         }
         TokenEnv {
-            default_module: common::softhsm_module(),
+            default_module: softhsm::softhsm_module(),
         }
     });
     (env.clone(), guard)
@@ -130,7 +127,9 @@ fn open_and_check(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let mut prompter = Scripted::new(&expect.password);
-    let r = ceremony::open_backup(path, overrides, env.clone(), &mut prompter);
+    let overrides: Vec<KeySpec> = overrides.iter().cloned().map(KeySpec::Locator).collect();
+    let input = Input::Path(path.to_owned());
+    let r = ceremony::open_backup(&input, &overrides, env.clone(), &mut prompter);
     match (&r, expect.expect.as_str()) {
         (Ok(opened), "ok") => {
             if Some(opened.secret.expose()) != expect.secret.as_deref() {
@@ -236,14 +235,14 @@ fn frozen_vectors() {
                     kinds.dedup();
                     for kind in kinds {
                         let key = match kind {
-                            SlotKind::Pkcs11Aes => support::AES_LABEL,
-                            SlotKind::Pkcs11P256 => support::P256_LABEL,
+                            SlotKind::Pkcs11Aes => vectors::AES_LABEL,
+                            SlotKind::Pkcs11P256 => vectors::P256_LABEL,
                             SlotKind::PivP256 => {
                                 problems.push("a PIV slot: no test token for it".into());
                                 continue;
                             }
                         };
-                        let uri = format!("pkcs11:token={};object={key}", support::TOKEN_LABEL);
+                        let uri = format!("pkcs11:token={};object={key}", vectors::TOKEN_LABEL);
                         let loc = TokenLocator::from_str(&uri).expect("locator");
                         for p in open_and_check(&path, &[loc], &expect, &env) {
                             problems.push(format!("with --token {uri}: {p}"));
@@ -319,11 +318,16 @@ fn open_set_and_check(
     env: &TokenEnv,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    let paths: Vec<PathBuf> = expect.files.iter().map(|f| case_dir.join(f)).collect();
-    let mut prompter = PerFile::new(&expect.passwords, support::USER_PIN);
+    let paths: Vec<Input> = expect
+        .files
+        .iter()
+        .map(|f| Input::Path(case_dir.join(f)))
+        .collect();
+    let overrides: Vec<KeySpec> = overrides.iter().cloned().map(KeySpec::Locator).collect();
+    let mut prompter = PerFile::new(&expect.passwords, vectors::USER_PIN);
     let r = ceremony::open_set(
         &paths,
-        overrides,
+        &overrides,
         env.clone(),
         &mut prompter,
         expect.partial_ok,
@@ -374,7 +378,7 @@ fn open_set_and_check(
 
 #[test]
 fn frozen_set_vectors() {
-    let sets = vectors_dir().join(set_support::SETS_DIR);
+    let sets = vectors_dir().join(SETS_DIR);
     let (env, _one_at_a_time) = token_env();
 
     let mut names: Vec<String> = Vec::new();
@@ -388,8 +392,8 @@ fn frozen_set_vectors() {
             .to_owned();
         if !path.is_dir() {
             failures.push(format!("{name}: not a set case directory"));
-        } else if !path.join(set_support::SET_EXPECT_FILE).is_file() {
-            failures.push(format!("{name}: no {}", set_support::SET_EXPECT_FILE));
+        } else if !path.join(SET_EXPECT_FILE).is_file() {
+            failures.push(format!("{name}: no {}", SET_EXPECT_FILE));
         } else {
             names.push(name);
         }
@@ -405,16 +409,13 @@ fn frozen_set_vectors() {
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     for name in &names {
         let case_dir = sets.join(name);
-        let expect = match std::fs::read_to_string(case_dir.join(set_support::SET_EXPECT_FILE))
+        let expect = match std::fs::read_to_string(case_dir.join(SET_EXPECT_FILE))
             .map_err(|e| e.to_string())
             .and_then(|t| SetExpect::parse(&t))
         {
             Ok(e) => e,
             Err(e) => {
-                failures.push(format!(
-                    "{name}: no usable {}: {e}",
-                    set_support::SET_EXPECT_FILE
-                ));
+                failures.push(format!("{name}: no usable {}: {e}", SET_EXPECT_FILE));
                 continue;
             }
         };
@@ -428,7 +429,7 @@ fn frozen_set_vectors() {
         for entry in std::fs::read_dir(&case_dir).expect("read a case directory") {
             let f = entry.expect("dir entry").file_name();
             let f = f.to_string_lossy();
-            if f != set_support::SET_EXPECT_FILE && !expect.files.iter().any(|g| *g == f) {
+            if f != SET_EXPECT_FILE && !expect.files.iter().any(|g| *g == f) {
                 problems.push(format!("{f} is in the directory but not given"));
             }
         }
@@ -436,10 +437,10 @@ fn frozen_set_vectors() {
             problems.extend(open_set_and_check(&case_dir, &[], &expect, &env));
             // A set that restores also restores with every test key named with --token.
             if expect.expect == "ok" && problems.is_empty() {
-                let locs: Vec<TokenLocator> = [support::AES_LABEL, support::P256_LABEL]
+                let locs: Vec<TokenLocator> = [vectors::AES_LABEL, vectors::P256_LABEL]
                     .iter()
                     .map(|key| {
-                        let uri = format!("pkcs11:token={};object={key}", support::TOKEN_LABEL);
+                        let uri = format!("pkcs11:token={};object={key}", vectors::TOKEN_LABEL);
                         TokenLocator::from_str(&uri).expect("locator")
                     })
                     .collect();

@@ -1,9 +1,11 @@
-//! Shared by `examples/make_vectors.rs` and `tests/vectors.rs`: the frozen test keys, loading them
-//! into a SoftHSM2 token with C_CreateObject, a scripted prompter, and the `.expect` files.
+//! Shared by tools/make-vectors (which writes the vectors) and `tests/vectors.rs` (which checks
+//! them): the frozen test keys, loading them into a SoftHSM2 token with C_CreateObject, a
+//! scripted prompter, and the `.expect` files; [`sets`] has the same for the split-set cases.
 //!
-//! Include it with `#[path = ...] mod support;` next to `tests/common/mod.rs` (which makes the
-//! token directory and the token).
-#![allow(dead_code)]
+//! The tool includes this file with `#[path = ...] mod vectors;` next to `../softhsm.rs` (which
+//! makes the token directory and the token), so it must not reach other parts of `common`.
+
+pub mod sets;
 
 use std::path::Path;
 

@@ -3,12 +3,10 @@
 //! Every test makes its own [`Env`]: a fresh directory with its own `softhsm2.conf` and token
 //! directory. Each CLI run is a separate process that reads `SOFTHSM2_CONF` at start-up, so tests
 //! never share tokens and can run in parallel. This module never loads SoftHSM in the test
-//! process itself (unlike `tests/common`), so there is nothing to lock.
+//! process itself (unlike [`super::softhsm`]), so there is nothing to lock.
 //!
 //! A machine without SoftHSM2 (or the other tools a test asks for) makes the tests fail with a
 //! clear message: they never skip.
-
-#![allow(dead_code)]
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -48,6 +46,7 @@ pub mod exit {
     pub const DAMAGED: i32 = 5;
     pub const PIN_LOCKED: i32 = 6;
     pub const OUTPUT_EXISTS: i32 = 7;
+    pub const NOT_ENOUGH_SHARES: i32 = 8;
 }
 
 /// The SoftHSM2 module: `CUSTODY_PKCS11_MODULE` if set, else Debian's path. Panics if missing.
@@ -713,4 +712,59 @@ pub fn line_value(bytes: &[u8], key: &str) -> String {
 /// Whether `needle` occurs in `hay` as a byte string.
 pub fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+// ───────────────────────────── checks ─────────────────────────────
+
+/// `custody inspect --json <file>`, which must succeed, parsed.
+pub fn inspect_json(env: &Env, file: &str) -> serde_json::Value {
+    let out = env.run(["inspect", "--json", &env.p(file)]);
+    out.ok();
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("inspect --json is not JSON ({e})\n{}", out.dump()))
+}
+
+/// The restored file holds exactly `secret`, mode 0600.
+#[track_caller]
+pub fn assert_restored(env: &Env, out_rel: &str, secret: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(env.read(out_rel), secret, "restored secret differs");
+    let mode = std::fs::metadata(env.path(out_rel))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "restored secret has mode {mode:o}");
+}
+
+/// Neither stream holds the secret, raw, in hex or in base64.
+#[track_caller]
+pub fn no_secret(out: &Out, secret: &[u8]) {
+    let h = hex::encode(secret);
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret);
+    for (name, stream) in [("stdout", &out.stdout_bytes), ("stderr", &out.stderr_bytes)] {
+        assert!(
+            !contains_bytes(stream, secret),
+            "raw secret on {name} of `{}`\n{}",
+            out.cmdline,
+            out.dump()
+        );
+        for enc in [&h, &h.to_uppercase(), &b64] {
+            assert!(
+                !contains_bytes(stream, enc.as_bytes()),
+                "encoded secret on {name} of `{}`\n{}",
+                out.cmdline,
+                out.dump()
+            );
+        }
+    }
+}
+
+/// A failed run: exit `code`, no output file, no secret printed, no temporary file left.
+#[track_caller]
+pub fn failed_cleanly(env: &Env, out: &Out, code: i32, out_rel: &str, secret: &[u8]) {
+    out.code(code);
+    env.assert_absent(out_rel);
+    env.assert_no_temp_files(".");
+    no_secret(out, secret);
 }

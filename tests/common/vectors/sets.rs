@@ -1,8 +1,5 @@
-//! Shared by `examples/make_vectors.rs` and `tests/vectors.rs` for the split-set cases: the
-//! `case.expect` files and a prompter that gives one password per file position.
-//!
-//! Include it with `#[path = ...] mod set_support;` next to `support.rs`.
-#![allow(dead_code)]
+//! The split-set cases, for tools/make-vectors and `tests/vectors.rs`: the `case.expect` files
+//! and a prompter that gives one password per file position.
 
 use custody::internals::prompt::{NewPassword, PromptError, Prompter};
 use custody::internals::secret::Password;
@@ -43,7 +40,7 @@ impl PerFile {
     fn at(&mut self, position: usize) -> Result<Option<Password>, PromptError> {
         self.asked.push(position);
         match self.passwords.get(position) {
-            Some(Some(p)) => crate::support::scripted_password(p).map(Some),
+            Some(Some(p)) => super::scripted_password(p).map(Some),
             Some(None) => Ok(None),
             None => Err(PromptError::NotInteractive {
                 what: format!("a password for the file at position {position}"),
