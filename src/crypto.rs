@@ -258,8 +258,11 @@ pub fn wrap_file_secret(
 ) -> Result<[u8; 48], SealError> {
     let mut buf = [0u8; 32];
     buf.copy_from_slice(s.expose());
-    let tag = Aes256Gcm::new((&*kek.0).into())
-        .encrypt_inout_detached(&Nonce::from(*nonce), aad, (&mut buf[..]).into());
+    let tag = Aes256Gcm::new((&*kek.0).into()).encrypt_inout_detached(
+        &Nonce::from(*nonce),
+        aad,
+        (&mut buf[..]).into(),
+    );
     let mut out = [0u8; 48];
     let result = match tag {
         Ok(tag) => {
@@ -297,10 +300,7 @@ pub fn payload_key(d: &DataKey, set_id: &[u8; 16]) -> Zeroizing<[u8; 32]> {
 pub fn file_mac_key(s: &FileSecret, set_id: &[u8; 16], index: u8) -> Zeroizing<[u8; 32]> {
     let hk = Hkdf32::extract(set_id, s.expose());
     let mut k = Zeroizing::new([0u8; 32]);
-    hk.expand(
-        &framed(&[LABEL_FILE_MAC_KEY.as_bytes(), &[index]]),
-        &mut k,
-    );
+    hk.expand(&framed(&[LABEL_FILE_MAC_KEY.as_bytes(), &[index]]), &mut k);
     k
 }
 
@@ -527,7 +527,10 @@ mod tests {
         let kek = SlotKek(Zeroizing::new([5; 32]));
         let s = FileSecret::from_bytes(&[6; 32]);
         let w = wrap_file_secret(&kek, &[1; 12], b"aad", &s).unwrap();
-        assert_eq!(&w[..], &aead_seal(&[5; 32], &[1; 12], b"aad", &[6; 32]).unwrap()[..]);
+        assert_eq!(
+            &w[..],
+            &aead_seal(&[5; 32], &[1; 12], b"aad", &[6; 32]).unwrap()[..]
+        );
         let back = unwrap_file_secret(&kek, &[1; 12], b"aad", &w).unwrap();
         assert_eq!(back.expose(), s.expose());
         assert!(unwrap_file_secret(&kek, &[1; 12], b"aaD", &w).is_none());

@@ -180,6 +180,13 @@ impl fmt::Display for SecretError {
 
 impl std::error::Error for SecretError {}
 
+impl SecretError {
+    /// What kind of failure this is: bytes that cannot be the secret or password asked for.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::InvalidRequest
+    }
+}
+
 /// The master secret: the bytes a backup protects (at most [`MAX_SECRET_BYTES`](crate::MAX_SECRET_BYTES)).
 pub struct MasterSecret {
     buf: Box<[u8; MAX_SECRET_BYTES]>,
@@ -234,7 +241,11 @@ impl MasterSecret {
         let buf = s.buf.get_mut(..len).ok_or(SecretError::TooLong {
             max: MAX_SECRET_BYTES,
         })?;
-        crate::crypto::fill_random(buf);
+        // As crypto::fill_random (which this module, below crypto, does not call): no safe way
+        // on without the operating system's generator, so abort rather than return weak bytes.
+        if rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, buf).is_err() {
+            std::process::abort();
+        }
         s.len = len;
         Ok(s)
     }

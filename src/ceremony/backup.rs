@@ -477,7 +477,9 @@ pub fn backup_set(
     for b in &built {
         let mut check = |bytes: &[u8]| check_written(bytes, &b.s, Some((&d, secret)));
         let res = match &b.out {
-            Output::Path(path) => media::write_new(path, &b.enc.bytes, req.options.force, &mut check),
+            Output::Path(path) => {
+                media::write_new(path, &b.enc.bytes, req.options.force, &mut check)
+            }
             // Parsed and opened by custody before it is handed back, as a written file is.
             Output::Memory { .. } => match check(&b.enc.bytes) {
                 Ok(()) => {

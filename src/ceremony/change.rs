@@ -4,12 +4,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
-
 use super::{
     BackupError, Input, KeySpec, LoadedFile, OpenFileError, Opened, Output, RequestError,
     TextField, attempt_file, check_kdf_request, check_written, load_input, plan_file, show_header,
 };
-use crate::secret::Password;
 use crate::crypto;
 use crate::error::ErrorKind;
 use crate::format::{
@@ -17,6 +15,7 @@ use crate::format::{
 };
 use crate::media;
 use crate::prompt::Prompter;
+use crate::secret::Password;
 use crate::slot;
 use crate::token::registry::{TokenEnv, Tokens};
 use crate::token::uri::TokenLocator;
@@ -170,7 +169,8 @@ fn matches(loc: &TokenLocator, d: &Descriptor) -> Result<bool, RewrapError> {
                     reason,
                 }))
             };
-            let bytes = media::read_bounded(path, 64 * 1024).map_err(|e| unreadable(e.to_string()))?;
+            let bytes =
+                media::read_bounded(path, 64 * 1024).map_err(|e| unreadable(e.to_string()))?;
             let f = format::PubkeyFile::parse(&bytes).map_err(|e| unreadable(e.to_string()))?;
             &f.descriptor == d
         }

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-
 use crate::crypto;
 use crate::error::ErrorKind;
 use crate::format::{
@@ -13,8 +12,8 @@ use crate::format::{
 };
 use crate::media::{self, MediaError};
 use crate::prompt::PinReason;
-use crate::secret::{DataKey, FileSecret, MasterSecret, Password, PasswordKey};
 use crate::prompt::{PromptError, Prompter};
+use crate::secret::{DataKey, FileSecret, MasterSecret, Password, PasswordKey};
 use crate::shamir;
 use crate::slot::{self, OpenError};
 use crate::token::registry::{Present, TokenEnv, Tokens, card_name};
@@ -26,7 +25,6 @@ pub use change::{
     KdfChange, ReshareError, ReshareRequest, RewrapError, RewrapReport, RewrapRequest, reshare,
     rewrap,
 };
-
 
 /// The key a `--token` locator names: a token's, or a public key read from a `pubkey:` file
 /// (the file is read here, never by a token backend).
@@ -80,15 +78,15 @@ fn resolve_pubkey(path: &Path) -> Result<TokenKey<'static>, TokenError> {
 mod backup;
 mod inspect;
 mod keys;
+mod open;
 mod plan;
 mod request;
-mod open;
 mod set;
 
 pub use backup::*;
 pub use inspect::*;
 pub use keys::*;
-pub use request::*;
 pub use open::*;
 pub use plan::*;
+pub use request::*;
 pub use set::*;

@@ -448,7 +448,6 @@ fn take_key<'k>(
     }
 }
 
-
 pub(crate) fn try_slot(
     lf: &LoadedFile,
     i: usize,

@@ -41,6 +41,10 @@ impl Advised for TokenError {
                 "use a key made with `custody token keygen`, or one with the attributes named above"
             }
             TokenError::WrongKey { .. } => "use the token and key this file was made with",
+            TokenError::ManagementKeyRefused { .. } => {
+                "give the card's management key with --mgm-key-file (hex), or \
+                 --mgm-key-protected if it is stored on the card"
+            }
             TokenError::KeyExists { .. } => {
                 "choose another object= label; custody never replaces a key"
             }

@@ -105,20 +105,35 @@ impl Drop for EchoGuard<'_> {
     }
 }
 
-/// Read one line from the terminal without echo. Echo is turned off before the prompt is
-/// written, so nothing typed ahead of the prompt is shown either.
-fn read_hidden(t: &File, prompt: &str) -> std::io::Result<SecretString> {
-    let guard = EchoGuard::hide(t)?;
+/// Read one line from the terminal without echo, into fixed storage, and hand it to `take`
+/// (which makes the secret type it is for, straight from that storage). Echo is turned off
+/// before the prompt is written, so nothing typed ahead of the prompt is shown either.
+fn read_hidden<T>(
+    t: &File,
+    prompt: &str,
+    take: impl FnOnce(&str) -> Result<T, PromptError>,
+) -> Result<T, PromptError> {
+    let io = |e: std::io::Error| PromptError::Io {
+        detail: e.to_string(),
+    };
+    let guard = EchoGuard::hide(t).map_err(io)?;
     let mut w = t;
-    w.write_all(prompt.as_bytes())?;
-    w.flush()?;
+    w.write_all(prompt.as_bytes()).map_err(io)?;
+    w.flush().map_err(io)?;
     let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
-    let len = read_entry(t, &mut buf)?;
+    let len = read_entry(t, &mut buf).map_err(io)?;
     drop(guard);
-    let text = std::str::from_utf8(&buf[..len]).map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, "the input is not UTF-8")
+    let text = std::str::from_utf8(buf.get(..len).unwrap_or_default()).map_err(|_| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the input is not UTF-8",
+        ))
     })?;
-    // One allocation of exactly the final size, which the SecretString keeps as it is.
+    take(text)
+}
+
+/// A PIN as typed: one allocation of exactly its size, which the SecretString keeps as it is.
+fn typed_pin(text: &str) -> Result<SecretString, PromptError> {
     let mut out = String::with_capacity(text.len());
     out.push_str(text);
     Ok(SecretString::from(out))
@@ -202,12 +217,33 @@ impl TerminalPrompter {
         }
     }
 
+    /// A PIN (or another secret that is not a password), asked without echo.
     pub(super) fn ask_hidden(&self, prompt: &str, what: &str) -> Result<SecretString, PromptError> {
+        self.ask_hidden_as(prompt, what, typed_pin)
+    }
+
+    /// Ask without echo and make the answer into `T` straight from the fixed input buffer.
+    fn ask_hidden_as<T>(
+        &self,
+        prompt: &str,
+        what: &str,
+        take: impl FnOnce(&str) -> Result<T, PromptError>,
+    ) -> Result<T, PromptError> {
         let Some(t) = tty() else {
             return Err(PromptError::NotInteractive { what: what.into() });
         };
-        read_hidden(&t, prompt).map_err(|e| PromptError::Io {
-            detail: e.to_string(),
+        read_hidden(&t, prompt, take)
+    }
+
+    /// A password asked without echo; an empty one is refused.
+    fn ask_password(&self, prompt: &str, what: &str, who: &str) -> Result<Password, PromptError> {
+        self.ask_hidden_as(prompt, what, |text| {
+            if text.is_empty() {
+                return Err(PromptError::Refused {
+                    reason: "an empty password is not allowed".into(),
+                });
+            }
+            to_password(text, who)
         })
     }
 
@@ -271,14 +307,15 @@ impl Prompter for TerminalPrompter {
             });
         }
         let what = format!("a password for {who}");
-        let first = self.ask_hidden(&format!("New password for {who}: "), &what)?;
-        if first.expose_secret().is_empty() {
-            return Err(PromptError::Refused {
-                reason: "an empty password is not allowed".into(),
-            });
-        }
-        let second = self.ask_hidden("Type it again: ", &what)?;
-        if first.expose_secret() != second.expose_secret() {
+        let first = self.ask_password(&format!("New password for {who}: "), &what, who)?;
+        // The second entry is compared as typed, so even an empty one is a mismatch.
+        let second =
+            self.ask_hidden_as(
+                "Type it again: ",
+                &what,
+                |text| Ok(Password::new(text).ok()),
+            )?;
+        if second.is_none_or(|s| s.expose() != first.expose()) {
             return Err(PromptError::Mismatch);
         }
         let hint =
@@ -290,7 +327,7 @@ impl Prompter for TerminalPrompter {
                 None
             };
         Ok(NewPassword {
-            password: to_password(first.expose_secret(), who)?,
+            password: first,
             hint,
         })
     }
@@ -302,16 +339,11 @@ impl Prompter for TerminalPrompter {
         if let Some(p) = env_secret("CUSTODY_PASSWORD") {
             return to_password(p.expose_secret(), who);
         }
-        let p = self.ask_hidden(
+        self.ask_password(
             &format!("Password for {who}: "),
             &format!("the password of {who}"),
-        )?;
-        if p.expose_secret().is_empty() {
-            return Err(PromptError::Refused {
-                reason: "an empty password is not allowed".into(),
-            });
-        }
-        to_password(p.expose_secret(), who)
+            who,
+        )
     }
 
     fn share_password(
@@ -325,15 +357,17 @@ impl Prompter for TerminalPrompter {
         if let Some(p) = env_secret("CUSTODY_PASSWORD") {
             return to_password(p.expose_secret(), who).map(Some);
         }
-        let p = self.ask_hidden(
+        self.ask_hidden_as(
             &format!("Password for {who} (Enter alone to skip this share): "),
             &format!("the password of {who}"),
-        )?;
-        // An empty entry means "this officer is absent", never an empty password.
-        if p.expose_secret().is_empty() {
-            return Ok(None);
-        }
-        to_password(p.expose_secret(), who).map(Some)
+            // An empty entry means "this officer is absent", never an empty password.
+            |text| {
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                to_password(text, who).map(Some)
+            },
+        )
     }
 
     fn pin(&mut self, request: &PinRequest<'_>) -> Result<SecretString, PromptError> {

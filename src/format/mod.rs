@@ -10,15 +10,15 @@ mod types;
 mod validate;
 mod write;
 
-pub use percent::{percent_decode_canonical, percent_encode};
 #[cfg(feature = "internals")]
 pub use percent::PercentError;
-pub use pubkey::PubkeyFile;
+pub use percent::{percent_decode_canonical, percent_encode};
 #[cfg(feature = "internals")]
 pub use pubkey::PUBKEY_MAGIC;
-pub use read::parse;
+pub use pubkey::PubkeyFile;
 #[cfg(feature = "internals")]
 pub use read::check_checksum;
+pub use read::parse;
 pub use text::{display_escaped, normalize_free_text, validate_free_text};
 pub use types::{
     BackupFile, CommonHeader, Descriptor, Encoded, FileFields, FormatError, KdfParams, Slot,

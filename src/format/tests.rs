@@ -352,8 +352,14 @@ fn short_and_truncated_inputs() {
         parse(b"custody-backup v1"),
         Err(FormatError::Damaged { .. })
     ));
-    for b in [&b"custody-backup v1\n"[..], b"custody-backup v1\nchecksum: 00\n"] {
-        assert!(matches!(parse(b), Err(FormatError::Damaged { .. })), "{b:?}");
+    for b in [
+        &b"custody-backup v1\n"[..],
+        b"custody-backup v1\nchecksum: 00\n",
+    ] {
+        assert!(
+            matches!(parse(b), Err(FormatError::Damaged { .. })),
+            "{b:?}"
+        );
     }
     // A first line longer than 64 bytes is read as its first 64.
     let long = format!("custody-backup {}\n", "9".repeat(80));
@@ -365,7 +371,10 @@ fn short_and_truncated_inputs() {
     let (content, last) = super::read::split_last_line(t.as_bytes()).unwrap();
     assert!(last.starts_with(b"checksum: ") && content.ends_with(b"\n"));
     assert_eq!(content.len() + last.len() + 1, t.len());
-    assert_eq!(super::read::split_last_line(b"one\n"), Some((&b""[..], &b"one"[..])));
+    assert_eq!(
+        super::read::split_last_line(b"one\n"),
+        Some((&b""[..], &b"one"[..]))
+    );
     assert_eq!(super::read::split_last_line(b"one"), None);
 }
 

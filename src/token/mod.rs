@@ -11,8 +11,8 @@ pub mod uri;
 
 use std::fmt;
 
-use crate::secret::TokenSecret;
 use crate::format::Descriptor;
+use crate::secret::TokenSecret;
 
 /// A token key that encrypts and decrypts the token secret z itself (AES-GCM on the token).
 pub trait AesKey {
@@ -24,8 +24,12 @@ pub trait AesKey {
         z: &TokenSecret,
     ) -> Result<[u8; 48], TokenError>;
     /// Decrypt z. A tag that does not verify is [`TokenError::WrongKey`].
-    fn decrypt_z(&self, iv: &[u8; 12], aad: &[u8], ct: &[u8; 48])
-    -> Result<TokenSecret, TokenError>;
+    fn decrypt_z(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        ct: &[u8; 48],
+    ) -> Result<TokenSecret, TokenError>;
 }
 
 /// A token key that does P-256 ECDH: one function every ECDH provider (PKCS#11, PIV) serves.
@@ -58,6 +62,17 @@ pub enum KeyOps<'a> {
     Ecdh(Box<dyn EcdhP256 + 'a>),
     /// A public key alone (`pubkey:` file): can make a slot, cannot open one.
     PublicOnly([u8; 65]),
+}
+
+/// A token backend as the registry sees it: it answers for the locators it understands and
+/// says "not mine" (`None`) for every other one, so the registry can ask each backend in turn.
+pub trait Backend {
+    /// The key a locator names, found and logged in to (the PIN through `prompter`).
+    fn resolve(
+        &mut self,
+        prompter: &mut dyn crate::prompt::Prompter,
+        loc: &uri::TokenLocator,
+    ) -> Option<Result<TokenKey<'static>, TokenError>>;
 }
 
 /// What went wrong with a token, independent of the backend.
@@ -107,6 +122,13 @@ pub enum TokenError {
         /// What failed and what the token or library said.
         detail: String,
     },
+    /// A YubiKey refused the management key that key generation authenticated with.
+    ManagementKeyRefused {
+        /// The card, for people.
+        token: String,
+        /// What the card said.
+        detail: String,
+    },
     /// Key generation found a key where the new one would go; custody never replaces a key
     /// unless told to.
     KeyExists {
@@ -136,6 +158,10 @@ impl fmt::Display for TokenError {
             ),
             TokenError::Failed { token, detail } => write!(f, "{token}: {detail}"),
             TokenError::KeyExists { what } => write!(f, "{what}"),
+            TokenError::ManagementKeyRefused { token, detail } => write!(
+                f,
+                "{token}: the management key was refused ({detail}): give the card's own management key"
+            ),
         }
     }
 }
@@ -155,6 +181,7 @@ impl TokenError {
             TokenError::KeyExists { .. } => ErrorKind::OutputExists,
             TokenError::NoPin { .. } => ErrorKind::Interaction,
             TokenError::Failed { .. } => ErrorKind::Token,
+            TokenError::ManagementKeyRefused { .. } => ErrorKind::Token,
         }
     }
 }

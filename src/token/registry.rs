@@ -8,7 +8,9 @@ use std::sync::Arc;
 use super::piv::{self, PivCards};
 use super::pkcs11::{Module, Pkcs11Tokens, TokenInfo};
 use super::uri::{Pkcs11Uri, TokenLocator};
-use super::{CardSummary, GeneratedKey, PinHint, PivKeygen, TokenError, TokenKey, TokenSummary};
+use super::{
+    Backend, CardSummary, GeneratedKey, PinHint, PivKeygen, TokenError, TokenKey, TokenSummary,
+};
 use crate::format::{Descriptor, SlotKind};
 use crate::prompt::{PinReason, Prompter};
 
@@ -87,11 +89,10 @@ impl<'p> Tokens<'p> {
 
     /// The key a `--token` locator names. `None` for a `pubkey:` locator: a file, not a token.
     pub fn resolve(&mut self, loc: &TokenLocator) -> Option<Result<TokenKey<'static>, TokenError>> {
-        match loc {
-            TokenLocator::Pkcs11(uri) => Some(self.pkcs11.resolve(self.prompter, uri)),
-            TokenLocator::Yubikey(y) => Some(self.piv.resolve(self.prompter, y)),
-            TokenLocator::Pubkey(_) => None,
-        }
+        let backends: [&mut dyn Backend; 2] = [&mut self.pkcs11, &mut self.piv];
+        backends
+            .into_iter()
+            .find_map(|b| b.resolve(&mut *self.prompter, loc))
     }
 
     /// What is present, looking only for the kinds of token the file's slots name.
@@ -218,7 +219,10 @@ impl std::fmt::Display for KeygenRefusal {
             KeygenRefusal::NoLabel => write!(f, "the token URI names no label for the new key"),
             KeygenRefusal::KindNotOnCard => write!(f, "a YubiKey holds P-256 keys"),
             KeygenRefusal::KindNotOnToken => {
-                write!(f, "a PKCS#11 token holds AES-256 or P-256 keys, not PIV keys")
+                write!(
+                    f,
+                    "a PKCS#11 token holds AES-256 or P-256 keys, not PIV keys"
+                )
             }
             KeygenRefusal::Pubkey => write!(f, "keys are generated on a token, not a file"),
             KeygenRefusal::Token(e) => write!(f, "{e}"),

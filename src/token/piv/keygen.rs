@@ -109,13 +109,11 @@ pub fn generate_key(
             })?
         }
     };
-    yk.authenticate(&key).map_err(|e| TokenError::Failed {
-        token: name.clone(),
-        detail: format!(
-            "the management key was refused ({}): give the card's key with --mgm-key-file",
-            pcsc_hint(&e)
-        ),
-    })?;
+    yk.authenticate(&key)
+        .map_err(|e| TokenError::ManagementKeyRefused {
+            token: name.clone(),
+            detail: pcsc_hint(&e),
+        })?;
     let spki = piv::generate(yk, id, AlgorithmId::EccP256, pin_policy, touch_policy)
         .map_err(|e| failed("key generation", e))?;
     let point =

@@ -15,15 +15,29 @@ use super::{
 use crate::crypto;
 use crate::format::Descriptor;
 use crate::prompt::{PinReason, PinRequest, Prompter};
-use crate::token::uri::YubikeyLocator;
+use crate::token::uri::{TokenLocator, YubikeyLocator};
 use crate::token::{
-    GeneratedKey, KeyOps, PinHint, PivKeygen, PivTouchPolicy, TokenError, TokenKey, pin_error,
+    Backend, GeneratedKey, KeyOps, PinHint, PivKeygen, PivTouchPolicy, TokenError, TokenKey,
+    pin_error,
 };
 
 /// The YubiKeys opened in one operation, by serial, with their PIN once it was verified.
 #[derive(Default)]
 pub struct PivCards {
     cards: HashMap<u32, (Rc<RefCell<YubiKey>>, Option<SecretString>)>,
+}
+
+impl Backend for PivCards {
+    fn resolve(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        loc: &TokenLocator,
+    ) -> Option<Result<TokenKey<'static>, TokenError>> {
+        match loc {
+            TokenLocator::Yubikey(y) => Some(self.resolve_card(prompter, y)),
+            _ => None,
+        }
+    }
 }
 
 impl PivCards {
@@ -43,7 +57,7 @@ impl PivCards {
     }
 
     /// The key a `yubikey:` locator names.
-    pub fn resolve(
+    pub fn resolve_card(
         &mut self,
         prompter: &mut dyn Prompter,
         y: &YubikeyLocator,

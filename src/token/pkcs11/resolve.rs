@@ -12,8 +12,8 @@ use super::{KeyInfo, KeyKind, Module, Session, TokenInfo};
 use crate::crypto;
 use crate::format::{Descriptor, SlotKind, display_escaped};
 use crate::prompt::{PinReason, PinRequest, Prompter};
-use crate::token::uri::Pkcs11Uri;
-use crate::token::{GeneratedKey, KeyOps, PinHint, TokenError, TokenKey, TokenSummary};
+use crate::token::uri::{Pkcs11Uri, TokenLocator};
+use crate::token::{Backend, GeneratedKey, KeyOps, PinHint, TokenError, TokenKey, TokenSummary};
 
 /// SoftHSM2's module on Debian.
 pub const SOFTHSM_DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -67,6 +67,19 @@ impl TokenInfo {
             pin_count_low: self.pin_count_low,
             pin_final_try: self.pin_final_try,
             pin_locked: self.pin_locked,
+        }
+    }
+}
+
+impl Backend for Pkcs11Tokens {
+    fn resolve(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        loc: &TokenLocator,
+    ) -> Option<Result<TokenKey<'static>, TokenError>> {
+        match loc {
+            TokenLocator::Pkcs11(uri) => Some(self.resolve_uri(prompter, uri)),
+            _ => None,
         }
     }
 }
@@ -224,7 +237,7 @@ impl Pkcs11Tokens {
     }
 
     /// The key a `--token` URI names (backup, or a restore override).
-    pub fn resolve(
+    pub fn resolve_uri(
         &mut self,
         prompter: &mut dyn Prompter,
         uri: &Pkcs11Uri,
