@@ -187,11 +187,11 @@ pub mod internals {
 pub use ceremony::{
     BackupError, BackupOptions, BackupReport, ExportError, ExportedKey, FileReport, Input,
     KdfChange, KeySpec, KeygenError, LoadedFile, OpenFileError, Opened, OpenedBackup, Output,
-    RequestError, ReshareError, ReshareRequest, RewrapError, RewrapReport, RewrapRequest, SetCheck,
-    SetError, SetRequest, ShareSpec, TextField, backup, backup_set, check_kdf_request,
-    check_secret_len, export_public_key, generate_key, inspect_json, inspect_text, load,
-    load_bytes, load_input, open_backup, open_loaded_backup, open_set, reshare, rewrap,
-    show_header, token_inventory,
+    RequestError, ReshareError, ReshareRequest, RestoreError, RestoreRequest, RewrapError,
+    RewrapReport, RewrapRequest, SetCheck, SetError, SetRequest, ShareSpec, TextField, backup,
+    backup_set, check_kdf_request, check_secret_len, export_public_key, generate_key, inspect_json,
+    inspect_text, load, load_bytes, load_input, open_backup, open_loaded_backup, open_set, reshare,
+    restore, rewrap, show_header, token_inventory,
 };
 pub use crypto::{
     KdfParams, ct_eq as constant_time_eq, fill_random, fingerprint, fingerprint_display,

@@ -81,6 +81,7 @@ mod keys;
 mod open;
 mod plan;
 mod request;
+mod restore;
 mod set;
 
 pub use backup::*;
@@ -89,4 +90,5 @@ pub use keys::*;
 pub use open::*;
 pub use plan::*;
 pub use request::*;
+pub use restore::*;
 pub use set::*;

@@ -188,3 +188,23 @@ impl Advised for ExportError {
         }
     }
 }
+
+impl Advised for custody::RestoreError {
+    fn kind(&self) -> ErrorKind {
+        custody::RestoreError::kind(self)
+    }
+    fn advice(&self) -> &'static str {
+        match self {
+            custody::RestoreError::File(e) => e.advice(),
+            custody::RestoreError::Set(e) => e.advice(),
+            _ => "",
+        }
+    }
+    fn message(&self) -> String {
+        match self {
+            custody::RestoreError::File(e) => e.message(),
+            custody::RestoreError::Set(e) => e.message(),
+            _ => self.to_string(),
+        }
+    }
+}

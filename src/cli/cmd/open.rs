@@ -37,24 +37,12 @@ pub fn open_files(
         new_password_files: None,
         quiet: false,
     };
-    // One file that is not a share (or not readable: that path says why) opens alone.
-    if files.len() == 1 {
-        let opened = match custody::load(&files[0]) {
-            Ok(lf) if lf.file.common.count == 1 => Some(custody::open_loaded_backup(
-                lf,
-                &overrides,
-                token_env(),
-                &mut p,
-            )),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        };
-        if let Some(r) = opened {
-            return r.map(Opened::Whole).map_err(|e| Failure::of(&e));
-        }
-    }
-    let inputs: Vec<custody::Input> = files.iter().cloned().map(custody::Input::Path).collect();
-    match custody::open_set(&inputs, &overrides, token_env(), &mut p, partial_ok) {
+    let req = custody::RestoreRequest {
+        files: files.iter().cloned().map(custody::Input::Path).collect(),
+        keys: overrides,
+        partial_ok,
+    };
+    match custody::restore(req, token_env(), &mut p) {
         Ok(custody::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),
         Ok(c) => Ok(Opened::Shares(c)),
         Err(e) => Err(Failure::of(&e)),

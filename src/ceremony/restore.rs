@@ -1,0 +1,75 @@
+//! Restore and verify, whatever was given: one single backup, or share files of one set (all
+//! of them, K of them, or — for a verify — fewer, each checked alone).
+
+#[allow(unused_imports)]
+use super::*;
+
+/// What to restore or verify.
+pub struct RestoreRequest {
+    /// One single backup, or share files of one set.
+    pub files: Vec<Input>,
+    /// Keys to open them with; empty: the tokens and cards their slots name, when present.
+    pub keys: Vec<KeySpec>,
+    /// Accept fewer than K shares and check each alone (a verify); a restore needs K.
+    pub partial_ok: bool,
+}
+
+/// Why a restore or verify gave nothing.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The one backup given did not open.
+    File(OpenFileError),
+    /// The share files given did not give the secret (or, for a verify, did not check out).
+    Set(SetError),
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::File(e) => write!(f, "{e}"),
+            RestoreError::Set(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RestoreError::File(e) => Some(e),
+            RestoreError::Set(e) => Some(e),
+        }
+    }
+}
+
+impl RestoreError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RestoreError::File(e) => e.kind(),
+            RestoreError::Set(e) => e.kind(),
+        }
+    }
+}
+
+/// Open what the request gives. A lone file that is a single backup opens on its own (its
+/// failures are the file's); share files, or several files, open as a set.
+pub fn restore(
+    req: RestoreRequest,
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+) -> Result<SetCheck, RestoreError> {
+    // One file that is not a share (or not readable: that path says why) opens alone.
+    if let [only] = req.files.as_slice() {
+        match load_input(only) {
+            Ok(lf) if lf.file.common.count == 1 => {
+                return open_loaded_backup(lf, &req.keys, env, prompter)
+                    .map(SetCheck::Whole)
+                    .map_err(RestoreError::File);
+            }
+            Ok(_) => {}
+            Err(e) => return Err(RestoreError::File(e)),
+        }
+    }
+    open_set(&req.files, &req.keys, env, prompter, req.partial_ok).map_err(RestoreError::Set)
+}
