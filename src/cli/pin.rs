@@ -8,15 +8,19 @@ use std::path::Path;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use custody::{PinRequest, PromptError};
+use custody::{PinRequest, PromptError, Prompter};
 
 use super::term::TerminalPrompter;
 
 pub(super) fn pin_for(
-    p: &TerminalPrompter,
+    p: &mut TerminalPrompter,
     req: &PinRequest<'_>,
 ) -> Result<SecretString, PromptError> {
     if let Some(v) = req.value {
+        p.warn(
+            "the PIN was given with pin-value= in the token locator: it is visible in the process \
+             arguments to every user of this machine. Prefer pin-source=file:... or CUSTODY_PIN.",
+        );
         return Ok(v.clone());
     }
     if let Some(path) = req.source {

@@ -131,7 +131,7 @@ impl<'p> Tokens<'p> {
 
     /// The one PKCS#11 token a URI names (a `--token` that names a token but no key).
     pub fn find_token(&mut self, uri: &Pkcs11Uri) -> Result<Present, TokenError> {
-        let (m, t) = self.pkcs11.find_token(self.prompter, uri)?;
+        let (m, t) = self.pkcs11.find_token(uri)?;
         Ok(Present(PresentInner::Pkcs11(m, t)))
     }
 

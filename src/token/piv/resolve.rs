@@ -98,13 +98,6 @@ impl PivCards {
         let pin = if let Some(p) = known {
             p
         } else {
-            if pin.value.is_some() {
-                prompter.warn(
-                    "the PIN was given with pin-value= in the token locator: it is visible \
-                     in the process arguments to every user of this machine. Prefer \
-                     pin-source=file:... or CUSTODY_PIN.",
-                );
-            }
             let final_try = card.borrow_mut().get_pin_retries().is_ok_and(|t| t == 1);
             if pin.value.is_none() && pin.source.is_none() && final_try {
                 prompter.warn(&format!(
@@ -207,10 +200,6 @@ impl PivCards {
     ) -> Result<GeneratedKey, TokenError> {
         let card = self.card(y.serial)?;
         let slot = y.slot.unwrap_or(*RETIRED.start());
-        if y.pin_value.is_some() {
-            prompter
-                .warn("the PIN was given with pin-value=: it is visible in the process arguments.");
-        }
         let asker = card_name(y.serial);
         let pin = prompter
             .pin(&PinRequest {

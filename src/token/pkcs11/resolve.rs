@@ -174,17 +174,7 @@ impl Pkcs11Tokens {
     }
 
     /// The one token a URI names.
-    pub fn find_token(
-        &mut self,
-        prompter: &mut dyn Prompter,
-        uri: &Pkcs11Uri,
-    ) -> Result<(Arc<Module>, TokenInfo), TokenError> {
-        if uri.pin_value.is_some() {
-            prompter.warn(
-                "the PIN was given with pin-value= in the token URI: it is visible in the process \
-                 arguments to every user of this machine. Prefer pin-source=file:... or CUSTODY_PIN.",
-            );
-        }
+    pub fn find_token(&self, uri: &Pkcs11Uri) -> Result<(Arc<Module>, TokenInfo), TokenError> {
         let (m, tokens) = self.list(uri.module_path.as_deref())?;
         let mut matching: Vec<TokenInfo> = tokens
             .iter()
@@ -227,7 +217,7 @@ impl Pkcs11Tokens {
         prompter: &mut dyn Prompter,
         uri: &Pkcs11Uri,
     ) -> Result<(Rc<Session>, TokenInfo), TokenError> {
-        let (m, token) = self.find_token(prompter, uri)?;
+        let (m, token) = self.find_token(uri)?;
         let pin = PinHint {
             value: uri.pin_value.as_ref(),
             source: uri.pin_source.as_deref(),
