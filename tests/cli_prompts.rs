@@ -183,10 +183,16 @@ fn mismatched_passwords_are_refused_and_nothing_is_written() {
     );
     b.env("CUSTODY_PIN", "123456");
     let mut pty = Pty::spawn(b);
-    pty.expect("New password for the backup b.custody: ");
-    pty.send("first one");
-    pty.expect("Type it again: ");
-    pty.send("second one");
+    // Three rounds of a password and a confirmation that differ: then custody gives up.
+    for round in 1..=3 {
+        pty.expect("New password for the backup b.custody: ");
+        pty.send(&format!("first one {round}"));
+        pty.expect("Type it again: ");
+        pty.send(&format!("second one {round}"));
+        if round < 3 {
+            pty.expect(&format!("try {} of 3", round + 1));
+        }
+    }
     let (code, screen) = pty.finish();
     assert_ne!(code, 0, "{screen}");
     assert!(
@@ -194,6 +200,33 @@ fn mismatched_passwords_are_refused_and_nothing_is_written() {
         "{screen}"
     );
     assert!(!env.path("b.custody").exists());
+}
+
+#[test]
+fn a_confirmation_typo_asks_both_again() {
+    let env = Env::new("mismatch-again");
+    let mut b = env.cmd(
+        &env.backup_args()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    b.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(b);
+    pty.expect("New password for the backup b.custody: ");
+    pty.send("correct horse");
+    pty.expect("Type it again: ");
+    pty.send("correct hosre");
+    pty.expect("The two entries differ");
+    pty.expect("New password for the backup b.custody: ");
+    pty.send("correct horse");
+    pty.expect("Type it again: ");
+    pty.send("correct horse");
+    pty.expect("Password hint");
+    pty.send("");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(env.path("b.custody").exists(), "{screen}");
 }
 
 #[test]

@@ -21,6 +21,9 @@ pub struct TerminalPrompter {
     pub quiet: bool,
 }
 
+/// How many times a new password and its confirmation may be typed before custody gives up.
+const MISMATCH_ROUNDS: u32 = 3;
+
 fn tty() -> Option<File> {
     std::fs::OpenOptions::new()
         .read(true)
@@ -307,17 +310,31 @@ impl Prompter for TerminalPrompter {
             });
         }
         let what = format!("a password for {who}");
-        let first = self.ask_password(&format!("New password for {who}: "), &what, who)?;
-        // The second entry is compared as typed, so even an empty one is a mismatch.
-        let second =
-            self.ask_hidden_as(
-                "Type it again: ",
-                &what,
-                |text| Ok(Password::new(text).ok()),
-            )?;
-        if second.is_none_or(|s| s.expose() != first.expose()) {
-            return Err(PromptError::Mismatch);
-        }
+        // A typo in the confirmation must not end a ceremony that others have already typed
+        // into: both entries are asked again, three rounds in all.
+        let mut round = 1;
+        let first =
+            loop {
+                let first = self.ask_password(&format!("New password for {who}: "), &what, who)?;
+                // The second entry is compared as typed, so even an empty one is a mismatch.
+                let second = self.ask_hidden_as("Type it again: ", &what, |text| {
+                    Ok(Password::new(text).ok())
+                })?;
+                if second.is_some_and(|s| s.expose() == first.expose()) {
+                    break first;
+                }
+                if round == MISMATCH_ROUNDS {
+                    return Err(PromptError::Mismatch);
+                }
+                round += 1;
+                if let Some(mut t) = tty() {
+                    let _ = writeln!(
+                        t,
+                        "The two entries differ: type the new password twice again (try {round} of \
+                     {MISMATCH_ROUNDS})."
+                    );
+                }
+            };
         let hint =
             if ask_hint {
                 Some(self.ask_line(
