@@ -93,6 +93,18 @@ pub trait Prompter {
     }
     /// The password of an existing file (its hint has been shown through `info` already).
     fn password(&mut self, who: &str) -> Result<Password, PromptError>;
+    /// The password of a file again, after the one given did not open it (a proven token key,
+    /// so the password is the likely cause): `tries_left` tries left, this one included. `None`:
+    /// no retry (the password came from a file or the environment, or nobody can be asked),
+    /// and the failure stands.
+    fn password_again(
+        &mut self,
+        who: &str,
+        tries_left: u32,
+    ) -> Result<Option<Password>, PromptError> {
+        let _ = (who, tries_left);
+        Ok(None)
+    }
     /// The password of the file at `position` among several. `None`: the officer is absent and
     /// their share is skipped (an empty entry at an interactive prompt — never an empty password).
     fn share_password(

@@ -125,28 +125,84 @@ pub fn open_slot(
     ops: &KeyOps<'_>,
     a: &PasswordKey,
 ) -> Result<FileSecret, OpenError> {
+    let z = token_secret(file, enc, i, ops, false)?;
+    open_with_z(file, enc, i, &z, a)
+}
+
+/// The token half of opening slot `i`: the key proves it is the slot's key, and gives z. No
+/// password is involved, so this runs before any is asked: a wrong token or a PIN typo costs
+/// no Argon2id.
+///
+/// What counts as proof: an AES key decrypts the slot's token ciphertext (its GCM tag
+/// verifies); a P-256 key's public point hashes to the slot's key hash and, with `challenge`,
+/// the token's ECDH of a fresh point agrees with software ECDH against that public point (so a
+/// token that only claims the public key proves nothing). Anything else is
+/// [`OpenError::Token`], [`OpenError::KeyHashMismatch`] or [`OpenError::NotMine`]: not proven.
+pub fn token_secret(
+    file: &BackupFile,
+    enc: &Encoded,
+    i: usize,
+    ops: &KeyOps<'_>,
+    challenge: bool,
+) -> Result<TokenSecret, OpenError> {
     let slot = file.slots.get(i).ok_or(OpenError::NotMine)?;
     let hc = crypto::common_header_hash(enc.common());
-    let z = match (ops, &slot.material) {
+    match (ops, &slot.material) {
         (KeyOps::Aes(k), SlotMaterial::TokenCiphertext { iv, ciphertext }) => {
             let aad = crypto::token_aad(&hc, enc.slot_descriptor(i));
-            k.decrypt_z(iv, &aad, ciphertext)?
+            Ok(k.decrypt_z(iv, &aad, ciphertext)?)
         }
         (KeyOps::Ecdh(k), SlotMaterial::Ephemeral(_)) => {
-            let peer = precheck_ecdh(file, i, &k.public_point())?;
+            let point = k.public_point();
+            let peer = precheck_ecdh(file, i, &point)?;
+            if challenge {
+                prove_ecdh(k.as_ref(), &point, &slot.descriptor)?;
+            }
             let z = k.ecdh(&peer)?;
             crypto::check_z(z.expose()).map_err(|reason| {
                 OpenError::Token(TokenError::Failed {
                     token: describe(&slot.descriptor),
                     detail: reason,
                 })
-            })?
+            })
         }
-        (KeyOps::PublicOnly(_), _) => return Err(OpenError::PublicOnly),
-        _ => return Err(OpenError::NotMine),
-    };
+        (KeyOps::PublicOnly(_), _) => Err(OpenError::PublicOnly),
+        _ => Err(OpenError::NotMine),
+    }
+}
+
+/// One ECDH with a fresh point: the token must agree with software ECDH against its claimed
+/// public point, or it does not hold that key.
+fn prove_ecdh(
+    k: &dyn crate::token::EcdhP256,
+    point: &[u8; 65],
+    descriptor: &Descriptor,
+) -> Result<(), OpenError> {
+    let q = crypto::validate_p256_point(point).map_err(OpenError::BadPoint)?;
+    let (challenge, want) = crypto::ephemeral_ecdh(&q);
+    let challenge = crypto::validate_p256_point(&challenge).map_err(OpenError::BadPoint)?;
+    let got = k.ecdh(&challenge)?;
+    if !crypto::ct_eq(got.expose(), want.expose()) {
+        return Err(OpenError::Token(TokenError::WrongKey {
+            key: describe(descriptor),
+        }));
+    }
+    Ok(())
+}
+
+/// The password half of opening slot `i`, with z from [`token_secret`]: the key commitment,
+/// then the wrapped file secret.
+pub fn open_with_z(
+    file: &BackupFile,
+    enc: &Encoded,
+    i: usize,
+    z: &TokenSecret,
+    a: &PasswordKey,
+) -> Result<FileSecret, OpenError> {
+    let slot = file.slots.get(i).ok_or(OpenError::NotMine)?;
+    let hc = crypto::common_header_hash(enc.common());
     let aad = crypto::slot_aad(&hc, enc.file_fields(), enc.slot_fields(i));
-    let (kek, commitment) = crypto::slot_keys(&z, a, &slot.salt, &aad);
+    let (kek, commitment) = crypto::slot_keys(z, a, &slot.salt, &aad);
     if !crypto::ct_eq(&commitment, &slot.key_commitment) {
         return Err(OpenError::Commitment);
     }

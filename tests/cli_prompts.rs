@@ -154,21 +154,55 @@ fn backup_then_restore_at_the_terminal() {
     let inspect = env.cmd(&["inspect", "b.custody"]).output().unwrap();
     assert!(String::from_utf8_lossy(&inspect.stdout).contains("hint:        the stable"));
 
-    // Restore: the hint first, then the password, then the PIN (no CUSTODY_PIN).
+    // Restore: the PIN first (the token's key is proven before any password, so a PIN typo
+    // costs no Argon2id), then the hint, then the password (no CUSTODY_PIN).
     let mut pty = Pty::spawn(env.cmd(&["restore", "b.custody", "--out", "restored"]));
+    let pin_at = pty.expect("PIN for token \"prompt\"");
+    pty.send("123456");
     let hint_at = pty.expect("Password hint: the stable");
+    assert!(pin_at < hint_at);
     let pw_at = pty.expect("Password for b.custody: ");
     assert!(hint_at < pw_at);
     pty.send("Tr0ub4dor&3 horse");
-    let pin_at = pty.expect("PIN for token \"prompt\"");
-    assert!(pw_at < pin_at);
-    pty.send("123456");
     let (code, screen) = pty.finish();
     assert_eq!(code, 0, "{screen}");
     assert!(
         !screen.contains("Tr0ub4dor") && !screen.contains("123456"),
         "echoed:\n{screen}"
     );
+    assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
+}
+
+#[test]
+fn a_wrong_password_at_the_terminal_may_be_typed_again() {
+    let env = Env::new("retype");
+    let mut b = env.cmd(
+        &env.backup_args()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    b.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(b);
+    pty.expect("New password for the backup b.custody: ");
+    pty.send("right one");
+    pty.expect("Type it again: ");
+    pty.send("right one");
+    pty.expect("Password hint");
+    pty.send("");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+
+    let mut r = env.cmd(&["restore", "b.custody", "--out", "restored"]);
+    r.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(r);
+    pty.expect("Password for b.custody: ");
+    pty.send("wrong one");
+    pty.expect("the password is wrong");
+    pty.expect("again (2 tries left");
+    pty.send("right one");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
     assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
 }
 

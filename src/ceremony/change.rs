@@ -6,13 +6,12 @@ use std::path::PathBuf;
 
 use super::{
     BackupError, Input, KeySpec, LoadedFile, OpenFileError, Opened, Output, RequestError,
-    TextField, attempt_file, check_kdf_request, check_written, load_input, plan_file, show_header,
+    TextField, attempt_with, check_kdf_request, check_written, load_input, plan_file, prove_first,
+    show_header,
 };
 use crate::crypto;
 use crate::error::ErrorKind;
-use crate::format::{
-    self, BackupFile, Descriptor, FileFields, KdfParams, display_escaped, normalize_free_text,
-};
+use crate::format::{self, BackupFile, Descriptor, FileFields, KdfParams, normalize_free_text};
 use crate::media;
 use crate::prompt::Prompter;
 use crate::secret::Password;
@@ -274,14 +273,10 @@ pub fn rewrap(
         ));
     }
 
-    // Open the file as a restore does: hint, password, then PIN.
+    // Open the file as a restore does: the token key proven first, then hint and password.
     let plan = plan_file(&lf, &req.open_with, &mut tokens).map_err(RewrapError::Open)?;
-    if !file.own.hint.is_empty() {
-        tokens.prompter().info(&format!(
-            "Password hint: {}",
-            display_escaped(&file.own.hint)
-        ));
-    }
+    let proven = prove_first(&lf, plan, &req.open_with, &mut tokens).map_err(RewrapError::Open)?;
+    super::show_hint(&lf, tokens.prompter());
     let old_password: Password = tokens
         .prompter()
         .password(&format!("{}", lf.path.display()))
@@ -291,8 +286,8 @@ pub fn rewrap(
                 error,
             })
         })?;
-    let opened = attempt_file(&lf, plan, &req.open_with, &mut tokens, &old_password)
-        .map_err(RewrapError::Open)?;
+    let opened =
+        attempt_with(&lf, &proven, &old_password, tokens.prompter()).map_err(RewrapError::Open)?;
     let Opened { s, a: old_a, .. } = opened;
 
     // What the password key is derived from changes: every kept slot is wrapped again.

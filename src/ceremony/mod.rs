@@ -13,7 +13,7 @@ use crate::format::{
 use crate::media::{self, MediaError};
 use crate::prompt::PinReason;
 use crate::prompt::{PromptError, Prompter};
-use crate::secret::{DataKey, FileSecret, MasterSecret, Password, PasswordKey};
+use crate::secret::{DataKey, FileSecret, MasterSecret, Password, PasswordKey, TokenSecret};
 use crate::shamir;
 use crate::slot::{self, OpenError};
 use crate::token::registry::{Present, TokenEnv, Tokens, card_name};

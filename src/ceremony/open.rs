@@ -45,6 +45,14 @@ pub enum OpenFileError {
         /// Each slot tried and why it did not open.
         attempts: Vec<String>,
     },
+    /// A token proved it holds the slot's key, and the key commitment still failed: the
+    /// password is wrong, or the file's hint, KDF parameters or that slot were altered.
+    WrongPassword {
+        /// The file.
+        file: PathBuf,
+        /// The key that was proven, for people.
+        key: String,
+    },
     /// A slot opened, but the file does not check out (MAC, commitment, payload, fingerprint).
     Altered {
         /// The file.
@@ -98,6 +106,12 @@ impl fmt::Display for OpenFileError {
                 Ok(())
             }
             OpenFileError::Token { file, error } => write!(f, "{}: {error}", file.display()),
+            OpenFileError::WrongPassword { file, key } => write!(
+                f,
+                "{}: the password is wrong — or this file's hint, KDF parameters or this slot \
+                 were altered after it was made ({key} proved to be the slot's key)",
+                file.display()
+            ),
             OpenFileError::Auth { file, attempts } => {
                 if attempts.iter().all(|a| a.ends_with(WRONG_PASSWORD)) {
                     write!(
@@ -151,7 +165,9 @@ impl OpenFileError {
             OpenFileError::Altered { .. } => ErrorKind::Altered,
             OpenFileError::NoToken { .. } => ErrorKind::NotFound,
             OpenFileError::Token { error, .. } => error.kind(),
-            OpenFileError::Auth { .. } => ErrorKind::Authentication,
+            OpenFileError::Auth { .. } | OpenFileError::WrongPassword { .. } => {
+                ErrorKind::Authentication
+            }
         }
     }
 }
@@ -270,67 +286,100 @@ pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
     }
 }
 
-/// Open one file: find its tokens, show its hint, ask its password, try its slots.
+/// Open one file: find and prove its first token key, show its hint, ask its password, open.
 pub fn open_file(
     lf: &LoadedFile,
     overrides: &[KeySpec],
     tokens: &mut Tokens<'_>,
 ) -> Result<Opened, OpenFileError> {
     let plan = plan_file(lf, overrides, tokens)?;
-    let file = &lf.file;
+    let proven = prove_first(lf, plan, overrides, tokens)?;
     let path = &lf.path;
-    // Hint, password, then PIN: one Argon2id run whatever the number of slots.
-    if !file.own.hint.is_empty() {
-        tokens.prompter().info(&format!(
-            "Password hint: {}",
-            display_escaped(&file.own.hint)
-        ));
-    }
-    let password = tokens
+    show_hint(lf, tokens.prompter());
+    let who = format!("{}", path.display());
+    let mut password = tokens
         .prompter()
-        .password(&format!("{}", path.display()))
+        .password(&who)
         .map_err(|error| OpenFileError::Prompt {
             file: path.clone(),
             error,
         })?;
-    attempt_file(lf, plan, overrides, tokens, &password)
+    // One Argon2id per try; a person at a terminal may retype, three tries in all.
+    let mut tries_left = PASSWORD_TRIES - 1;
+    loop {
+        match attempt_with(lf, &proven, &password, tokens.prompter()) {
+            Err(e @ OpenFileError::WrongPassword { .. }) if tries_left > 0 => {
+                tokens.prompter().warn(&e.to_string());
+                let again =
+                    tokens
+                        .prompter()
+                        .password_again(&who, tries_left)
+                        .map_err(|error| OpenFileError::Prompt {
+                            file: path.clone(),
+                            error,
+                        })?;
+                let Some(p) = again else {
+                    return Err(e);
+                };
+                password = p;
+                tries_left -= 1;
+            }
+            other => return other,
+        }
+    }
 }
 
-/// Try a file's slots with its password: one Argon2id run whatever the number of slots.
-pub fn attempt_file(
+/// How many times a person at a terminal may type the password of one file.
+pub(crate) const PASSWORD_TRIES: u32 = 3;
+
+pub(crate) fn show_hint(lf: &LoadedFile, p: &mut dyn Prompter) {
+    if !lf.file.own.hint.is_empty() {
+        p.info(&format!(
+            "Password hint: {}",
+            display_escaped(&lf.file.own.hint)
+        ));
+    }
+}
+
+/// A slot whose key proved itself, with the token secret z it gave.
+pub struct Proven {
+    slot: usize,
+    z: TokenSecret,
+    key: String,
+}
+
+/// Go through the candidates in order until one key proves it is its slot's key (see
+/// [`slot::token_secret`]): the first token is logged in to, and its key found and proven,
+/// before any password, so a PIN typo or a wrong token costs no Argon2id. A further token is
+/// logged in to only when every earlier candidate failed to prove its key.
+pub fn prove_first(
     lf: &LoadedFile,
     plan: Plan,
     overrides: &[KeySpec],
     tokens: &mut Tokens<'_>,
-    password: &Password,
-) -> Result<Opened, OpenFileError> {
+) -> Result<Proven, OpenFileError> {
     let file = &lf.file;
     let path = &lf.path;
     let accepted: Vec<String> = file.slots.iter().map(|s| s.descriptor.describe()).collect();
-    let a = crypto::argon2id(password, &file.own.kdf_salt, &file.own.kdf).map_err(|reason| {
-        OpenFileError::Prompt {
-            file: path.clone(),
-            error: PromptError::Refused { reason },
-        }
-    })?;
-
     let mut resolved: Vec<Option<Result<TokenKey<'static>, (String, bool)>>> =
         overrides.iter().map(|_| None).collect();
     let mut attempts = Vec::new();
     // Attempts that failed only because a token or key was not there (exit 4, not 3).
     let mut not_found = 0usize;
     for (i, cand) in plan.0 {
-        let slot_desc = &file.slots[i].descriptor;
+        let Some(slot_desc) = file.slots.get(i).map(|s| &s.descriptor) else {
+            continue;
+        };
         let mut owned = None;
         let key = match cand {
             Candidate::Override(o) => {
                 let loc = match overrides.get(o) {
                     Some(KeySpec::Locator(loc)) => loc,
                     Some(KeySpec::Key(k)) if k.descriptor.kind() == slot_desc.kind() => {
-                        if let Some(opened) = try_slot(lf, i, k, &a, &mut attempts)? {
-                            return Ok(opened);
+                        match prove(lf, i, k, &mut attempts)? {
+                            Some(p) => return Ok(p),
+                            None => continue,
                         }
-                        continue;
                     }
                     Some(KeySpec::Key(_)) | None => continue,
                 };
@@ -342,11 +391,7 @@ pub fn attempt_file(
                     });
                     let entry = match found {
                         Ok(k) => Ok(k),
-                        Err(
-                            e @ (TokenError::PinIncorrect { .. }
-                            | TokenError::PinLocked { .. }
-                            | TokenError::NoPin { .. }),
-                        ) => {
+                        Err(e @ (TokenError::PinIncorrect { .. } | TokenError::NoPin { .. })) => {
                             return Err(OpenFileError::Token {
                                 file: path.clone(),
                                 error: e,
@@ -356,7 +401,9 @@ pub fn attempt_file(
                             e.to_string(),
                             matches!(
                                 e,
-                                TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
+                                TokenError::NotFound { .. }
+                                    | TokenError::KeyUnusable { .. }
+                                    | TokenError::PinLocked { .. }
                             ),
                         )),
                     };
@@ -385,8 +432,8 @@ pub fn attempt_file(
             }
         };
         let Some(key) = key else { continue };
-        if let Some(o) = try_slot(lf, i, key, &a, &mut attempts)? {
-            return Ok(o);
+        if let Some(p) = prove(lf, i, key, &mut attempts)? {
+            return Ok(p);
         }
     }
     if not_found == attempts.len() {
@@ -400,6 +447,115 @@ pub fn attempt_file(
         file: path.clone(),
         attempts,
     })
+}
+
+/// Whether `key` proves it holds slot `i`'s key: its z, or why not (one more attempt).
+fn prove(
+    lf: &LoadedFile,
+    i: usize,
+    key: &TokenKey<'_>,
+    attempts: &mut Vec<String>,
+) -> Result<Option<Proven>, OpenFileError> {
+    let path = &lf.path;
+    // A PIV key proves itself by its public key alone: a challenge would cost a second touch.
+    let challenge = key.descriptor.kind() == SlotKind::Pkcs11P256;
+    match slot::token_secret(&lf.file, &lf.enc, i, &key.ops, challenge) {
+        Ok(z) => Ok(Some(Proven {
+            slot: i,
+            z,
+            key: key.name.clone(),
+        })),
+        Err(OpenError::Token(e @ (TokenError::PinIncorrect { .. } | TokenError::NoPin { .. }))) => {
+            Err(OpenFileError::Token {
+                file: path.clone(),
+                error: e,
+            })
+        }
+        Err(OpenError::BadPoint(r)) => Err(OpenFileError::Altered {
+            file: path.clone(),
+            reason: format!("slot {}: the ephemeral key {r}", i + 1),
+        }),
+        Err(e) => {
+            attempts.push(format!(
+                "slot {} with {}: {}",
+                i + 1,
+                key.name,
+                open_error_text(&e)
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Open the proven slot with a password: one Argon2id, the key commitment, then the file's
+/// own checks (MAC, share commitment).
+pub fn attempt_with(
+    lf: &LoadedFile,
+    proven: &Proven,
+    password: &Password,
+    prompter: &mut dyn Prompter,
+) -> Result<Opened, OpenFileError> {
+    let file = &lf.file;
+    let path = &lf.path;
+    let _ = prompter;
+    let a = crypto::argon2id(password, &file.own.kdf_salt, &file.own.kdf).map_err(|reason| {
+        OpenFileError::Prompt {
+            file: path.clone(),
+            error: PromptError::Refused { reason },
+        }
+    })?;
+    let i = proven.slot;
+    match slot::open_with_z(file, &lf.enc, i, &proven.z, &a) {
+        Ok(s) => check_opened(lf, i, s, a),
+        Err(OpenError::Commitment) => Err(OpenFileError::WrongPassword {
+            file: path.clone(),
+            key: proven.key.clone(),
+        }),
+        Err(_) => Err(OpenFileError::Altered {
+            file: path.clone(),
+            reason: format!(
+                "slot {}: its key commitment matched but its ciphertext did not open",
+                i + 1
+            ),
+        }),
+    }
+}
+
+/// A file secret that came out of slot `i`: it must match the file MAC and the set's
+/// commitment for this share.
+fn check_opened(
+    lf: &LoadedFile,
+    i: usize,
+    s: FileSecret,
+    a: PasswordKey,
+) -> Result<Opened, OpenFileError> {
+    let path = &lf.path;
+    if !crypto::ct_eq(&slot::compute_mac(&lf.file, &lf.enc, &s), &lf.file.mac) {
+        return Err(OpenFileError::Altered {
+            file: path.clone(),
+            reason:
+                "the file MAC does not match (a field outside the slot that opened was changed)"
+                    .into(),
+        });
+    }
+    let idx = lf.file.own.index;
+    let want = lf
+        .file
+        .common
+        .commitments
+        .get(usize::from(idx).wrapping_sub(1));
+    if !want.is_some_and(|w| {
+        crypto::ct_eq(
+            &crypto::share_commitment(&lf.file.common.set_id, idx, &s),
+            w,
+        )
+    }) {
+        return Err(OpenFileError::Altered {
+            file: path.clone(),
+            reason: "the secret in the slot does not match the set's commitment".into(),
+        });
+    }
+    Ok(Opened { s, slot: i, a })
 }
 
 /// The PIN a `--token` override carries (its query part), for the token it names.
@@ -429,84 +585,21 @@ fn take_key<'k>(
 ) -> Result<Option<&'k TokenKey<'static>>, OpenFileError> {
     match found {
         Ok(k) => Ok(Some(owned.insert(k))),
-        Err(
-            e @ (TokenError::PinIncorrect { .. }
-            | TokenError::PinLocked { .. }
-            | TokenError::NoPin { .. }),
-        ) => Err(OpenFileError::Token {
-            file: path.to_owned(),
-            error: e,
-        }),
+        Err(e @ (TokenError::PinIncorrect { .. } | TokenError::NoPin { .. })) => {
+            Err(OpenFileError::Token {
+                file: path.to_owned(),
+                error: e,
+            })
+        }
+        // A blocked token is named and skipped: another candidate may open the file.
         Err(e) => {
             *not_found += usize::from(matches!(
                 e,
-                TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
+                TokenError::NotFound { .. }
+                    | TokenError::KeyUnusable { .. }
+                    | TokenError::PinLocked { .. }
             ));
             attempts.push(format!("slot {}: {e}", i + 1));
-            Ok(None)
-        }
-    }
-}
-
-pub(crate) fn try_slot(
-    lf: &LoadedFile,
-    i: usize,
-    key: &TokenKey<'_>,
-    a: &PasswordKey,
-    attempts: &mut Vec<String>,
-) -> Result<Option<Opened>, OpenFileError> {
-    let path = &lf.path;
-    match slot::open_slot(&lf.file, &lf.enc, i, &key.ops, a) {
-        Ok(s) => {
-            if !crypto::ct_eq(&slot::compute_mac(&lf.file, &lf.enc, &s), &lf.file.mac) {
-                return Err(OpenFileError::Altered {
-                    file: path.clone(),
-                    reason: "the file MAC does not match (a field outside the slot that opened was changed)".into(),
-                });
-            }
-            let idx = lf.file.own.index;
-            let want = &lf.file.common.commitments[idx as usize - 1];
-            if !crypto::ct_eq(
-                &crypto::share_commitment(&lf.file.common.set_id, idx, &s),
-                want,
-            ) {
-                return Err(OpenFileError::Altered {
-                    file: path.clone(),
-                    reason: "the secret in the slot does not match the set's commitment".into(),
-                });
-            }
-            Ok(Some(Opened {
-                s,
-                slot: i,
-                a: a.duplicate(),
-            }))
-        }
-        Err(OpenError::Token(
-            e @ (TokenError::PinIncorrect { .. }
-            | TokenError::PinLocked { .. }
-            | TokenError::NoPin { .. }),
-        )) => Err(OpenFileError::Token {
-            file: path.clone(),
-            error: e,
-        }),
-        Err(OpenError::BadPoint(r)) => Err(OpenFileError::Altered {
-            file: path.clone(),
-            reason: format!("slot {}: the ephemeral key {r}", i + 1),
-        }),
-        Err(OpenError::Aead) => Err(OpenFileError::Altered {
-            file: path.clone(),
-            reason: format!(
-                "slot {}: its key commitment matched but its ciphertext did not open",
-                i + 1
-            ),
-        }),
-        Err(e) => {
-            attempts.push(format!(
-                "slot {} with {}: {}",
-                i + 1,
-                key.name,
-                open_error_text(&e)
-            ));
             Ok(None)
         }
     }

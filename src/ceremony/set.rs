@@ -286,12 +286,24 @@ pub fn open_set(
             }
         };
         tokens.prompter().info(&format!("Share of {who}"));
-        if !lf.file.own.hint.is_empty() {
-            tokens.prompter().info(&format!(
-                "Password hint: {}",
-                display_escaped(&lf.file.own.hint)
-            ));
-        }
+        // The share's token key proves itself before its officer types anything.
+        let proven = match prove_first(lf, plan, overrides, &mut tokens) {
+            Ok(p) => p,
+            Err(e @ OpenFileError::Token { .. }) if e.kind() != ErrorKind::NotFound => {
+                return Err(SetError::Fatal(e));
+            }
+            Err(e) if partial_ok && distinct_members.len() < k as usize => {
+                return Err(SetError::Fatal(e));
+            }
+            Err(e) => {
+                problems.push(format!(
+                    "{}: {e}",
+                    officer_name(&lf.file, lf.file.own.index)
+                ));
+                continue;
+            }
+        };
+        show_hint(lf, tokens.prompter());
         let password = match tokens.prompter().share_password(&who, *pos) {
             Ok(Some(p)) => p,
             Ok(None) => {
@@ -305,7 +317,7 @@ pub fn open_set(
                 }));
             }
         };
-        match attempt_file(lf, plan, overrides, &mut tokens, &password) {
+        match attempt_with(lf, &proven, &password, tokens.prompter()) {
             Ok(o) => good.push(GoodShare {
                 index: lf.file.own.index,
                 s: o.s,

@@ -363,6 +363,35 @@ impl Prompter for TerminalPrompter {
         )
     }
 
+    fn password_again(
+        &mut self,
+        who: &str,
+        tries_left: u32,
+    ) -> Result<Option<Password>, PromptError> {
+        // A password from a file or the environment would only be tried again unchanged.
+        if self.file_for(0)?.is_some() || std::env::var_os("CUSTODY_PASSWORD").is_some() {
+            return Ok(None);
+        }
+        self.ask_hidden_as(
+            &format!(
+                "Password for {who} again ({tries_left} tr{} left; Enter alone to stop): ",
+                if tries_left == 1 { "y" } else { "ies" }
+            ),
+            &format!("the password of {who}"),
+            |text| {
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                to_password(text, who).map(Some)
+            },
+        )
+        .or_else(|e| match e {
+            // Nobody to ask: the failure stands.
+            PromptError::NotInteractive { .. } => Ok(None),
+            e => Err(e),
+        })
+    }
+
     fn share_password(
         &mut self,
         who: &str,
