@@ -37,6 +37,15 @@ pub enum PromptError {
         /// What the terminal or reader said; never the answer.
         detail: String,
     },
+    /// The person skipped this question (an empty entry at a PIN prompt): that token is not
+    /// used, and nothing is sent to it.
+    Skipped,
+    /// The answer is not given for this token, by policy: `detail` says why and what to do
+    /// (a token the file chose by its label alone, with nobody to ask).
+    Declined {
+        /// Why, and what to do, for people.
+        detail: String,
+    },
     /// A source named for the answer (a PIN file) could not be read; `detail` says which and why.
     Source {
         /// Which source and why, for people; never its content.
@@ -55,6 +64,8 @@ impl fmt::Display for PromptError {
             PromptError::Refused { reason } => write!(f, "{reason}"),
             PromptError::Io { detail } => write!(f, "reading the answer failed: {detail}"),
             PromptError::Source { detail } => write!(f, "{detail}"),
+            PromptError::Skipped => write!(f, "skipped"),
+            PromptError::Declined { detail } => write!(f, "{detail}"),
         }
     }
 }
@@ -66,6 +77,9 @@ impl PromptError {
     pub fn kind(&self) -> crate::error::ErrorKind {
         match self {
             PromptError::Source { .. } => crate::error::ErrorKind::Io,
+            PromptError::Skipped | PromptError::Declined { .. } => {
+                crate::error::ErrorKind::NotFound
+            }
             _ => crate::error::ErrorKind::Interaction,
         }
     }
@@ -148,6 +162,9 @@ pub struct PinRequest<'a> {
     pub source: Option<&'a Path>,
     /// The token says one more wrong PIN locks (or blocks) it.
     pub final_try: bool,
+    /// The token just refused the PIN this source gave for it: give another one only if it is
+    /// not the same (a PIN typed now, where the refused one came from elsewhere), else refuse.
+    pub after_refusal: bool,
 }
 
 impl fmt::Debug for PinRequest<'_> {
@@ -158,6 +175,7 @@ impl fmt::Debug for PinRequest<'_> {
             .field("value", &self.value.map(|_| "[redacted]"))
             .field("source", &self.source)
             .field("final_try", &self.final_try)
+            .field("after_refusal", &self.after_refusal)
             .finish()
     }
 }

@@ -206,6 +206,59 @@ fn a_wrong_password_at_the_terminal_may_be_typed_again() {
     assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
 }
 
+/// A backup made at the terminal with password "right one", for the restore tests below.
+fn backup_at_terminal(env: &Env) {
+    let mut b = env.cmd(
+        &env.backup_args()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    b.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(b);
+    pty.expect("New password for the backup b.custody: ");
+    pty.send("right one");
+    pty.expect("Type it again: ");
+    pty.send("right one");
+    pty.expect("Password hint");
+    pty.send("");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+}
+
+#[test]
+fn a_refused_custody_pin_is_followed_by_the_tokens_own_pin_at_the_terminal() {
+    let env = Env::new("env-pin-refused");
+    backup_at_terminal(&env);
+    let mut r = env.cmd(&["restore", "b.custody", "--out", "restored"]);
+    r.env("CUSTODY_PIN", "000000");
+    let mut pty = Pty::spawn(r);
+    pty.expect("refused the PIN from CUSTODY_PIN");
+    pty.expect("PIN for token \"prompt\"");
+    pty.send("123456");
+    pty.expect("Password for b.custody: ");
+    pty.send("right one");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
+}
+
+#[test]
+fn an_empty_pin_entry_skips_the_token_and_sends_it_nothing() {
+    let env = Env::new("empty-pin");
+    backup_at_terminal(&env);
+    let mut pty = Pty::spawn(env.cmd(&["restore", "b.custody", "--out", "restored"]));
+    pty.expect("PIN for token \"prompt\"");
+    pty.send("");
+    let (code, screen) = pty.finish();
+    // The only token was skipped: none of the tokens the file accepts is used (exit 4), and no
+    // password was asked.
+    assert_eq!(code, 4, "{screen}");
+    assert!(screen.contains("skipped"), "{screen}");
+    assert!(!screen.contains("Password for b.custody"), "{screen}");
+    assert!(!env.path("restored").exists());
+}
+
 #[test]
 fn mismatched_passwords_are_refused_and_nothing_is_written() {
     let env = Env::new("mismatch");

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use custody::{PinRequest, PromptError, Prompter};
+use custody::{PinReason, PinRequest, PromptError, Prompter};
 
 use super::term::TerminalPrompter;
 
@@ -16,6 +16,44 @@ pub(super) fn pin_for(
     p: &mut TerminalPrompter,
     req: &PinRequest<'_>,
 ) -> Result<SecretString, PromptError> {
+    let env_pin = std::env::var("CUSTODY_PIN").ok();
+    if req.after_refusal {
+        // Never the same PIN twice: only a PIN from CUSTODY_PIN is followed by this token's
+        // own PIN, typed now; a PIN from the locator or typed already stands refused.
+        if req.value.is_some() || req.source.is_some() || env_pin.is_none() {
+            return Err(PromptError::Refused {
+                reason: "the PIN was refused".into(),
+            });
+        }
+        p.warn(&format!(
+            "{} refused the PIN from CUSTODY_PIN: type its own PIN.",
+            req.token
+        ));
+        return ask_pin(p, req.token);
+    }
+    match req.reason {
+        PinReason::SerialMatch => p.info(&format!(
+            "this file names {} by its serial: logging in",
+            req.token
+        )),
+        PinReason::LabelMatch => {
+            // The file chose this token by its label alone: its PIN is not sent on the file's
+            // word. A person is asked; nobody being there, the token is not used.
+            p.info(&format!(
+                "{} has the label this file's slot names, but not the serial it records",
+                req.token
+            ));
+            return ask_pin(p, req.token).map_err(|e| match e {
+                PromptError::NotInteractive { .. } => PromptError::Declined {
+                    detail: "this file's slot names this token by its label only (its serial \
+                             differs): name it with --token to use it"
+                        .into(),
+                },
+                e => e,
+            });
+        }
+        _ => {}
+    }
     if let Some(v) = req.value {
         p.warn(
             "the PIN was given with pin-value= in the token locator: it is visible in the process \
@@ -26,16 +64,22 @@ pub(super) fn pin_for(
     if let Some(path) = req.source {
         return read_pin_file(path);
     }
-    if let Ok(v) = std::env::var("CUSTODY_PIN") {
+    if let Some(v) = env_pin {
         return Ok(SecretString::from(v));
     }
-    p.ask_hidden(
-        &format!("PIN for {}: ", req.token),
-        &format!(
-            "the PIN of {} (CUSTODY_PIN or pin-source= in the URI)",
-            req.token
-        ),
-    )
+    ask_pin(p, req.token)
+}
+
+/// Ask for a token's PIN at the terminal; an empty entry skips that token.
+fn ask_pin(p: &mut TerminalPrompter, token: &str) -> Result<SecretString, PromptError> {
+    let pin = p.ask_hidden(
+        &format!("PIN for {token}: "),
+        &format!("the PIN of {token} (CUSTODY_PIN or pin-source= in the URI)"),
+    )?;
+    if pin.expose_secret().is_empty() {
+        return Err(PromptError::Skipped);
+    }
+    Ok(pin)
 }
 
 /// First line of a PIN file, minus one trailing newline (and a CR before it).

@@ -302,6 +302,13 @@ pub(crate) fn pin_error(token: &str, e: crate::prompt::PromptError) -> TokenErro
             token: token.to_owned(),
             detail,
         },
+        // Not used, by the person's choice or by policy: for the search, a token not there.
+        crate::prompt::PromptError::Skipped => TokenError::NotFound {
+            what: format!("{token}: skipped (no PIN entered)"),
+        },
+        crate::prompt::PromptError::Declined { detail } => TokenError::NotFound {
+            what: format!("{token}: {detail}"),
+        },
         other => TokenError::NoPin {
             token: token.to_owned(),
             detail: other.to_string(),

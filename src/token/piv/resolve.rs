@@ -106,17 +106,29 @@ impl PivCards {
                 ));
             }
             let asker = card_name(serial);
-            let pin = prompter
-                .pin(&PinRequest {
-                    token: &asker,
-                    reason,
-                    value: pin.value,
-                    source: pin.source,
-                    final_try,
-                })
-                .map_err(|e| pin_error(&asker, e))?;
+            let mut request = PinRequest {
+                token: &asker,
+                reason,
+                value: pin.value,
+                source: pin.source,
+                final_try,
+                after_refusal: false,
+            };
+            let mut pin = prompter.pin(&request).map_err(|e| pin_error(&asker, e))?;
             // Verified now, so a wrong PIN is reported before anything else happens.
-            verify_pin(&mut card.borrow_mut(), &pin)?;
+            if let Err(err) = verify_pin(&mut card.borrow_mut(), &pin) {
+                let TokenError::PinIncorrect { final_try, .. } = &err else {
+                    return Err(err);
+                };
+                // Once: the source may give this card's own PIN instead of the refused one.
+                request.after_refusal = true;
+                request.final_try = *final_try;
+                let Ok(other) = prompter.pin(&request) else {
+                    return Err(err);
+                };
+                verify_pin(&mut card.borrow_mut(), &other)?;
+                pin = other;
+            }
             if let Some(c) = self.cards.get_mut(&serial) {
                 c.1 = Some(pin.clone());
             }
@@ -208,6 +220,7 @@ impl PivCards {
                 value: y.pin_value.as_ref(),
                 source: y.pin_source.as_deref(),
                 final_try: false,
+                after_refusal: false,
             })
             .map_err(|e| pin_error(&asker, e))?;
         if options.touch_policy != PivTouchPolicy::Never {

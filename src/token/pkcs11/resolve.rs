@@ -146,25 +146,35 @@ impl Pkcs11Tokens {
                 if pin.value.is_none() && pin.source.is_none() && token.pin_final_try {
                     prompter.warn(&format!("{name}: one more wrong PIN will lock it."));
                 }
-                let pin = prompter
-                    .pin(&PinRequest {
-                        token: &name,
-                        reason,
-                        value: pin.value,
-                        source: pin.source,
-                        final_try: token.pin_final_try,
-                    })
+                let mut request = PinRequest {
+                    token: &name,
+                    reason,
+                    value: pin.value,
+                    source: pin.source,
+                    final_try: token.pin_final_try,
+                    after_refusal: false,
+                };
+                let first = prompter
+                    .pin(&request)
                     .map_err(|e| crate::token::pin_error(&name, e))?;
-                if let Err(e) = session.login(&pin) {
+                if let Err(e) = session.login(&first) {
                     let mut err = token_error(&name, e);
-                    if let TokenError::PinIncorrect { final_try, .. } = &mut err {
-                        *final_try = m
-                            .tokens()
-                            .ok()
-                            .and_then(|ts| ts.into_iter().find(|t| t.slot.id() == token.slot.id()))
-                            .is_some_and(|t| t.pin_final_try);
-                    }
-                    return Err(err);
+                    let TokenError::PinIncorrect { final_try, .. } = &mut err else {
+                        return Err(err);
+                    };
+                    *final_try = m
+                        .tokens()
+                        .ok()
+                        .and_then(|ts| ts.into_iter().find(|t| t.slot.id() == token.slot.id()))
+                        .is_some_and(|t| t.pin_final_try);
+                    // Once: the source may give this token's own PIN instead of the refused one
+                    // (never the same again); if it will not, the refusal stands.
+                    request.after_refusal = true;
+                    request.final_try = *final_try;
+                    let Ok(other) = prompter.pin(&request) else {
+                        return Err(err);
+                    };
+                    session.login(&other).map_err(|e| token_error(&name, e))?;
                 }
             }
         }
