@@ -238,6 +238,25 @@ fn hostile_backup_names_print_escaped_at_backup_inspect_verify_and_restore() {
     env.assert_absent("r3.bin");
     env.assert_absent("r4.bin");
 
+    // rewrap: the report names the old and the new file escaped.
+    let rewrapped = arg(&env, hostile("n"));
+    let out = run(
+        &env,
+        &[
+            "rewrap".as_ref(),
+            &file,
+            "--out".as_ref(),
+            &rewrapped,
+            "--password-file".as_ref(),
+            pw.as_ref(),
+            "--new-password-file".as_ref(),
+            pw.as_ref(),
+        ],
+    );
+    out.ok()
+        .stdout_has(&["Rewrapped ", ESCAPED_CLEAR, "The old file "]);
+    assert_eq!(out.field("fingerprint:"), fp, "{}", out.dump());
+
     // An altered copy: the damage message names the file escaped.
     let mut bytes = std::fs::read(&file).expect("read");
     let mid = bytes.len() / 2;
