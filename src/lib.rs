@@ -200,7 +200,7 @@ pub use crypto::{
 pub use error::ErrorKind;
 pub use format::{
     Descriptor, FormatError, MAX_SECRET_BYTES, MIN_SECRET_BYTES, SlotKind, display_escaped,
-    percent_encode,
+    display_path, percent_encode,
 };
 pub use media::{FAULT_INJECT_ENV, MediaError, read_bounded, write_secret_new};
 pub use prompt::{NewPassword, PinReason, PinRequest, PromptError, Prompter};

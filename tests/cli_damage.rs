@@ -488,7 +488,7 @@ fn inspect_json_fields() {
         "\"ij-aaa\"",
         "\"ij-bbb\"",
         &hash,
-        "opened when made",
+        "marked verified by its writer",
     ]);
 }
 

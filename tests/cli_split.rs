@@ -1306,7 +1306,8 @@ fn two_outputs_on_one_filesystem_are_refused_without_allow_same_device() {
 
 // ───────────────────────────── the README ─────────────────────────────
 
-/// The fingerprint in "Restored N bytes (fingerprint XXXX-XXXX-XXXX-XXXX matches; ...".
+/// The fingerprint in "Restored N bytes (fingerprint XXXX-XXXX-XXXX-XXXX, as the file records it;
+/// ...".
 #[track_caller]
 fn restored_fingerprint(out: &Out) -> String {
     let s = &out.stderr;
@@ -1315,8 +1316,8 @@ fn restored_fingerprint(out: &Out) -> String {
         .unwrap_or_else(|| panic!("no restored fingerprint\n{}", out.dump()));
     let rest = &s[i + "(fingerprint ".len()..];
     let j = rest
-        .find(" matches")
-        .unwrap_or_else(|| panic!("no \" matches\"\n{}", out.dump()));
+        .find(", as the file records it")
+        .unwrap_or_else(|| panic!("no \", as the file records it\"\n{}", out.dump()));
     rest[..j].to_owned()
 }
 

@@ -47,7 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("crypto", &["secret", "error"]),
     ("format", &["crypto", "secret", "error"]),
     ("shamir", &["crypto", "secret", "error"]),
-    ("media", &["error"]),
+    ("media", &["format", "error"]),
     ("prompt", &["secret", "error"]),
     // Token traits and errors, then the backends, then the registry that picks a backend.
     (

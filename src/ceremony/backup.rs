@@ -99,7 +99,7 @@ impl fmt::Display for BackupError {
                         "none".to_string()
                     } else {
                         v.iter()
-                            .map(|p| p.display().to_string())
+                            .map(|p| display_path(p))
                             .collect::<Vec<_>>()
                             .join(", ")
                     }
@@ -108,7 +108,7 @@ impl fmt::Display for BackupError {
                     f,
                     "the split set is INCOMPLETE: writing {} failed ({error}). Written: {}. Not \
                      written: {}. The written shares belong to a set that was never completed",
-                    failed.display(),
+                    display_path(failed),
                     list(written),
                     list(not_written)
                 )
@@ -258,7 +258,7 @@ pub(crate) fn check_devices(
             _ => PathBuf::from("."),
         };
         let meta = std::fs::metadata(&dir).map_err(|e| BackupError::Invalid {
-            reason: format!("{}: cannot use its directory: {e}", out.display()),
+            reason: format!("{}: cannot use its directory: {e}", display_path(out)),
         })?;
         let dev = meta.dev();
         if let Some((_, other)) = devs.iter().find(|(d, _)| *d == dev) {
@@ -267,8 +267,8 @@ pub(crate) fn check_devices(
                     reason: format!(
                         "{} and {} are on the same filesystem: shares go to distinct media \
                          (add --allow-same-device to accept this, e.g. for a rehearsal)",
-                        other.display(),
-                        out.display()
+                        display_path(other),
+                        display_path(out)
                     ),
                 });
             }
@@ -279,7 +279,7 @@ pub(crate) fn check_devices(
             prompter.warn(&format!(
                 "{} is not on removable media: move it to the officer's own medium and erase \
                  this copy.",
-                out.display()
+                display_path(out)
             ));
         }
     }
@@ -380,9 +380,9 @@ pub fn backup_set(
                     i + 1
                 )
             };
-            format!("{name} of {n}, {}", out.name().display())
+            format!("{name} of {n}, {}", display_path(out.name()))
         } else {
-            format!("the backup {}", out.name().display())
+            format!("the backup {}", display_path(out.name()))
         };
         let np = prompter
             .new_password_at(&who, i, hints[i].is_none())
@@ -437,7 +437,7 @@ pub fn backup_set(
         };
         prompter.info(&format!(
             "Deriving the password key for {} (Argon2id, {} MiB, t={}, p={})...",
-            out.name().display(),
+            display_path(out.name()),
             req.kdf.memory_kib / 1024,
             req.kdf.iterations,
             req.kdf.parallelism
@@ -497,7 +497,7 @@ pub fn backup_set(
                         "the filesystem of {} does not keep file modes (FAT?): the file is \
                          readable by whoever can read the medium. It is still protected by the \
                          token and password.",
-                        b.out.name().display()
+                        display_path(b.out.name())
                     ));
                 }
                 written.push(b.out.name().to_owned());

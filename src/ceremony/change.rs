@@ -11,7 +11,9 @@ use super::{
 };
 use crate::crypto;
 use crate::error::ErrorKind;
-use crate::format::{self, BackupFile, Descriptor, FileFields, KdfParams, normalize_free_text};
+use crate::format::{
+    self, BackupFile, Descriptor, FileFields, KdfParams, display_path, normalize_free_text,
+};
 use crate::media;
 use crate::prompt::Prompter;
 use crate::secret::Password;
@@ -279,7 +281,7 @@ pub fn rewrap(
     super::show_hint(&lf, tokens.prompter());
     let old_password: Password = tokens
         .prompter()
-        .password(&format!("{}", lf.path.display()))
+        .password(&display_path(&lf.path))
         .map_err(|error| {
             RewrapError::Open(OpenFileError::Prompt {
                 file: lf.path.clone(),
@@ -297,7 +299,7 @@ pub fn rewrap(
             let np = tokens
                 .prompter()
                 .new_password_at(
-                    &format!("{} (new password)", req.out.name().display()),
+                    &format!("{} (new password)", display_path(req.out.name())),
                     0,
                     hint.is_none(),
                 )
@@ -404,7 +406,7 @@ pub fn rewrap(
                     "the filesystem of {} does not keep file modes: the file is readable by \
                      whoever can read the medium. It is still protected by the token and \
                      password.",
-                    path.display()
+                    display_path(path)
                 ));
             }
         }

@@ -73,7 +73,7 @@ pub fn inspect_text(lf: &LoadedFile) -> String {
     let mut o = String::new();
     let mut o_line: Vec<String> = Vec::new();
     let mut line = |k: &str, v: String| o.push_str(&format!("{k:<13}{v}\n"));
-    line("file:", lf.path.display().to_string());
+    line("file:", display_path(&lf.path));
     line("format:", "custody-backup v1".into());
     line("set id:", hex::encode(f.common.set_id));
     line(
@@ -141,7 +141,7 @@ pub fn inspect_text(lf: &LoadedFile) -> String {
             s.descriptor.describe(),
             s.descriptor.kind().name(),
             if s.verified {
-                "  opened when made"
+                "  marked verified by its writer"
             } else {
                 "  UNVERIFIED (made from a public key alone)"
             }

@@ -8,7 +8,7 @@ use crate::crypto;
 use crate::error::ErrorKind;
 use crate::format::{
     self, BackupFile, CommonHeader, Descriptor, Encoded, FileFields, FormatError, KdfParams,
-    SlotKind, display_escaped, normalize_free_text,
+    SlotKind, display_escaped, display_path, normalize_free_text,
 };
 use crate::media::{self, MediaError};
 use crate::prompt::PinReason;
@@ -62,14 +62,20 @@ pub(crate) fn resolve_cached(
 /// A `pubkey:` file: a public key alone, which can make a slot but never open one.
 fn resolve_pubkey(path: &Path) -> Result<TokenKey<'static>, TokenError> {
     let bytes = media::read_bounded(path, 64 * 1024).map_err(|e| TokenError::NotFound {
-        what: format!("cannot read the public-key file {}: {e}", path.display()),
+        what: format!(
+            "cannot read the public-key file {}: {e}",
+            display_path(path)
+        ),
     })?;
     let f = format::PubkeyFile::parse(&bytes).map_err(|e| TokenError::NotFound {
-        what: format!("{} is not a custody public-key file: {e}", path.display()),
+        what: format!(
+            "{} is not a custody public-key file: {e}",
+            display_path(path)
+        ),
     })?;
     Ok(TokenKey {
         hardware_bound: false,
-        name: format!("{} (from {})", f.descriptor.describe(), path.display()),
+        name: format!("{} (from {})", f.descriptor.describe(), display_path(path)),
         descriptor: f.descriptor,
         ops: KeyOps::PublicOnly(f.public_key),
     })

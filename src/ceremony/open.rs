@@ -72,14 +72,14 @@ pub enum OpenFileError {
 impl fmt::Display for OpenFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OpenFileError::Read { file, error } => write!(f, "{}: {error}", file.display()),
+            OpenFileError::Read { file, error } => write!(f, "{}: {error}", display_path(file)),
             OpenFileError::Format { file, error } => match error {
                 FormatError::Damaged { .. } => write!(
                     f,
                     "{}: {error}: the medium or a copy changed its bytes (not a wrong password or token)",
-                    file.display()
+                    display_path(file)
                 ),
-                _ => write!(f, "{}: {error}", file.display()),
+                _ => write!(f, "{}: {error}", display_path(file)),
             },
             OpenFileError::NoToken {
                 file,
@@ -92,7 +92,7 @@ impl fmt::Display for OpenFileError {
                 write!(
                     f,
                     "{}: {}. It accepts: {}",
-                    file.display(),
+                    display_path(file),
                     if key_missing {
                         "a token this file names is present, but without the key the file needs"
                     } else {
@@ -105,12 +105,12 @@ impl fmt::Display for OpenFileError {
                 }
                 Ok(())
             }
-            OpenFileError::Token { file, error } => write!(f, "{}: {error}", file.display()),
+            OpenFileError::Token { file, error } => write!(f, "{}: {error}", display_path(file)),
             OpenFileError::WrongPassword { file, key } => write!(
                 f,
                 "{}: the password is wrong — or this file's hint, KDF parameters or this slot \
                  were altered after it was made ({key} proved to be the slot's key)",
-                file.display()
+                display_path(file)
             ),
             OpenFileError::Auth { file, attempts } => {
                 if attempts.iter().all(|a| a.ends_with(WRONG_PASSWORD)) {
@@ -119,7 +119,7 @@ impl fmt::Display for OpenFileError {
                         "{}: the password is wrong. The token key was the right one and the file's \
                          checksum is intact, so the file is not damaged (unless it was deliberately \
                          altered). Tried {} slot(s).",
-                        file.display(),
+                        display_path(file),
                         attempts.len()
                     )
                 } else {
@@ -128,7 +128,7 @@ impl fmt::Display for OpenFileError {
                         "{}: the file did not open. Its checksum is intact, so it is not damaged: \
                          the password or the token key is wrong, or the file was deliberately \
                          altered. Tried: {}",
-                        file.display(),
+                        display_path(file),
                         attempts.join("; ")
                     )
                 }
@@ -136,9 +136,9 @@ impl fmt::Display for OpenFileError {
             OpenFileError::Altered { file, reason } => write!(
                 f,
                 "{}: the file was deliberately altered after it was made: {reason}",
-                file.display()
+                display_path(file)
             ),
-            OpenFileError::Prompt { file, error } => write!(f, "{}: {error}", file.display()),
+            OpenFileError::Prompt { file, error } => write!(f, "{}: {error}", display_path(file)),
         }
     }
 }
@@ -266,7 +266,7 @@ pub struct OpenedBackup {
 /// Tell the person which backup this is (label, set, share) before anything is asked.
 pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
     let c = &lf.file.common;
-    p.info(&format!("Backup {}", lf.path.display()));
+    p.info(&format!("Backup {}", display_path(&lf.path)));
     if !c.label.is_empty() {
         p.info(&format!("  label:       {}", display_escaped(&c.label)));
     }
@@ -279,7 +279,7 @@ pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
     if lf.file.own.kdf.is_weak() {
         p.warn(&format!(
             "{} was made with weak Argon2id parameters (m={} MiB, t={}): rewrap it with stronger ones.",
-            lf.path.display(),
+            display_path(&lf.path),
             lf.file.own.kdf.memory_kib / 1024,
             lf.file.own.kdf.iterations
         ));
@@ -296,7 +296,7 @@ pub fn open_file(
     let proven = prove_first(lf, plan, overrides, tokens)?;
     let path = &lf.path;
     show_hint(lf, tokens.prompter());
-    let who = format!("{}", path.display());
+    let who = display_path(path);
     let mut password = tokens
         .prompter()
         .password(&who)

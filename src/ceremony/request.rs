@@ -105,10 +105,10 @@ impl fmt::Display for RequestError {
             ),
             RequestError::Text { field, reason } => write!(f, "the {} {reason}", field.name()),
             RequestError::NoKey { output } => {
-                write!(f, "{}: no key to lock it with", output.display())
+                write!(f, "{}: no key to lock it with", display_path(output))
             }
             RequestError::OutputTwice { output } => {
-                write!(f, "{} is given twice as an output", output.display())
+                write!(f, "{} is given twice as an output", display_path(output))
             }
             RequestError::WeakKdf { kdf } => write!(
                 f,
@@ -118,7 +118,11 @@ impl fmt::Display for RequestError {
             ),
             RequestError::KdfOutOfRange { reason } => write!(f, "{reason}"),
             RequestError::DropUnreadable { path, reason } => {
-                write!(f, "the slot to drop named by {}: {reason}", path.display())
+                write!(
+                    f,
+                    "the slot to drop named by {}: {reason}",
+                    display_path(path)
+                )
             }
             RequestError::DropNamesNoSlot => {
                 write!(f, "a slot to drop names no slot of this file")

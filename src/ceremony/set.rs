@@ -189,14 +189,14 @@ pub fn open_set(
                 format!(
                     "{}: claims set {} but its header or payload differs from {}: one of the \
                      two was altered, or comes from another backup with a forged set id",
-                    lf.path.display(),
+                    display_path(&lf.path),
                     hex::encode(set_id),
-                    first.path.display()
+                    display_path(&first.path)
                 )
             } else {
                 format!(
                     "{}: from another set ({}, fingerprint {}), not set {}",
-                    lf.path.display(),
+                    display_path(&lf.path),
                     hex::encode(lf.file.common.set_id),
                     crypto::fingerprint_display(&lf.file.common.fingerprint),
                     hex::encode(set_id)
@@ -224,8 +224,8 @@ pub fn open_set(
         {
             problems.push(format!(
                 "{}: the same share as {} (share {idx}) given twice; counted once",
-                lf.path.display(),
-                other.path.display()
+                display_path(&lf.path),
+                display_path(&other.path)
             ));
             continue;
         }
@@ -264,16 +264,16 @@ pub fn open_set(
         if let Some(g) = good.iter().find(|g| g.index == lf.file.own.index) {
             problems.push(format!(
                 "{}: another file for share {} than {}, which opened: this one is not genuine",
-                lf.path.display(),
+                display_path(&lf.path),
                 g.index,
-                g.file.display()
+                display_path(&g.file)
             ));
             continue;
         }
         let who = format!(
             "{}, {}",
             officer_name(&lf.file, lf.file.own.index),
-            lf.path.display()
+            display_path(&lf.path)
         );
         let plan = match plan_file(lf, overrides, &mut tokens) {
             Ok(p) => p,
@@ -387,7 +387,7 @@ pub fn open_set(
                 return Err(SetError::Inconsistent {
                     reason: format!(
                         "{} is at odds with the other shares",
-                        good[e].file.display()
+                        display_path(&good[e].file)
                     ),
                     problems,
                 });

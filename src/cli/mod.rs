@@ -166,7 +166,7 @@ fn refuse_existing(outs: &[PathBuf], force: bool) -> Res {
         if out.symlink_metadata().is_ok() && !force {
             return Err(Failure::new(
                 exit::OUTPUT_EXISTS,
-                format!("{} already exists", out.display()),
+                format!("{} already exists", custody::display_path(out)),
                 "choose another --out, or add --force to replace it",
             ));
         }

@@ -87,11 +87,14 @@ fn read_pin_file(path: &Path) -> Result<SecretString, PromptError> {
     let bytes =
         Zeroizing::new(
             custody::read_bounded(path, 4096).map_err(|e| PromptError::Source {
-                detail: format!("cannot read the PIN file {}: {e}", path.display()),
+                detail: format!(
+                    "cannot read the PIN file {}: {e}",
+                    custody::display_path(path)
+                ),
             })?,
         );
     let s = std::str::from_utf8(&bytes).map_err(|_| PromptError::Source {
-        detail: format!("the PIN file {} is not UTF-8", path.display()),
+        detail: format!("the PIN file {} is not UTF-8", custody::display_path(path)),
     })?;
     let line = s.split('\n').next().unwrap_or("");
     let line = line.strip_suffix('\r').unwrap_or(line);

@@ -27,10 +27,13 @@ pub fn words(e: &RequestError) -> String {
             format!("{flag} {reason}")
         }
         RequestError::NoKey { output } => {
-            format!("{}: give at least one --token", output.display())
+            format!(
+                "{}: give at least one --token",
+                custody::display_path(output)
+            )
         }
         RequestError::OutputTwice { output } => {
-            format!("{} is given twice as --out", output.display())
+            format!("{} is given twice as --out", custody::display_path(output))
         }
         RequestError::WeakKdf { kdf } => format!(
             "Argon2id m={} MiB, t={} is below the minimum m=64 MiB, t=3; add --allow-weak-kdf \
@@ -39,7 +42,7 @@ pub fn words(e: &RequestError) -> String {
             kdf.iterations
         ),
         RequestError::DropUnreadable { path, reason } => {
-            format!("--drop-token {}: {reason}", path.display())
+            format!("--drop-token {}: {reason}", custody::display_path(path))
         }
         RequestError::DropNamesNoSlot => {
             "a --drop-token names no slot of this file (see `custody inspect`)".into()

@@ -64,14 +64,22 @@ pub fn tokens_for_shares(
 fn share_tokens(raw: &[String], n: usize) -> Result<Vec<Option<Vec<TokenLocator>>>, Failure> {
     let mut out: Vec<Option<Vec<TokenLocator>>> = vec![None; n];
     for st in raw {
-        let (i, uri) = st
-            .split_once('=')
-            .ok_or_else(|| Failure::usage(format!("--share-token {st}: expected I=URI")))?;
+        let (i, uri) = st.split_once('=').ok_or_else(|| {
+            Failure::usage(format!(
+                "--share-token {}: expected I=URI",
+                custody::display_escaped(st)
+            ))
+        })?;
         let i: usize = i
             .parse()
             .ok()
             .filter(|i| (1..=n).contains(i))
-            .ok_or_else(|| Failure::usage(format!("--share-token {st}: I must be 1..={n}")))?;
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--share-token {}: I must be 1..={n}",
+                    custody::display_escaped(st)
+                ))
+            })?;
         let loc = uri
             .parse::<TokenLocator>()
             .map_err(|e| Failure::usage(format!("--share-token {i}: {e}")))?;

@@ -57,11 +57,17 @@ fn with_first_line<T>(
     let bytes =
         Zeroizing::new(
             custody::read_bounded(path, 64 * 1024).map_err(|e| PromptError::Io {
-                detail: format!("cannot read the {what} file {}: {e}", path.display()),
+                detail: format!(
+                    "cannot read the {what} file {}: {e}",
+                    custody::display_path(path)
+                ),
             })?,
         );
     let text = std::str::from_utf8(&bytes).map_err(|_| PromptError::Io {
-        detail: format!("the {what} file {} is not UTF-8", path.display()),
+        detail: format!(
+            "the {what} file {} is not UTF-8",
+            custody::display_path(path)
+        ),
     })?;
     let line = match text.find('\n') {
         Some(i) => &text[..i],

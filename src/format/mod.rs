@@ -19,7 +19,7 @@ pub use pubkey::PubkeyFile;
 #[cfg(feature = "internals")]
 pub use read::check_checksum;
 pub use read::parse;
-pub use text::{display_escaped, normalize_free_text, validate_free_text};
+pub use text::{display_escaped, display_path, normalize_free_text, validate_free_text};
 pub use types::{
     BackupFile, CommonHeader, Descriptor, Encoded, FileFields, FormatError, KdfParams, Slot,
     SlotKind, SlotMaterial,

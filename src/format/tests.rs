@@ -295,6 +295,129 @@ fn escaped_display() {
     assert!(normalize_free_text(&"x".repeat(257)).is_err());
 }
 
+/// Every character that could move the cursor, restyle the terminal or reorder text: C0, DEL, C1,
+/// the bidirectional controls, the line and paragraph separators.
+fn terminal_controls() -> Vec<char> {
+    let mut v: Vec<char> = (0u32..0x20)
+        .chain(0x7f..0xa0)
+        .filter_map(char::from_u32)
+        .collect();
+    v.extend(
+        (0x202a..=0x202e)
+            .chain(0x2066..=0x2069)
+            .filter_map(char::from_u32),
+    );
+    v.extend([
+        '\u{200e}', '\u{200f}', '\u{61c}', '\u{2028}', '\u{2029}', '\u{feff}',
+    ]);
+    v
+}
+
+/// Undo `display_path`: `\\`, `\u{hex}` and `\xNN` back to bytes. That this recovers every
+/// input shows that the escaping is one to one, so escaped text cannot pass for other text.
+fn unescape(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if let Some(r) = rest.strip_prefix("\\\\") {
+            out.push(b'\\');
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("\\x") {
+            out.push(u8::from_str_radix(&r[..2], 16).unwrap());
+            rest = &r[2..];
+        } else if let Some(r) = rest.strip_prefix("\\u{") {
+            let end = r.find('}').unwrap();
+            let c = char::from_u32(u32::from_str_radix(&r[..end], 16).unwrap()).unwrap();
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            rest = &r[end + 1..];
+        } else {
+            assert_ne!(c, '\\', "a lone backslash in {s:?}");
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+#[test]
+fn escaping_leaves_no_terminal_control() {
+    for c in terminal_controls() {
+        let shown = display_escaped(&format!("a{c}b"));
+        assert_eq!(
+            shown,
+            format!("a\\u{{{:x}}}b", c as u32),
+            "U+{:04X}",
+            c as u32
+        );
+        let shown = display_path(std::path::Path::new(&format!("a{c}b")));
+        assert_eq!(
+            shown,
+            format!("a\\u{{{:x}}}b", c as u32),
+            "U+{:04X}",
+            c as u32
+        );
+    }
+    // A name that would print a fake line of its own stays on the line it is printed on.
+    let fake = "x\n\u{1b}[2J\rfingerprint: 0000-0000-0000-0000\u{202e}";
+    let shown = display_escaped(fake);
+    assert!(
+        !shown.chars().any(|c| terminal_controls().contains(&c)),
+        "{shown}"
+    );
+    assert_eq!(
+        shown,
+        "x\\u{a}\\u{1b}[2J\\u{d}fingerprint: 0000-0000-0000-0000\\u{202e}"
+    );
+}
+
+#[test]
+fn ordinary_names_print_as_before() {
+    for name in [
+        "b.cb",
+        "/media/usb 1/share-2.cb",
+        "Zoë's backup.cb",
+        "ключ.cb",
+        "€ 😀",
+    ] {
+        assert_eq!(display_escaped(name), name);
+        assert_eq!(display_path(std::path::Path::new(name)), name);
+    }
+}
+
+#[test]
+fn escaping_is_one_to_one() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let names: [&[u8]; 10] = [
+        b"plain",
+        b"back\\slash",
+        b"\\u{1b}",
+        b"\x1b",
+        b"\\x1b",
+        b"\\xff",
+        b"\xff",
+        b"caf\xc3\xa9 \xc3",
+        b"\xe2\x80\xae\xe2\x80",
+        b"\\\\\n",
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for n in names {
+        let shown = display_path(std::path::Path::new(OsStr::from_bytes(n)));
+        assert_eq!(unescape(&shown), n, "{shown}");
+        assert!(seen.insert(shown.clone()), "two names shown as {shown}");
+        if let Ok(t) = std::str::from_utf8(n) {
+            assert_eq!(display_escaped(t), shown);
+        }
+    }
+    // A byte that is not UTF-8 is shown as \xNN, never as a replacement character.
+    assert_eq!(
+        display_path(std::path::Path::new(OsStr::from_bytes(b"a\xffb"))),
+        "a\\xffb"
+    );
+    // What looks like an escape in a real name is told apart by its doubled backslash.
+    assert_eq!(display_escaped("\\u{1b}"), "\\\\u{1b}");
+}
+
 #[test]
 fn weak_kdf_flag() {
     assert!(sample().own.kdf.is_weak());

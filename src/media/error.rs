@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::format::display_path;
+
 #[cfg(feature = "fault-injection")]
 use super::FAULT_INJECT_ENV;
 use super::WriteStep;
@@ -111,46 +113,46 @@ impl MediaError {
             MediaError::Exists { path } => write!(
                 f,
                 "{} already exists; it was left untouched and nothing was written",
-                path.display()
+                display_path(path)
             ),
             MediaError::Io { step, path, source } => {
                 write!(
                     f,
                     "could not write {}: {step} failed: {source}",
-                    path.display()
+                    display_path(path)
                 )
             }
             #[cfg(feature = "fault-injection")]
             MediaError::InjectedFault { step, path } => write!(
                 f,
                 "could not write {}: {step} failed (injected by {FAULT_INJECT_ENV}={})",
-                path.display(),
+                display_path(path),
                 step.name()
             ),
             MediaError::ReadBackMismatch { path } => write!(
                 f,
                 "{} read back from the device differs from what was written",
-                path.display()
+                display_path(path)
             ),
             MediaError::VerifyFailed { path, reason } => write!(
                 f,
                 "{} read back from the device failed verification: {reason}",
-                path.display()
+                display_path(path)
             ),
             MediaError::TooLarge { path, max } => write!(
                 f,
                 "{} is larger than {max} bytes; refusing to read it",
-                path.display()
+                display_path(path)
             ),
             MediaError::Read { path, source } => {
-                write!(f, "could not read {}: {source}", path.display())
+                write!(f, "could not read {}: {source}", display_path(path))
             }
             MediaError::NoSafeCreate { path, source } => write!(
                 f,
                 "cannot create {} without risking replacing a file of that name: the \
                  filesystem supports neither no-replace renames nor hard links ({source}); \
                  replacing explicitly (force) would use a plain atomic rename",
-                path.display()
+                display_path(path)
             ),
             #[cfg(feature = "fault-injection")]
             MediaError::BadFaultInjection { value } => {
@@ -191,7 +193,7 @@ impl fmt::Display for MediaError {
                     write!(
                         f,
                         "; the previous {} had already been replaced and is gone",
-                        path.display()
+                        display_path(path)
                     )?;
                 }
                 if left_behind.is_empty() {
@@ -201,7 +203,7 @@ impl fmt::Display for MediaError {
                     write!(
                         f,
                         "; could not remove {} ({e}): remove it by hand",
-                        p.display()
+                        display_path(p)
                     )?;
                 }
                 Ok(())

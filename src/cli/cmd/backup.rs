@@ -66,13 +66,13 @@ pub fn print_set_report(stdout: &mut Out, r: &custody::BackupReport) -> io::Resu
                 } else {
                     format!(" (officer {})", display_escaped(&f.officer))
                 },
-                f.path.display()
+                custody::display_path(&f.path)
             )?;
         } else {
             writeln!(
                 stdout,
                 "Backup written to {} and read back: it opens.",
-                f.path.display()
+                custody::display_path(&f.path)
             )?;
         }
         for (name, checked) in &f.slots {

@@ -15,7 +15,7 @@ pub fn run(a: args::GenerateArgs, stdout: &mut Out) -> Res {
         eprintln!(
             "Wrote {} random bytes to {} (mode 0600). Fingerprint: {}",
             a.bytes,
-            a.out.display(),
+            custody::display_path(&a.out),
             custody::fingerprint_display(&custody::fingerprint(buf))
         );
     }

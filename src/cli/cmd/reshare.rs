@@ -67,7 +67,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         "The OLD files ({}) stay valid until they are destroyed: destroy every old share now.",
         a.files
             .iter()
-            .map(|f| f.display().to_string())
+            .map(|f| custody::display_path(f))
             .collect::<Vec<_>>()
             .join(", ")
     )?;

@@ -13,7 +13,7 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
     if a.out != Path::new("-") && a.out.symlink_metadata().is_ok() {
         return Err(Failure::new(
             exit::OUTPUT_EXISTS,
-            format!("{} already exists", a.out.display()),
+            format!("{} already exists", custody::display_path(&a.out)),
             "choose a new output file; custody never overwrites a secret",
         ));
     }
@@ -27,7 +27,7 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
     };
     emit_secret(stdout, &a.out, a.format, o.secret.expose())?;
     eprintln!(
-        "Restored {} bytes (fingerprint {} matches; set id {}), opened with {}.",
+        "Restored {} bytes (fingerprint {}, as the file records it; set id {}), opened with {}.",
         o.secret.expose().len(),
         custody::fingerprint_display(&o.fingerprint),
         hex::encode(o.set_id),

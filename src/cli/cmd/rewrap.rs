@@ -57,8 +57,8 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
     writeln!(
         stdout,
         "Rewrapped {} into {}{}: same {}, written and read back.",
-        a.file.display(),
-        r.out.display(),
+        custody::display_path(&a.file),
+        custody::display_path(&r.out),
         if r.password_changed {
             " with a new password"
         } else {
@@ -93,7 +93,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
     writeln!(
         stdout,
         "The old file {} still opens with its old password and tokens until it is destroyed.",
-        a.file.display()
+        custody::display_path(&a.file)
     )?;
     Ok(())
 }

@@ -114,7 +114,6 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
         }
         TokenCommand::List { module, json } => {
             let inv = custody::token_inventory(token_env(), &mut p, module.as_deref());
-            let module_path = inv.module.display().to_string();
             // Without --module, a machine with only YubiKeys lists them even when no PKCS#11
             // module is installed; a module asked for by name must load.
             let (list, p11_error) = match inv.tokens {
@@ -128,11 +127,11 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
                 Err(e) => (Vec::new(), Some(e.to_string())),
             };
             if json {
-                print_token_list_json(stdout, &module_path, &list, &cards)?;
+                print_token_list_json(stdout, &inv.module.display().to_string(), &list, &cards)?;
             } else {
                 print_token_list(
                     stdout,
-                    &module_path,
+                    &custody::display_path(&inv.module),
                     &list,
                     p11_error.as_deref(),
                     &cards,
@@ -167,7 +166,7 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
                 stdout,
                 "Wrote the public key of {} to {}",
                 key.name,
-                out.display()
+                custody::display_path(&out)
             )?;
             writeln!(
                 stdout,

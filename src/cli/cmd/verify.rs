@@ -23,7 +23,7 @@ pub fn run(a: args::VerifyArgs, stdout: &mut Out) -> Res {
                 writeln!(
                     stdout,
                     "{}: OK, the share of {who} opens and matches its commitment",
-                    file.display()
+                    custody::display_path(file)
                 )?;
             }
             writeln!(stdout, "  set id:      {}", hex::encode(set_id))?;
@@ -52,7 +52,7 @@ pub fn run(a: args::VerifyArgs, stdout: &mut Out) -> Res {
         "{}: OK, it opens with {}",
         a.files
             .iter()
-            .map(|f| f.display().to_string())
+            .map(|f| custody::display_path(f))
             .collect::<Vec<_>>()
             .join(", "),
         o.opened_with
@@ -71,15 +71,15 @@ pub fn run(a: args::VerifyArgs, stdout: &mut Out) -> Res {
             writeln!(
                 stdout,
                 "  it holds exactly the secret in {}",
-                a.secret.unwrap_or_default().display()
+                custody::display_path(&a.secret.unwrap_or_default())
             )?;
         } else {
             return Err(Failure::new(
                 exit::OTHER,
                 format!(
                     "{} opens, but holds another secret than {}",
-                    a.files[0].display(),
-                    a.secret.unwrap_or_default().display()
+                    custody::display_path(&a.files[0]),
+                    custody::display_path(&a.secret.unwrap_or_default())
                 ),
                 "check that you compared the right secret file with the right backup",
             ));

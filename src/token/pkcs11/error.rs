@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use cryptoki::context::Function;
 use cryptoki::error::{Error as CkError, RvError};
 
+use crate::format::{display_escaped, display_path};
 use crate::token::TokenError;
 
 /// Errors from the PKCS#11 backend.
@@ -71,10 +72,12 @@ impl fmt::Display for Pkcs11Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Pkcs11Error::LibraryLoad { path, reason } => {
+                // The loader's message repeats the path as given: escape it like the path.
                 write!(
                     f,
-                    "cannot load PKCS#11 module {}: {reason}",
-                    path.display()
+                    "cannot load PKCS#11 module {}: {}",
+                    display_path(path),
+                    display_escaped(reason)
                 )
             }
             Pkcs11Error::PinIncorrect => f.write_str("the token rejected the PIN"),

@@ -10,7 +10,7 @@ use super::adapter::{P11Aes, P11Ecdh};
 use super::error::token_error;
 use super::{KeyInfo, KeyKind, Module, Session, TokenInfo};
 use crate::crypto;
-use crate::format::{Descriptor, SlotKind, display_escaped};
+use crate::format::{Descriptor, SlotKind, display_escaped, display_path};
 use crate::prompt::{PinReason, PinRequest, Prompter};
 use crate::token::uri::{Pkcs11Uri, TokenLocator};
 use crate::token::{Backend, GeneratedKey, KeyOps, PinHint, TokenError, TokenKey, TokenSummary};
@@ -111,7 +111,7 @@ impl Pkcs11Tokens {
     pub fn list(&self, module: Option<&Path>) -> Result<(Arc<Module>, Vec<TokenInfo>), TokenError> {
         let m = self.module(module)?;
         let t = m.tokens().map_err(|e| TokenError::Failed {
-            token: m.path().display().to_string(),
+            token: display_path(m.path()),
             detail: e.to_string(),
         })?;
         // An uninitialised token (SoftHSM2's free slot) holds no keys and has no label to match.
@@ -206,7 +206,7 @@ impl Pkcs11Tokens {
                 what: format!(
                     "no token matching {} in {}; present: {}",
                     uri.display_without_query(),
-                    m.path().display(),
+                    display_path(m.path()),
                     present_list(&tokens)
                 ),
             }),
