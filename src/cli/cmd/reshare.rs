@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::cli::output::Out;
+use crate::cli::record::Recording;
 use crate::cli::request::refused;
 use crate::cli::shares::{per_share, share_specs, tokens_for_shares};
 use crate::cli::term::TerminalPrompter;
@@ -46,6 +47,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         e => refused(&e),
     })?;
     refuse_existing(&a.out, a.force)?;
+    let mut rec = Recording::open(&a.record, custody::RecordOp::Reshare, &a.files, &a.out)?;
     let open_with = locators(&a.open_tokens)?
         .into_iter()
         .map(custody::KeySpec::Locator)
@@ -56,11 +58,12 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         quiet: false,
     };
     let req = custody::ReshareRequest {
-        old: a.files.iter().cloned().map(custody::Input::Path).collect(),
+        old: rec.inputs(&a.files),
         open_with,
         new_set,
     };
-    let r = custody::reshare(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
+    let r = custody::reshare(req, token_env(), &mut p)
+        .map_err(|e| rec.failed(Failure::of(&e), false))?;
     print_set_report(stdout, &r)?;
     writeln!(
         stdout,
@@ -71,5 +74,9 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
             .collect::<Vec<_>>()
             .join(", ")
     )?;
-    Ok(())
+    stdout.flush()?;
+    rec.done(
+        custody::RecordEvent::BackedUp(&r),
+        "the new shares were written",
+    )
 }

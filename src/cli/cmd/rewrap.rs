@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::cli::output::Out;
+use crate::cli::record::Recording;
 use crate::cli::term::TerminalPrompter;
 use crate::cli::{Failure, Res, args, locators, refuse_existing, token_env};
 
@@ -30,14 +31,25 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         ));
     }
     refuse_existing(std::slice::from_ref(&a.out), a.force)?;
+    // Before anything is asked: the record exists, verifies and can be written.
+    let mut rec = Recording::open(
+        &a.record,
+        custody::RecordOp::Rewrap,
+        std::slice::from_ref(&a.file),
+        std::slice::from_ref(&a.out),
+    )?;
     let keys = |raw: &[String]| -> Result<Vec<custody::KeySpec>, Failure> {
         Ok(locators(raw)?
             .into_iter()
             .map(custody::KeySpec::Locator)
             .collect())
     };
+    let file = rec
+        .inputs(std::slice::from_ref(&a.file))
+        .pop()
+        .unwrap_or_else(|| custody::Input::Path(a.file.clone()));
     let req = custody::RewrapRequest {
-        file: custody::Input::Path(a.file.clone()),
+        file,
         out: custody::Output::Path(a.out),
         open_with: keys(&a.tokens)?,
         new_password: a.new_password || a.new_password_file.is_some(),
@@ -53,7 +65,8 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         new_password_files: Some(a.new_password_file.into_iter().collect()),
         quiet: false,
     };
-    let r = custody::rewrap(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
+    let r = custody::rewrap(req, token_env(), &mut p)
+        .map_err(|e| rec.failed(Failure::of(&e), false))?;
     writeln!(
         stdout,
         "Rewrapped {} into {}{}: same {}, written and read back.",
@@ -95,5 +108,9 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         "The old file {} still opens with its old password and tokens until it is destroyed.",
         a.file.display()
     )?;
-    Ok(())
+    stdout.flush()?;
+    rec.done(
+        custody::RecordEvent::Rewrapped(&r),
+        "the new file was written",
+    )
 }
