@@ -108,7 +108,7 @@ impl Role {
 /// One backup or share file of a line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileEntry {
-    /// Its path as given (lossy UTF-8).
+    /// Its absolute path (lossy UTF-8).
     pub path: String,
     /// Read or written.
     pub role: Role,

@@ -439,7 +439,11 @@ fn same(v: &[KdfParams]) -> Option<KdfParams> {
 fn file_entry(path: &Path, role: Role, bytes: Option<&[u8]>) -> (FileEntry, Option<BackupFile>) {
     let parsed = bytes.and_then(|b| format::parse(b).ok()).map(|(f, _)| f);
     let entry = FileEntry {
-        path: path.to_string_lossy().into_owned(),
+        // Absolute, so that a line says which file wherever custody was started from.
+        path: std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_owned())
+            .to_string_lossy()
+            .into_owned(),
         role,
         sha256: bytes.map(crypto::checksum),
         set: parsed.as_ref().map(|f| f.common.set_id),

@@ -64,7 +64,8 @@ impl AppendFile {
         })
     }
 
-    /// Whether this open created the file.
+    /// Whether this open created the file (and no line was appended since).
+    #[cfg(test)]
     pub fn created(&self) -> bool {
         self.created
     }

@@ -116,7 +116,7 @@ impl fmt::Display for WriteStep {
     }
 }
 
-pub use append::{AppendFile, Locked, device_of, host_name, read_shared};
+pub use append::{AppendFile, device_of, host_name, read_shared};
 pub use error::MediaError;
 
 /// How a write that succeeded went, beyond the data being in place.
