@@ -192,7 +192,7 @@ impl Outcome {
 /// value: there is no field that could.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {
-    /// SHA-256 of the previous line's bytes, its `\n` included ([`FIRST_PREV`] for the first).
+    /// SHA-256 of the previous line's bytes, its `\n` included (64 zero bytes for the first).
     pub prev: [u8; 32],
     /// UTC time, `YYYY-MM-DDTHH:MM:SSZ`.
     pub time: String,
@@ -768,12 +768,12 @@ pub fn check(bytes: &[u8]) -> Checked {
 }
 
 impl Checked {
-    /// The SHA-256 of the last line (the `prev` of the next one; [`FIRST_PREV`] when empty).
+    /// The SHA-256 of the last line (the `prev` of the next one; all zeros when empty).
     pub fn last_hash(&self) -> [u8; 32] {
         self.entries.last().map_or(FIRST_PREV, |e| e.hash)
     }
 
-    /// The first line whose SHA-256 starts with `prefix` (lowercase hex, from [`parse_head`]).
+    /// The first line whose SHA-256 starts with `prefix` (lowercase hex, as `parse_head` gives it).
     pub fn find_head(&self, prefix: &str) -> Option<&Entry> {
         self.entries
             .iter()

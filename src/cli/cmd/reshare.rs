@@ -47,11 +47,12 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         e => refused(&e),
     })?;
     refuse_existing(&a.out, a.force)?;
-    let mut rec = Recording::open(&a.record, custody::RecordOp::Reshare, &a.files, &a.out)?;
     let open_with = locators(&a.open_tokens)?
         .into_iter()
         .map(custody::KeySpec::Locator)
         .collect();
+    // Before anything is asked: the record verifies and can be written.
+    let mut rec = Recording::open(&a.record, custody::RecordOp::Reshare, &a.files, &a.out)?;
     let mut p = TerminalPrompter {
         password_files: a.password_file,
         new_password_files: Some(a.new_password_file),

@@ -31,6 +31,17 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         ));
     }
     refuse_existing(std::slice::from_ref(&a.out), a.force)?;
+    let keys = |raw: &[String]| -> Result<Vec<custody::KeySpec>, Failure> {
+        Ok(locators(raw)?
+            .into_iter()
+            .map(custody::KeySpec::Locator)
+            .collect())
+    };
+    let (open_with, add, drop) = (
+        keys(&a.tokens)?,
+        keys(&a.new_token)?,
+        locators(&a.drop_token)?,
+    );
     // Before anything is asked: the record exists, verifies and can be written.
     let mut rec = Recording::open(
         &a.record,
@@ -38,12 +49,6 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         std::slice::from_ref(&a.file),
         std::slice::from_ref(&a.out),
     )?;
-    let keys = |raw: &[String]| -> Result<Vec<custody::KeySpec>, Failure> {
-        Ok(locators(raw)?
-            .into_iter()
-            .map(custody::KeySpec::Locator)
-            .collect())
-    };
     let file = rec
         .inputs(std::slice::from_ref(&a.file))
         .pop()
@@ -51,13 +56,13 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
     let req = custody::RewrapRequest {
         file,
         out: custody::Output::Path(a.out),
-        open_with: keys(&a.tokens)?,
+        open_with,
         new_password: a.new_password || a.new_password_file.is_some(),
         hint: a.hint,
         kdf,
         allow_weak_kdf: a.allow_weak_kdf,
-        add: keys(&a.new_token)?,
-        drop: locators(&a.drop_token)?,
+        add,
+        drop,
         force: a.force,
     };
     let mut p = TerminalPrompter {
