@@ -158,6 +158,11 @@ pub mod prompt;
 mod prompt;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
+pub mod record;
+#[cfg(not(feature = "internals"))]
+mod record;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod secret;
 #[cfg(not(feature = "internals"))]
 mod secret;
@@ -181,17 +186,20 @@ mod token;
 /// promise: anything here may change in any release.
 #[cfg(feature = "internals")]
 pub mod internals {
-    pub use crate::{ceremony, crypto, error, format, media, prompt, secret, shamir, slot, token};
+    pub use crate::{
+        ceremony, crypto, error, format, media, prompt, record, secret, shamir, slot, token,
+    };
 }
 
 pub use ceremony::{
     BackupError, BackupOptions, BackupReport, ExportError, ExportedKey, FileReport, Input,
     KdfChange, KeySpec, KeygenError, LoadedFile, OpenFileError, Opened, OpenedBackup, Output,
-    RequestError, ReshareError, ReshareRequest, RestoreError, RestoreRequest, RewrapError,
-    RewrapReport, RewrapRequest, SetCheck, SetError, SetRequest, ShareSpec, TextField, backup,
-    backup_set, check_kdf_request, check_secret_len, export_public_key, generate_key, inspect_json,
-    inspect_text, load, load_bytes, load_input, open_backup, open_loaded_backup, open_set, reshare,
-    restore, rewrap, show_header, token_inventory,
+    Record, RecordError, RecordEvent, RecordHead, RecordNotWritten, RecordSummary, RequestError,
+    ReshareError, ReshareRequest, RestoreError, RestoreRequest, RewrapError, RewrapReport,
+    RewrapRequest, SetCheck, SetError, SetRequest, ShareSpec, TextField, backup, backup_set,
+    check_kdf_request, check_secret_len, export_public_key, generate_key, inspect_json,
+    inspect_text, load, load_bytes, load_input, open_backup, open_loaded_backup, open_set,
+    read_record, reshare, restore, rewrap, show_header, token_inventory, verify_record,
 };
 pub use crypto::{
     KdfParams, ct_eq as constant_time_eq, fill_random, fingerprint, fingerprint_display,
@@ -204,6 +212,12 @@ pub use format::{
 };
 pub use media::{FAULT_INJECT_ENV, MediaError, read_bounded, write_secret_new};
 pub use prompt::{NewPassword, PinReason, PinRequest, PromptError, Prompter};
+pub use record::{
+    Broken as RecordBroken, Checked as RecordChecked, Entry as RecordEntry,
+    FileEntry as RecordFile, InputCheck as RecordInputCheck, Line as RecordLine, Op as RecordOp,
+    Outcome as RecordOutcome, Role as RecordRole, TokenEntry as RecordToken,
+    fingerprint_full as record_fingerprint_display,
+};
 pub use secret::{
     DataKey, FileSecret, MAX_PASSWORD_BYTES, MasterSecret, Password, PasswordKey, SecretError,
     ShareValue, TokenSecret,

@@ -23,7 +23,7 @@ const SPLIT: &[&str] = &["token"];
 
 /// The bottom layer. A leaf may import only other leaves.
 const LEAVES: &[&str] = &[
-    "error", "secret", "crypto", "format", "shamir", "media", "prompt",
+    "error", "secret", "crypto", "format", "shamir", "media", "prompt", "record",
 ];
 
 /// In ALLOWED: "may import every node".
@@ -49,6 +49,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("shamir", &["crypto", "secret", "error"]),
     ("media", &["format", "error"]),
     ("prompt", &["secret", "error"]),
+    // The ceremony record's lines and chain: pure, no I/O (the ceremony layer appends).
+    ("record", &["crypto", "format", "secret", "error"]),
     // Token traits and errors, then the backends, then the registry that picks a backend.
     (
         "token",
@@ -117,6 +119,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "shamir",
             "media",
             "prompt",
+            "record",
             "secret",
             "error",
         ],
@@ -1302,6 +1305,7 @@ const EXPECTED_NODES: &[&str] = &[
     "format",
     "media",
     "prompt",
+    "record",
     "secret",
     "shamir",
     "slot",

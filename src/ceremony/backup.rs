@@ -15,6 +15,8 @@ pub struct BackupReport {
     pub files: Vec<FileReport>,
     /// Whether the files use Argon2id parameters below the minimum.
     pub weak_kdf: bool,
+    /// The keys whose slots opened the old files (a reshare; empty for a backup).
+    pub opened_by: Vec<Descriptor>,
 }
 
 /// One file written: which share, whose, and the tokens that open it (true: opened at backup).
@@ -534,6 +536,7 @@ pub fn backup_set(
             })
             .collect(),
         weak_kdf: req.kdf.is_weak(),
+        opened_by: Vec::new(),
     })
 }
 

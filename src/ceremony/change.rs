@@ -93,6 +93,8 @@ pub struct RewrapReport {
     pub dropped: Vec<String>,
     /// Whether the password changed.
     pub password_changed: bool,
+    /// The key of the slot that opened the file.
+    pub opened_by: Descriptor,
 }
 
 /// Why a rewrap made no new file.
@@ -290,7 +292,11 @@ pub fn rewrap(
         })?;
     let opened =
         attempt_with(&lf, &proven, &old_password, tokens.prompter()).map_err(RewrapError::Open)?;
-    let Opened { s, a: old_a, .. } = opened;
+    let Opened {
+        s,
+        a: old_a,
+        slot: opened_slot,
+    } = opened;
 
     // What the password key is derived from changes: every kept slot is wrapped again.
     let rebuild = req.new_password || new_kdf.is_some() || hint.is_some();
@@ -426,6 +432,7 @@ pub fn rewrap(
         slots: names,
         dropped,
         password_changed: req.new_password,
+        opened_by: file.slots[opened_slot].descriptor.clone(),
     })
 }
 
@@ -504,5 +511,9 @@ pub fn reshare(
     if new_set.label.is_none() {
         new_set.label = Some(opened.label);
     }
-    super::backup_set(new_set, opened.secret, env, prompter).map_err(ReshareError::Make)
+    let opened_by = opened.opened_by;
+    let mut report =
+        super::backup_set(new_set, opened.secret, env, prompter).map_err(ReshareError::Make)?;
+    report.opened_by = opened_by;
+    Ok(report)
 }

@@ -261,6 +261,8 @@ pub struct OpenedBackup {
     pub opened_with: String,
     /// The backup's label, for a reshare that keeps it.
     pub label: String,
+    /// The key of each slot that opened (one per file opened), for the ceremony record.
+    pub opened_by: Vec<Descriptor>,
 }
 
 /// Tell the person which backup this is (label, set, share) before anything is asked.
@@ -661,5 +663,6 @@ pub fn open_loaded_backup(
         weak_kdf: lf.file.own.kdf.is_weak(),
         opened_with: lf.file.slots[opened.slot].descriptor.describe(),
         label: lf.file.common.label.clone(),
+        opened_by: vec![lf.file.slots[opened.slot].descriptor.clone()],
     })
 }

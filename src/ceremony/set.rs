@@ -101,6 +101,8 @@ pub(crate) struct GoodShare {
     index: u8,
     s: FileSecret,
     file: PathBuf,
+    /// The key of the slot that opened it.
+    key: Descriptor,
 }
 
 pub(crate) fn officer_name(file: &BackupFile, index: u8) -> String {
@@ -128,6 +130,8 @@ pub enum SetCheck {
         count: u8,
         /// Each file that opened, and its officer.
         opened: Vec<(PathBuf, String)>,
+        /// The key of the slot that opened each of them, in the same order.
+        opened_by: Vec<Descriptor>,
     },
 }
 
@@ -322,6 +326,7 @@ pub fn open_set(
                 index: lf.file.own.index,
                 s: o.s,
                 file: lf.path.clone(),
+                key: lf.file.slots[o.slot].descriptor.clone(),
             }),
             // A wrong PIN is never tried again on the next officer's file.
             Err(e @ OpenFileError::Token { .. }) if e.kind() != ErrorKind::NotFound => {
@@ -349,6 +354,7 @@ pub fn open_set(
                     .iter()
                     .map(|g| (g.file.clone(), officer_name(&first.file, g.index)))
                     .collect(),
+                opened_by: good.iter().map(|g| g.key.clone()).collect(),
             });
         }
         return Err(SetError::NotEnough {
@@ -421,5 +427,6 @@ pub fn open_set(
             .collect::<Vec<_>>()
             .join(", "),
         label: common.label.clone(),
+        opened_by: good.iter().map(|g| g.key.clone()).collect(),
     }))
 }

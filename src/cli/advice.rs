@@ -189,6 +189,38 @@ impl Advised for ExportError {
     }
 }
 
+impl Advised for custody::RecordError {
+    fn kind(&self) -> ErrorKind {
+        custody::RecordError::kind(self)
+    }
+    fn advice(&self) -> &'static str {
+        match self {
+            custody::RecordError::Missing { .. } => {
+                "give the ceremony record the backup was recorded in (restore, verify and rewrap \
+                 never start one), or leave out --record"
+            }
+            custody::RecordError::OnMedium { .. } => {
+                "keep the record on the ceremony machine or on a medium of its own \
+                 (--allow-record-on-medium accepts it, for a rehearsal)"
+            }
+            custody::RecordError::Unusable { .. } | custody::RecordError::TooLarge { .. } => {
+                "check that --record names the ceremony record, a file this user can write"
+            }
+            custody::RecordError::Broken { .. } => {
+                "do not add to it: compare the record with the heads in the paper log \
+                 (`custody record verify FILE --head HEX`) and find out who changed it"
+            }
+            custody::RecordError::BadHead { .. } => {
+                "copy the head as custody printed it (`record head: XXXX-…`), 16 or more hex digits"
+            }
+            custody::RecordError::HeadNotFound { .. } => {
+                "treat the record as altered: compare it with the paper log line by line"
+            }
+            _ => "",
+        }
+    }
+}
+
 impl Advised for custody::RestoreError {
     fn kind(&self) -> ErrorKind {
         custody::RestoreError::kind(self)

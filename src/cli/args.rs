@@ -37,6 +37,38 @@ pub enum Command {
     /// Manage token keys.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check or show a ceremony record (the file --record appends to).
+    #[command(subcommand)]
+    Record(RecordCommand),
+}
+
+/// `--record FILE` and `--allow-record-on-medium`, on every operation that records.
+#[derive(Args, Debug, Default)]
+pub struct RecordArgs {
+    /// Append a line about this operation to the ceremony record FILE (docs/RECORD.md).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Accept a --record FILE on the filesystem of a backup or share file (rehearsals only).
+    #[arg(long, requires = "record")]
+    pub allow_record_on_medium: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecordCommand {
+    /// Check every line and the chain of a ceremony record (exit 5 names the first broken line).
+    Verify {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Also check that a line with this head is present (16 or more hex digits; case and
+        /// dashes ignored), as copied into the paper log.
+        #[arg(long, value_name = "HEX")]
+        head: Option<String>,
+    },
+    /// Show a ceremony record as a table.
+    Show {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -57,6 +89,8 @@ pub struct GenerateArgs {
     /// Encoding on standard output (raw bytes are refused on a terminal).
     #[arg(long, value_enum)]
     pub format: Option<OutFormat>,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -110,6 +144,8 @@ pub struct BackupArgs {
     /// Allow two shares on the same filesystem (a rehearsal; never for real custody).
     #[arg(long)]
     pub allow_same_device: bool,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -129,6 +165,8 @@ pub struct RestoreArgs {
     /// Read the password from the first line of this file (one per FILE in order, or one for all).
     #[arg(long, value_name = "FILE")]
     pub password_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +181,8 @@ pub struct VerifyArgs {
     /// One per FILE in order, or one for all.
     #[arg(long, value_name = "FILE")]
     pub password_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -195,6 +235,8 @@ pub struct RewrapArgs {
     /// Replace an existing --out (atomically).
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -243,6 +285,8 @@ pub struct ReshareArgs {
     pub allow_same_device: bool,
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -290,6 +334,8 @@ pub enum TokenCommand {
         /// YubiKey: replace a key already in the slot (it is lost, with every backup made with it).
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        record: RecordArgs,
     },
     /// List tokens and the custody keys on them.
     List {

@@ -9,6 +9,7 @@ mod cmd;
 mod exit;
 mod output;
 mod pin;
+mod record;
 mod request;
 mod secret_in;
 mod secret_out;
@@ -142,6 +143,7 @@ fn run(cli: Cli) -> Res {
         Command::Rewrap(a) => cmd::rewrap::run(a, &mut stdout),
         Command::Reshare(a) => cmd::reshare::run(a, &mut stdout),
         Command::Token(t) => cmd::token::run(t, &mut stdout),
+        Command::Record(r) => cmd::record::run(r, &mut stdout),
     };
     // Also after a failure, so that what was printed comes before the error; a write error
     // then counts only if the subcommand succeeded.

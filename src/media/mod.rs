@@ -30,6 +30,7 @@
 //! points to inject; the binary refuses a non-empty value rather than ignore it, so tests run
 //! against such a build fail instead of passing without having tested anything.
 
+mod append;
 mod error;
 #[cfg(feature = "fault-injection")]
 mod fault;
@@ -115,6 +116,7 @@ impl fmt::Display for WriteStep {
     }
 }
 
+pub use append::{AppendFile, device_of, host_name, read_shared};
 pub use error::MediaError;
 
 /// How a write that succeeded went, beyond the data being in place.

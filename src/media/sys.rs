@@ -49,6 +49,28 @@ pub(super) fn drop_cached_pages(file: &File) {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(super) fn drop_cached_pages(_file: &File) {}
 
+/// `flock(2)`: an exclusive (`shared == false`) or shared lock on the whole file, waiting for
+/// it. Advisory: it keeps other custody processes out, not other programs.
+pub(super) fn lock(file: &File, shared: bool) -> io::Result<()> {
+    use rustix::fs::{FlockOperation, flock};
+    let op = if shared {
+        FlockOperation::LockShared
+    } else {
+        FlockOperation::LockExclusive
+    };
+    loop {
+        match flock(file, op) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => return r.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Release a lock taken with [`lock`].
+pub(super) fn unlock(file: &File) -> io::Result<()> {
+    rustix::fs::flock(file, rustix::fs::FlockOperation::Unlock).map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;

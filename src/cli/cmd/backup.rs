@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use custody::display_escaped;
 
 use crate::cli::output::Out;
+use crate::cli::record::Recording;
 use crate::cli::request::refused;
 use crate::cli::secret_in::read_secret;
 use crate::cli::shares::{per_share, share_specs, tokens_for_shares};
@@ -34,14 +35,27 @@ pub fn run(a: args::BackupArgs, stdout: &mut Out) -> Res {
     )
     .map_err(|e| refused(&e))?;
     refuse_existing(&a.out, a.force)?;
-    let secret = read_secret(&a.secret)?;
+    let mut rec = Recording::open(&a.record, custody::RecordOp::Backup, &[], &a.out)?;
+    let secret = read_secret(&a.secret).map_err(|f| rec.failed(f, false))?;
     let mut p = TerminalPrompter {
         password_files: a.password_file,
         new_password_files: None,
         quiet: false,
     };
-    let r = custody::backup_set(req, secret, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
-    Ok(print_set_report(stdout, &r)?)
+    let r = custody::backup_set(req, secret, token_env(), &mut p)
+        .map_err(|e| rec.failed(Failure::of(&e), false))?;
+    // The report first: a backup that could not be recorded still shows its set id and
+    // fingerprint.
+    print_set_report(stdout, &r)?;
+    stdout.flush()?;
+    rec.done(
+        custody::RecordEvent::BackedUp(&r),
+        if r.files.len() > 1 {
+            "the shares were written"
+        } else {
+            "the backup was written"
+        },
+    )
 }
 
 pub fn print_set_report(stdout: &mut Out, r: &custody::BackupReport) -> io::Result<()> {

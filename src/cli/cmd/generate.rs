@@ -3,21 +3,27 @@
 use std::path::Path;
 
 use crate::cli::output::Out;
+use crate::cli::record::Recording;
 use crate::cli::secret_out::emit_secret;
 use crate::cli::{Failure, Res, args};
 
 pub fn run(a: args::GenerateArgs, stdout: &mut Out) -> Res {
     let secret = custody::MasterSecret::random(a.bytes as usize)
         .map_err(|e| Failure::usage(format!("--bytes: {e}")))?;
+    let mut rec = Recording::open(&a.record, custody::RecordOp::Generate, &[], &[])?;
     let buf = secret.expose();
-    emit_secret(stdout, &a.out, a.format, buf)?;
+    let fingerprint = custody::fingerprint(buf);
+    emit_secret(stdout, &a.out, a.format, buf).map_err(|f| rec.failed(f, false))?;
     if a.out != Path::new("-") {
         eprintln!(
             "Wrote {} random bytes to {} (mode 0600). Fingerprint: {}",
             a.bytes,
             custody::display_path(&a.out),
-            custody::fingerprint_display(&custody::fingerprint(buf))
+            custody::fingerprint_display(&fingerprint)
         );
     }
-    Ok(())
+    rec.done(
+        custody::RecordEvent::Generated { fingerprint },
+        "the secret was written",
+    )
 }

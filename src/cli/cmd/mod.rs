@@ -4,6 +4,7 @@ pub mod backup;
 pub mod generate;
 pub mod inspect;
 mod open;
+pub mod record;
 pub mod reshare;
 pub mod restore;
 pub mod rewrap;

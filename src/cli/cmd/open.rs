@@ -16,7 +16,7 @@ pub enum Opened {
 /// A single backup goes through the single-file path (its exit codes are the file's); share
 /// files, or several files, through the set path.
 pub fn open_files(
-    files: &[PathBuf],
+    files: Vec<custody::Input>,
     tokens: &[String],
     password_files: Vec<PathBuf>,
     partial_ok: bool,
@@ -38,7 +38,7 @@ pub fn open_files(
         quiet: false,
     };
     let req = custody::RestoreRequest {
-        files: files.iter().cloned().map(custody::Input::Path).collect(),
+        files,
         keys: overrides,
         partial_ok,
     };

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::cli::output::Out;
+use crate::cli::record::Recording;
 use crate::cli::request::refused;
 use crate::cli::shares::{per_share, share_specs, tokens_for_shares};
 use crate::cli::term::TerminalPrompter;
@@ -50,17 +51,20 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         .into_iter()
         .map(custody::KeySpec::Locator)
         .collect();
+    // Before anything is asked: the record verifies and can be written.
+    let mut rec = Recording::open(&a.record, custody::RecordOp::Reshare, &a.files, &a.out)?;
     let mut p = TerminalPrompter {
         password_files: a.password_file,
         new_password_files: Some(a.new_password_file),
         quiet: false,
     };
     let req = custody::ReshareRequest {
-        old: a.files.iter().cloned().map(custody::Input::Path).collect(),
+        old: rec.inputs(&a.files),
         open_with,
         new_set,
     };
-    let r = custody::reshare(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
+    let r = custody::reshare(req, token_env(), &mut p)
+        .map_err(|e| rec.failed(Failure::of(&e), false))?;
     print_set_report(stdout, &r)?;
     writeln!(
         stdout,
@@ -71,5 +75,9 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
             .collect::<Vec<_>>()
             .join(", ")
     )?;
-    Ok(())
+    stdout.flush()?;
+    rec.done(
+        custody::RecordEvent::BackedUp(&r),
+        "the new shares were written",
+    )
 }

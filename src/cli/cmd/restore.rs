@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::cli::args::{self, OutFormat};
 use crate::cli::output::Out;
+use crate::cli::record::Recording;
 use crate::cli::secret_out::emit_secret;
 use crate::cli::{Failure, Res, exit};
 
@@ -22,10 +23,16 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
             "--format applies to standard output only (--out -)",
         ));
     }
-    let Opened::Whole(o) = open_files(&a.files, &a.tokens, a.password_file, false)? else {
+    // Before anything is asked: the record exists, verifies and can be written.
+    let mut rec = Recording::open(&a.record, custody::RecordOp::Restore, &a.files, &[])?;
+    let opened = open_files(rec.inputs(&a.files), &a.tokens, a.password_file, false)
+        .map_err(|f| rec.failed(f, false))?;
+    let Opened::Whole(o) = opened else {
         unreachable!("restore never accepts a partial set")
     };
-    emit_secret(stdout, &a.out, a.format, o.secret.expose())?;
+    // Recorded and fsynced before the secret is written; a second line if writing it fails.
+    rec.restored(&o)?;
+    emit_secret(stdout, &a.out, a.format, o.secret.expose()).map_err(|f| rec.failed(f, true))?;
     eprintln!(
         "Restored {} bytes (fingerprint {}, as the file records it; set id {}), opened with {}.",
         o.secret.expose().len(),

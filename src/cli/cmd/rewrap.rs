@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::cli::output::Out;
+use crate::cli::record::Recording;
 use crate::cli::term::TerminalPrompter;
 use crate::cli::{Failure, Res, args, locators, refuse_existing, token_env};
 
@@ -36,16 +37,32 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
             .map(custody::KeySpec::Locator)
             .collect())
     };
+    let (open_with, add, drop) = (
+        keys(&a.tokens)?,
+        keys(&a.new_token)?,
+        locators(&a.drop_token)?,
+    );
+    // Before anything is asked: the record exists, verifies and can be written.
+    let mut rec = Recording::open(
+        &a.record,
+        custody::RecordOp::Rewrap,
+        std::slice::from_ref(&a.file),
+        std::slice::from_ref(&a.out),
+    )?;
+    let file = rec
+        .inputs(std::slice::from_ref(&a.file))
+        .pop()
+        .unwrap_or_else(|| custody::Input::Path(a.file.clone()));
     let req = custody::RewrapRequest {
-        file: custody::Input::Path(a.file.clone()),
+        file,
         out: custody::Output::Path(a.out),
-        open_with: keys(&a.tokens)?,
+        open_with,
         new_password: a.new_password || a.new_password_file.is_some(),
         hint: a.hint,
         kdf,
         allow_weak_kdf: a.allow_weak_kdf,
-        add: keys(&a.new_token)?,
-        drop: locators(&a.drop_token)?,
+        add,
+        drop,
         force: a.force,
     };
     let mut p = TerminalPrompter {
@@ -53,7 +70,8 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         new_password_files: Some(a.new_password_file.into_iter().collect()),
         quiet: false,
     };
-    let r = custody::rewrap(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
+    let r = custody::rewrap(req, token_env(), &mut p)
+        .map_err(|e| rec.failed(Failure::of(&e), false))?;
     writeln!(
         stdout,
         "Rewrapped {} into {}{}: same {}, written and read back.",
@@ -95,5 +113,9 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         "The old file {} still opens with its old password and tokens until it is destroyed.",
         custody::display_path(&a.file)
     )?;
-    Ok(())
+    stdout.flush()?;
+    rec.done(
+        custody::RecordEvent::Rewrapped(&r),
+        "the new file was written",
+    )
 }

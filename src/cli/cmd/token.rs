@@ -13,6 +13,7 @@ use custody::{Descriptor, SlotKind, display_escaped};
 
 use crate::cli::args::{self, KeyType, TokenCommand};
 use crate::cli::output::Out;
+use crate::cli::record::Recording;
 use crate::cli::term::TerminalPrompter;
 use crate::cli::{Failure, Res, exit, token_env};
 
@@ -32,6 +33,7 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
             mgm_key_file,
             mgm_key_protected,
             force,
+            record,
         } => {
             let loc = token
                 .parse::<TokenLocator>()
@@ -86,31 +88,32 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
                 },
                 force,
             };
+            let mut rec = Recording::open(&record, custody::RecordOp::TokenKeygen, &[], &[])?;
             let key =
-                custody::generate_key(token_env(), &mut p, &loc, kind, piv).map_err(
-                    |e| match e {
-                        custody::KeygenError::NoLabel => Failure::usage(
-                            "the token URI must name the new key with object=<label>",
-                        ),
-                        custody::KeygenError::KindNotOnCard => {
-                            Failure::usage("a YubiKey holds P-256 keys: use --type p256")
-                        }
-                        custody::KeygenError::Pubkey => {
-                            Failure::usage("keys are generated on a token, not a pubkey: file")
-                        }
-                        custody::KeygenError::Token(e @ TokenError::Failed { .. }) if !yubikey => {
-                            Failure::new(
-                                exit::OTHER,
-                                e.to_string(),
-                                "check that the token supports the key type",
-                            )
-                        }
-                        custody::KeygenError::Token(e) => tf(e),
-                        e => Failure::usage(e.to_string()),
-                    },
-                )?;
+                custody::generate_key(token_env(), &mut p, &loc, kind, piv).map_err(|e| match e {
+                    custody::KeygenError::NoLabel => {
+                        Failure::usage("the token URI must name the new key with object=<label>")
+                    }
+                    custody::KeygenError::KindNotOnCard => {
+                        Failure::usage("a YubiKey holds P-256 keys: use --type p256")
+                    }
+                    custody::KeygenError::Pubkey => {
+                        Failure::usage("keys are generated on a token, not a pubkey: file")
+                    }
+                    custody::KeygenError::Token(e @ TokenError::Failed { .. }) if !yubikey => {
+                        Failure::new(
+                            exit::OTHER,
+                            e.to_string(),
+                            "check that the token supports the key type",
+                        )
+                    }
+                    custody::KeygenError::Token(e) => tf(e),
+                    e => Failure::usage(e.to_string()),
+                });
+            let key = key.map_err(|f| rec.failed(f, false))?;
             print_generated(stdout, &loc, &key)?;
-            Ok(())
+            stdout.flush()?;
+            rec.done(custody::RecordEvent::KeyGenerated(&key), "the key was made")
         }
         TokenCommand::List { module, json } => {
             let inv = custody::token_inventory(token_env(), &mut p, module.as_deref());

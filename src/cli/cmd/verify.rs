@@ -3,23 +3,47 @@
 use std::io::Write;
 
 use crate::cli::output::Out;
+use crate::cli::record::Recording;
 use crate::cli::secret_in::read_secret;
 use crate::cli::{Failure, Res, args, exit};
 
 use super::open::{Opened, open_files};
 
-pub fn run(a: args::VerifyArgs, stdout: &mut Out) -> Res {
+pub fn run(mut a: args::VerifyArgs, stdout: &mut Out) -> Res {
+    let record = std::mem::take(&mut a.record);
+    let mut rec = Recording::open(&record, custody::RecordOp::Verify, &a.files, &[])?;
+    let inputs = rec.inputs(&a.files);
+    match check(a, inputs, stdout) {
+        Ok(c) => rec.done(
+            custody::RecordEvent::Verified(&c),
+            "the files were verified",
+        ),
+        Err(f) => Err(rec.failed(f, false)),
+    }
+}
+
+/// The verify itself; what it checked, for the record.
+fn check(
+    a: args::VerifyArgs,
+    inputs: Vec<custody::Input>,
+    stdout: &mut Out,
+) -> Result<custody::SetCheck, Failure> {
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
-    let o = match open_files(&a.files, &a.tokens, a.password_file, true)? {
+    let o = match open_files(inputs, &a.tokens, a.password_file, true)? {
         Opened::Whole(o) => o,
-        Opened::Shares(custody::SetCheck::Shares {
-            set_id,
-            fingerprint,
-            threshold,
-            count,
-            opened,
-        }) => {
-            for (file, who) in &opened {
+        Opened::Shares(
+            c @ custody::SetCheck::Shares {
+                set_id,
+                fingerprint,
+                threshold,
+                count,
+                ..
+            },
+        ) => {
+            let custody::SetCheck::Shares { opened, .. } = &c else {
+                unreachable!("matched above")
+            };
+            for (file, who) in opened {
                 writeln!(
                     stdout,
                     "{}: OK, the share of {who} opens and matches its commitment",
@@ -43,7 +67,7 @@ pub fn run(a: args::VerifyArgs, stdout: &mut Out) -> Res {
                     "--secret needs the whole set: give {threshold} share files"
                 )));
             }
-            return Ok(());
+            return Ok(c);
         }
         Opened::Shares(_) => unreachable!("a whole set is returned as Whole"),
     };
@@ -85,5 +109,5 @@ pub fn run(a: args::VerifyArgs, stdout: &mut Out) -> Res {
             ));
         }
     }
-    Ok(())
+    Ok(custody::SetCheck::Whole(o))
 }

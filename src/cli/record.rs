@@ -1,0 +1,126 @@
+//! `--record FILE`: the command line's side of the ceremony record. The library decides what a
+//! line says and appends it; this module opens the record before anything is asked, prints each
+//! head, and words a line that could not be appended.
+//!
+//! Heads go to standard error, with the other words meant for the people at the ceremony: they
+//! never mix with a secret written to `--out -`, and standard output is the same with or
+//! without `--record` for whoever reads it with a script.
+
+use std::path::{Path, PathBuf};
+
+use custody::{Record, RecordEvent, RecordNotWritten, RecordOp};
+
+use super::args::RecordArgs;
+use super::{Failure, exit};
+
+/// The record of this run, when `--record` is given.
+pub struct Recording(Option<Record>);
+
+impl Recording {
+    /// Open (or create) the record before anything is asked: `reads` and `writes` are the
+    /// backup and share files the operation reads and writes.
+    pub fn open(
+        a: &RecordArgs,
+        op: RecordOp,
+        reads: &[PathBuf],
+        writes: &[PathBuf],
+    ) -> Result<Recording, Failure> {
+        match &a.record {
+            None => Ok(Recording(None)),
+            Some(p) => Record::open(p, op, reads, writes, a.allow_record_on_medium)
+                .map(|r| Recording(Some(r)))
+                .map_err(|e| Failure::of(&e)),
+        }
+    }
+
+    /// The files the operation reads: with a record, the very bytes it hashed.
+    pub fn inputs(&self, files: &[PathBuf]) -> Vec<custody::Input> {
+        match &self.0 {
+            Some(r) => r.inputs(),
+            None => files.iter().cloned().map(custody::Input::Path).collect(),
+        }
+    }
+
+    /// Record an operation that succeeded. `done` says what was done, for a line that cannot
+    /// be appended: custody then exits 1 and prints the line, to be recorded by hand.
+    pub fn done(&mut self, event: RecordEvent<'_>, done: &str) -> Result<(), Failure> {
+        let Some(r) = &mut self.0 else {
+            return Ok(());
+        };
+        match r.append(event) {
+            Ok(head) => {
+                eprintln!("record head: {head}");
+                Ok(())
+            }
+            Err(nw) => Err(not_recorded(r.path(), nw, done)),
+        }
+    }
+
+    /// Record a restore before its secret is written. If the line cannot be appended, nothing
+    /// is written.
+    pub fn restored(&mut self, o: &custody::OpenedBackup) -> Result<(), Failure> {
+        let Some(r) = &mut self.0 else {
+            return Ok(());
+        };
+        match r.append(RecordEvent::Restored(o)) {
+            Ok(head) => {
+                eprintln!("record head: {head}");
+                Ok(())
+            }
+            Err(nw) => {
+                let f = Failure::of(&nw.error);
+                Err(Failure::new(
+                    f.code,
+                    format!(
+                        "the secret was opened but NOT written: a restore is recorded before its \
+                         secret is written, and {}",
+                        nw.error
+                    ),
+                    f.advice,
+                ))
+            }
+        }
+    }
+
+    /// Record a failure and hand it back. A failure to record it is said, and does not
+    /// replace it. `after_restore`: the secret of a recorded restore was not written.
+    pub fn failed(&mut self, f: Failure, after_restore: bool) -> Failure {
+        let Some(r) = &mut self.0 else {
+            return f;
+        };
+        // A reader of standard output that went away is not a failure of the operation.
+        if f.code == exit::OK {
+            return f;
+        }
+        let event = if after_restore {
+            RecordEvent::SecretNotWritten { exit: f.code }
+        } else {
+            RecordEvent::Failed { exit: f.code }
+        };
+        match r.append(event) {
+            Ok(head) => eprintln!("record head: {head}"),
+            Err(nw) => {
+                eprintln!(
+                    "warning: this failure is not recorded: {}. The line, to record by hand:",
+                    nw.error
+                );
+                eprint!("{}", nw.line);
+            }
+        }
+        f
+    }
+}
+
+fn not_recorded(path: &Path, nw: RecordNotWritten, done: &str) -> Failure {
+    eprintln!(
+        "The line that could not be appended to {}, to record by hand:",
+        custody::display_path(path)
+    );
+    eprint!("{}", nw.line);
+    Failure::new(
+        exit::OTHER,
+        format!("{done}, but NOT recorded: {}", nw.error),
+        "copy the line above into the record by hand or keep it with the paper log; check the \
+         record with `custody record verify`",
+    )
+}
