@@ -129,6 +129,9 @@ pub struct RestoreArgs {
     /// Read the password from the first line of this file (one per FILE in order, or one for all).
     #[arg(long, value_name = "FILE")]
     pub password_file: Vec<PathBuf>,
+    /// Argon2id cost a file may ask for without a confirmation.
+    #[command(flatten)]
+    pub kdf_limits: KdfLimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +146,9 @@ pub struct VerifyArgs {
     /// One per FILE in order, or one for all.
     #[arg(long, value_name = "FILE")]
     pub password_file: Vec<PathBuf>,
+    /// Argon2id cost a file may ask for without a confirmation.
+    #[command(flatten)]
+    pub kdf_limits: KdfLimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -195,6 +201,9 @@ pub struct RewrapArgs {
     /// Replace an existing --out (atomically).
     #[arg(long)]
     pub force: bool,
+    /// Argon2id cost a file may ask for without a confirmation.
+    #[command(flatten)]
+    pub kdf_limits: KdfLimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -243,6 +252,23 @@ pub struct ReshareArgs {
     pub allow_same_device: bool,
     #[arg(long)]
     pub force: bool,
+    /// Argon2id cost a file may ask for without a confirmation.
+    #[command(flatten)]
+    pub kdf_limits: KdfLimitArgs,
+}
+
+/// How much Argon2id an existing file may ask for before custody asks (or, with nobody to ask,
+/// refuses): at most custody's defaults, unless these accept more.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct KdfLimitArgs {
+    /// Accept files asking for up to this much Argon2id memory without a confirmation
+    /// (default: custody's 1024 MiB).
+    #[arg(long, value_name = "MIB")]
+    pub max_kdf_memory: Option<u32>,
+    /// Accept files asking for up to this many Argon2id passes without a confirmation
+    /// (default: custody's 3).
+    #[arg(long, value_name = "N")]
+    pub max_kdf_iterations: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

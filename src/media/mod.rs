@@ -33,6 +33,7 @@
 mod error;
 #[cfg(feature = "fault-injection")]
 mod fault;
+mod memory;
 mod sys;
 mod write;
 
@@ -116,6 +117,7 @@ impl fmt::Display for WriteStep {
 }
 
 pub use error::MediaError;
+pub use memory::{MemoryAvailable, MemoryLimit, memory_available};
 
 /// How a write that succeeded went, beyond the data being in place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

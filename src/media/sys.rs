@@ -1,7 +1,7 @@
 //! The library's one system-call module: the calls the standard library does not offer, behind
 //! safe functions for the rest of `media`.
 //!
-//! Both go through rustix's safe wrappers, so the library has no `unsafe` code at all. A call
+//! They go through rustix's safe wrappers, so the library has no `unsafe` code at all. A call
 //! that ever needs raw `libc` belongs here, each `unsafe` block with a `// SAFETY:` comment.
 
 use std::ffi::CString;
@@ -48,6 +48,15 @@ pub(super) fn drop_cached_pages(file: &File) {
 /// No portable way to drop cached pages elsewhere: the read-back may come from memory.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(super) fn drop_cached_pages(_file: &File) {}
+
+/// The soft `RLIMIT_AS` and `RLIMIT_DATA`, in bytes (`None`: unlimited).
+pub(super) fn memory_rlimits() -> (Option<u64>, Option<u64>) {
+    use rustix::process::{Resource, getrlimit};
+    (
+        getrlimit(Resource::As).current,
+        getrlimit(Resource::Data).current,
+    )
+}
 
 #[cfg(test)]
 mod tests {

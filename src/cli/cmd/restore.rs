@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::cli::args::{self, OutFormat};
 use crate::cli::output::Out;
 use crate::cli::secret_out::emit_secret;
-use crate::cli::{Failure, Res, exit};
+use crate::cli::{Failure, Res, exit, kdf_limits};
 
 use super::open::{Opened, open_files};
 
@@ -22,7 +22,8 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
             "--format applies to standard output only (--out -)",
         ));
     }
-    let Opened::Whole(o) = open_files(&a.files, &a.tokens, a.password_file, false)? else {
+    let limits = kdf_limits(a.kdf_limits)?;
+    let Opened::Whole(o) = open_files(&a.files, &a.tokens, a.password_file, false, limits)? else {
         unreachable!("restore never accepts a partial set")
     };
     emit_secret(stdout, &a.out, a.format, o.secret.expose())?;

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use crate::cli::output::Out;
 use crate::cli::term::TerminalPrompter;
-use crate::cli::{Failure, Res, args, locators, refuse_existing, token_env};
+use crate::cli::{Failure, Res, args, kdf_limits, locators, refuse_existing, token_env};
 
 pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
     let kdf = custody::KdfChange {
@@ -47,6 +47,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         add: keys(&a.new_token)?,
         drop: locators(&a.drop_token)?,
         force: a.force,
+        kdf_limits: kdf_limits(a.kdf_limits)?,
     };
     let mut p = TerminalPrompter {
         password_files: a.password_file.into_iter().collect(),

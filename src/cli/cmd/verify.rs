@@ -4,13 +4,14 @@ use std::io::Write;
 
 use crate::cli::output::Out;
 use crate::cli::secret_in::read_secret;
-use crate::cli::{Failure, Res, args, exit};
+use crate::cli::{Failure, Res, args, exit, kdf_limits};
 
 use super::open::{Opened, open_files};
 
 pub fn run(a: args::VerifyArgs, stdout: &mut Out) -> Res {
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
-    let o = match open_files(&a.files, &a.tokens, a.password_file, true)? {
+    let limits = kdf_limits(a.kdf_limits)?;
+    let o = match open_files(&a.files, &a.tokens, a.password_file, true, limits)? {
         Opened::Whole(o) => o,
         Opened::Shares(custody::SetCheck::Shares {
             set_id,
