@@ -153,13 +153,18 @@ fn the_max_kdf_flags_let_a_costly_file_past_the_check() {
     out.stderr_lacks(&["asks for"]);
     nothing_asked(&out);
 
-    // 8 MiB × 16: cheap, so it runs once accepted; the KDF line was edited, so the file then
-    // fails as a wrong password or an altered file would — not as a refused cost.
-    with_kdf(&env, "passes.cb", 8 * 1024, 16, 1);
+    // 256 MiB × 13 passes: less memory than the default but more work (memory × passes),
+    // refused; accepted by --max-kdf-iterations, it runs (a few seconds), and as its KDF line
+    // was edited the file then fails as a wrong password or an altered file would — not as a
+    // refused cost.
+    with_kdf(&env, "passes.cb", 256 * 1024, 13, 1);
     let passes = env.p("passes.cb");
-    run_limited(&env, None, &args(&["verify", &passes]))
-        .code(exit::USAGE)
-        .error_has(&["asks for 8 MiB × 16 passes"]);
+    let out = run_limited(&env, None, &args(&["verify", &passes]));
+    out.code(exit::USAGE).error_has(&[
+        "asks for 256 MiB × 13 passes",
+        "(accepted without a question by --max-kdf-iterations 13)",
+    ]);
+    nothing_asked(&out);
     let out = run_limited(
         &env,
         None,
@@ -169,7 +174,22 @@ fn the_max_kdf_flags_let_a_costly_file_past_the_check() {
             "--password-file",
             &env.password_file(),
             "--max-kdf-iterations",
-            "16",
+            "13",
+        ]),
+    );
+    out.code(exit::AUTH).error_has(&["password is wrong"]);
+    out.stderr_lacks(&["asks for"]);
+
+    // More passes over little memory cost less than the default: no question at all.
+    with_kdf(&env, "cheap.cb", 8 * 1024, 16, 1);
+    let out = run_limited(
+        &env,
+        None,
+        &args(&[
+            "verify",
+            &env.p("cheap.cb"),
+            "--password-file",
+            &env.password_file(),
         ]),
     );
     out.code(exit::AUTH).error_has(&["password is wrong"]);
@@ -235,13 +255,13 @@ fn a_backup_at_the_default_kdf_without_the_memory_fails_before_any_token_or_pass
 #[test]
 fn on_a_terminal_the_cost_is_confirmed_or_declined() {
     let env = fixture("cost-tty");
-    with_kdf(&env, "passes.cb", 8 * 1024, 16, 1);
+    with_kdf(&env, "passes.cb", 256 * 1024, 13, 1);
     let passes = env.p("passes.cb");
     for answer in ["n", ""] {
         let mut c = env.command();
         c.args(["verify", &passes]);
         let mut pty = Pty::spawn(c);
-        pty.expect("asks for 8 MiB × 16 passes, about ");
+        pty.expect("asks for 256 MiB × 13 passes, about ");
         pty.expect("Run it at this cost? [y/N] ");
         pty.send(answer);
         let (code, screen) = pty.finish();
@@ -256,8 +276,9 @@ fn on_a_terminal_the_cost_is_confirmed_or_declined() {
     pty.send("y");
     pty.expect("Password hint: blue");
     pty.expect("Password for ");
-    pty.send(cli::PASSWORD);
+    // An empty password is refused before Argon2id: the test need not wait for one.
+    pty.send("");
     let (code, screen) = pty.finish();
-    // The KDF line was edited: the password key differs, as for a wrong password.
-    assert_eq!(code, exit::AUTH, "{screen}");
+    assert_eq!(code, exit::OTHER, "{screen}");
+    assert!(screen.contains("empty password"), "{screen}");
 }

@@ -42,14 +42,22 @@ impl KdfLimits {
         }
     }
 
-    /// Whether a file of `set_id` asking for `kdf` goes on without a confirmation: its memory
-    /// and passes are each at most its baseline's or the accepted maximum.
+    /// Whether a file of `set_id` asking for `kdf` goes on without a confirmation. With M the
+    /// larger of its baseline's memory and the accepted maximum, and T the same for passes, it
+    /// may ask for at most M of memory and at most M × T of work (memory × passes, which the
+    /// time follows): more passes over less memory cost no more than the baseline does.
     pub fn allows(&self, set_id: &[u8; 16], kdf: &KdfParams) -> bool {
         self.baselines(set_id).0.iter().any(|b| {
-            kdf.memory_kib <= b.memory_kib.max(self.max_memory_kib.unwrap_or(0))
-                && kdf.iterations <= b.iterations.max(self.max_iterations.unwrap_or(0))
+            let m = b.memory_kib.max(self.max_memory_kib.unwrap_or(0));
+            let t = b.iterations.max(self.max_iterations.unwrap_or(0));
+            kdf.memory_kib <= m && work(kdf) <= u64::from(m) * u64::from(t)
         })
     }
+}
+
+/// Argon2id's work: memory × passes (KiB × passes).
+fn work(kdf: &KdfParams) -> u64 {
+    u64::from(kdf.memory_kib) * u64::from(kdf.iterations)
 }
 
 /// A file that asks for more Argon2id than its baseline.
@@ -201,7 +209,7 @@ pub(crate) fn check_cost(
             let (bases, expected) = limits.baselines(&lf.file.common.set_id);
             let baseline = bases
                 .into_iter()
-                .max_by_key(|b| u64::from(b.memory_kib) * u64::from(b.iterations))
+                .max_by_key(work)
                 .unwrap_or(KdfParams::DEFAULT);
             CostlyFile {
                 file: lf.path.clone(),
@@ -292,6 +300,11 @@ mod tests {
         assert!(!l.allows(&SET, &k(1025, 3)));
         assert!(!l.allows(&SET, &k(1024, 4)));
         assert!(!l.allows(&SET, &k(4096, 16)));
+        // More passes over less memory: no more work than the default.
+        assert!(l.allows(&SET, &k(8, 5)));
+        assert!(l.allows(&SET, &k(256, 12)));
+        assert!(!l.allows(&SET, &k(256, 13)));
+        assert!(!l.allows(&SET, &k(512, 16)));
     }
 
     #[test]
@@ -302,6 +315,12 @@ mod tests {
         };
         assert!(l.allows(&SET, &k(4096, 3)));
         assert!(!l.allows(&SET, &k(4096, 16)), "passes still at the default");
+        let l = KdfLimits {
+            max_iterations: Some(16),
+            ..KdfLimits::default()
+        };
+        assert!(l.allows(&SET, &k(512, 16)));
+        assert!(!l.allows(&SET, &k(4096, 16)), "memory still at the default");
         let l = KdfLimits {
             max_memory_kib: Some(4096 * 1024),
             max_iterations: Some(16),
@@ -333,8 +352,14 @@ mod tests {
         // Within one of the set's expected parameters.
         assert!(l.allows(&SET, &k(64, 3)));
         assert!(l.allows(&SET, &k(2048, 2)));
+        let only = KdfLimits {
+            expected: vec![(SET, k(64, 3))],
+            ..KdfLimits::default()
+        };
+        assert!(!only.allows(&SET, &k(64, 4)));
         // Within the defaults, but more than this set was made with.
-        assert!(!l.allows(&SET, &KdfParams::DEFAULT));
+        assert!(!only.allows(&SET, &KdfParams::DEFAULT));
+        assert!(!l.allows(&SET, &k(1024, 5)));
         // Another set: custody's defaults.
         assert!(l.allows(&OTHER, &KdfParams::DEFAULT));
         assert!(!l.allows(&OTHER, &k(2048, 2)));
