@@ -197,6 +197,48 @@ pub fn argon2id(
     Ok(a)
 }
 
+/// The memory and passes of [`argon2id_sample`]: small enough to cost a few milliseconds.
+pub const SAMPLE_KDF: KdfParams = KdfParams {
+    memory_kib: 8 * 1024,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// How long Argon2id at [`SAMPLE_KDF`]'s memory and passes, with `parallelism` lanes, takes on
+/// this machine now: the unit an estimate of a costlier run with as many lanes is scaled from.
+/// The lanes are measured rather than assumed to run in parallel, as the cores may be busy.
+/// The better of two runs (the first also starts the thread pool). `None` if a run failed.
+pub fn argon2id_sample(parallelism: u32) -> Option<std::time::Duration> {
+    let k = SAMPLE_KDF;
+    let params = argon2::Params::new(
+        k.memory_kib,
+        k.iterations,
+        parallelism.clamp(1, 16),
+        Some(32),
+    )
+    .ok()?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = [0u8; 32];
+    let mut best = None;
+    for _ in 0..2 {
+        let start = std::time::Instant::now();
+        argon
+            .hash_password_into(b"custody calibration", &[0u8; 32], &mut out)
+            .ok()?;
+        let d = start.elapsed();
+        best = Some(best.map_or(d, |b: std::time::Duration| b.min(d)));
+    }
+    best
+}
+
+/// About how long Argon2id at `kdf` takes here, from an [`argon2id_sample`] time with as many
+/// lanes: the work grows with memory × passes.
+pub fn argon2id_estimate(kdf: &KdfParams, sample: std::time::Duration) -> std::time::Duration {
+    let work = f64::from(kdf.memory_kib) * f64::from(kdf.iterations)
+        / (f64::from(SAMPLE_KDF.memory_kib) * f64::from(SAMPLE_KDF.iterations));
+    sample.mul_f64(work)
+}
+
 /// The KEK and key commitment of one slot: PRK = HKDF-Extract(slot-salt, z ‖ A), then one
 /// HKDF-Expand per output with its own label, both bound to the slot AAD.
 pub fn slot_keys(
@@ -450,6 +492,19 @@ mod tests {
         let mut bad = ct.clone();
         bad[0] ^= 1;
         assert!(aead_open(&key, &[1; 12], b"a", &bad).is_none());
+    }
+
+    #[test]
+    fn argon2_estimate_scales_with_memory_and_passes() {
+        let unit = std::time::Duration::from_millis(10);
+        assert_eq!(argon2id_estimate(&SAMPLE_KDF, unit), unit);
+        // 1 GiB × 3 passes is 384 samples' work.
+        assert_eq!(
+            argon2id_estimate(&KdfParams::DEFAULT, unit).as_millis(),
+            10 * 384
+        );
+        assert!(argon2id_sample(1).is_some());
+        assert!(argon2id_sample(4).is_some());
     }
 
     #[test]

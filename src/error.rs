@@ -38,4 +38,6 @@ pub enum ErrorKind {
     Interaction,
     /// A token or card failed in a way that is none of the above.
     Token,
+    /// The machine has not the memory the work needs (Argon2id's, counted before it starts).
+    Memory,
 }

@@ -134,6 +134,14 @@ pub trait Prompter {
     /// environment variable, a prompt — so that the library never reads a PIN file or the
     /// environment itself.
     fn pin(&mut self, request: &PinRequest<'_>) -> Result<SecretString, PromptError>;
+    /// A yes-or-no question (`question` says what is at stake): `Ok(true)` goes on. Asked only
+    /// of a person at a terminal; by default there is nobody to ask, and the operation stops.
+    fn confirm(&mut self, question: &str) -> Result<bool, PromptError> {
+        let _ = question;
+        Err(PromptError::NotInteractive {
+            what: "a confirmation".into(),
+        })
+    }
 }
 
 /// Why a token was chosen for a login: the PIN source may treat a token the person named

@@ -64,6 +64,8 @@ pub enum BackupError {
         /// What the medium said.
         error: MediaError,
     },
+    /// Argon2id was not run: this machine has not the memory it needs.
+    Cost(KdfCostError),
     /// A split set was written only in part: the written shares form no usable set.
     PartialSet {
         /// The shares written (to destroy).
@@ -90,6 +92,7 @@ impl fmt::Display for BackupError {
             ),
             BackupError::Prompt(e) => write!(f, "{e}"),
             BackupError::Write { error } => write!(f, "{error}"),
+            BackupError::Cost(e) => write!(f, "{e}"),
             BackupError::PartialSet {
                 written,
                 failed,
@@ -125,6 +128,7 @@ impl std::error::Error for BackupError {
             BackupError::Request(e) => Some(e),
             BackupError::Token { error } => Some(error),
             BackupError::Prompt(e) => Some(e),
+            BackupError::Cost(e) => Some(e),
             BackupError::Write { error } | BackupError::PartialSet { error, .. } => Some(error),
             BackupError::Invalid { .. } | BackupError::SlotCheck { .. } => None,
         }
@@ -140,6 +144,7 @@ impl BackupError {
             BackupError::Token { error } => error.kind(),
             BackupError::SlotCheck { .. } => ErrorKind::NotFound,
             BackupError::Prompt(e) => e.kind(),
+            BackupError::Cost(e) => e.kind(),
             BackupError::Write { error } | BackupError::PartialSet { error, .. } => error.kind(),
         }
     }
@@ -325,6 +330,10 @@ pub fn backup_set(
     if split {
         check_devices(&paths, req.options.allow_same_device, prompter)?;
     }
+    // Memory for Argon2id before any token or password (the files are derived one by one).
+    if let Some(first) = req.shares.first() {
+        check_memory(first.out.name(), &[req.kdf]).map_err(BackupError::Cost)?;
+    }
 
     // Every token and key first, before any password is asked.
     let mut tokens = Tokens::new(env, prompter);
@@ -444,6 +453,7 @@ pub fn backup_set(
             req.kdf.iterations,
             req.kdf.parallelism
         ));
+        check_memory(out.name(), &[own.kdf]).map_err(BackupError::Cost)?;
         let a = crypto::argon2id(&passwords[i], &own.kdf_salt, &own.kdf).map_err(invalid)?;
         let keys: Vec<&TokenKey<'_>> = share_keys[i].iter().map(|&x| &all_keys[x]).collect();
         let s = &values[i].1;

@@ -5,9 +5,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::{
-    BackupError, Input, KeySpec, LoadedFile, OpenFileError, Opened, Output, RequestError,
-    TextField, attempt_with, check_kdf_request, check_written, load_input, plan_file, prove_first,
-    show_header,
+    BackupError, Input, KdfLimits, KeySpec, LoadedFile, OpenFileError, Opened, Output,
+    RequestError, TextField, attempt_with, check_cost, check_kdf_request, check_memory,
+    check_written, load_input, plan_file, prove_first, show_header,
 };
 use crate::crypto;
 use crate::error::ErrorKind;
@@ -71,6 +71,8 @@ pub struct RewrapRequest {
     pub drop: Vec<TokenLocator>,
     /// Replace an existing output file.
     pub force: bool,
+    /// The Argon2id cost the file may ask for without a confirmation.
+    pub kdf_limits: KdfLimits,
 }
 
 /// What a rewrap made.
@@ -252,6 +254,16 @@ pub fn rewrap(
         }
     }
 
+    // What Argon2id will cost, before any token or password: the file's (it asks), then the
+    // new parameters' (run after it, not beside it).
+    check_cost(&[&lf], &req.kdf_limits, prompter)
+        .map_err(|e| RewrapError::Open(OpenFileError::Cost(e)))?;
+    check_memory(&lf.path, &[file.own.kdf])
+        .map_err(|e| RewrapError::Open(OpenFileError::Cost(e)))?;
+    if let Some(k) = &new_kdf {
+        check_memory(req.out.name(), &[*k]).map_err(|e| RewrapError::Make(BackupError::Cost(e)))?;
+    }
+
     let mut tokens = Tokens::new(env, prompter);
     let mut added: Vec<TokenKey<'static>> = Vec::new();
     for spec in req.add {
@@ -330,6 +342,8 @@ pub fn rewrap(
         tokens
             .prompter()
             .info("Deriving the new password key (Argon2id)...");
+        check_memory(req.out.name(), &[own.kdf])
+            .map_err(|e| RewrapError::Make(BackupError::Cost(e)))?;
         let a = crypto::argon2id(&password, &own.kdf_salt, &own.kdf).map_err(invalid)?;
         (own, a)
     } else {
@@ -482,6 +496,8 @@ pub struct ReshareRequest {
     pub open_with: Vec<KeySpec>,
     /// The new set; a label of `None` keeps the old set's label.
     pub new_set: super::SetRequest,
+    /// The Argon2id cost the old files may ask for without a confirmation.
+    pub kdf_limits: KdfLimits,
 }
 
 /// Open K shares of an old set (or a single backup) and make a new set of the same secret:
@@ -491,8 +507,20 @@ pub fn reshare(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<super::BackupReport, ReshareError> {
-    let opened = match super::open_set(&req.old, &req.open_with, env.clone(), prompter, false)
-        .map_err(ReshareError::Open)?
+    // Memory for the new set's Argon2id too, before the old set asks for anything.
+    if let Some(first) = req.new_set.shares.first() {
+        check_memory(first.out.name(), &[req.new_set.kdf])
+            .map_err(|e| ReshareError::Make(BackupError::Cost(e)))?;
+    }
+    let opened = match super::open_set_with(
+        &req.old,
+        &req.open_with,
+        env.clone(),
+        prompter,
+        false,
+        &req.kdf_limits,
+    )
+    .map_err(ReshareError::Open)?
     {
         super::SetCheck::Whole(o) => o,
         // open_set gives a partial set only when asked to (verify of some shares).

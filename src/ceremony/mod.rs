@@ -82,6 +82,7 @@ fn resolve_pubkey(path: &Path) -> Result<TokenKey<'static>, TokenError> {
 }
 
 mod backup;
+mod cost;
 mod inspect;
 mod keys;
 mod open;
@@ -92,6 +93,8 @@ mod restore;
 mod set;
 
 pub use backup::*;
+pub use cost::{CostlyFile, KdfCostError, KdfLimits};
+pub(crate) use cost::{check_cost, check_memory};
 pub use inspect::*;
 pub use keys::*;
 pub use open::*;

@@ -67,6 +67,8 @@ pub enum OpenFileError {
         /// Why.
         error: PromptError,
     },
+    /// Its Argon2id was not run: a cost not confirmed, or memory this machine has not.
+    Cost(KdfCostError),
 }
 
 impl fmt::Display for OpenFileError {
@@ -139,6 +141,7 @@ impl fmt::Display for OpenFileError {
                 display_path(file)
             ),
             OpenFileError::Prompt { file, error } => write!(f, "{}: {error}", display_path(file)),
+            OpenFileError::Cost(e) => write!(f, "{e}"),
         }
     }
 }
@@ -150,6 +153,7 @@ impl std::error::Error for OpenFileError {
             OpenFileError::Format { error, .. } => Some(error),
             OpenFileError::Token { error, .. } => Some(error),
             OpenFileError::Prompt { error, .. } => Some(error),
+            OpenFileError::Cost(e) => Some(e),
             _ => None,
         }
     }
@@ -168,6 +172,7 @@ impl OpenFileError {
             OpenFileError::Auth { .. } | OpenFileError::WrongPassword { .. } => {
                 ErrorKind::Authentication
             }
+            OpenFileError::Cost(e) => e.kind(),
         }
     }
 }
@@ -500,6 +505,8 @@ pub fn attempt_with(
     let file = &lf.file;
     let path = &lf.path;
     let _ = prompter;
+    // Checked before any prompt already; again now, as memory may have gone since.
+    check_memory(path, &[file.own.kdf]).map_err(OpenFileError::Cost)?;
     let a = crypto::argon2id(password, &file.own.kdf_salt, &file.own.kdf).map_err(|reason| {
         OpenFileError::Prompt {
             file: path.clone(),
@@ -618,11 +625,24 @@ pub fn open_backup(
 }
 
 /// The same, for a file already read (so a caller that looked at it does not read it twice).
+/// Its Argon2id cost is compared with custody's defaults ([`KdfLimits::default`]).
 pub fn open_loaded_backup(
     lf: LoadedFile,
     overrides: &[KeySpec],
     env: TokenEnv,
     prompter: &mut dyn Prompter,
+) -> Result<OpenedBackup, OpenFileError> {
+    open_single(lf, overrides, env, prompter, &KdfLimits::default())
+}
+
+/// Open a single backup, its Argon2id cost checked against `limits` before any token or
+/// prompt.
+pub(crate) fn open_single(
+    lf: LoadedFile,
+    overrides: &[KeySpec],
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+    limits: &KdfLimits,
 ) -> Result<OpenedBackup, OpenFileError> {
     let path = lf.path.clone();
     let path = path.as_path();
@@ -639,6 +659,8 @@ pub fn open_loaded_backup(
             },
         });
     }
+    check_cost(&[&lf], limits, prompter).map_err(OpenFileError::Cost)?;
+    check_memory(path, &[lf.file.own.kdf]).map_err(OpenFileError::Cost)?;
     let mut tokens = Tokens::new(env, prompter);
     let opened = open_file(&lf, overrides, &mut tokens)?;
     let secret = decrypt_payload(&lf.file, &lf.enc, &opened.s.to_data_key()).ok_or_else(|| {

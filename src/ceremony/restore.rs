@@ -12,6 +12,8 @@ pub struct RestoreRequest {
     pub keys: Vec<KeySpec>,
     /// Accept fewer than K shares and check each alone (a verify); a restore needs K.
     pub partial_ok: bool,
+    /// The Argon2id cost the files may ask for without a confirmation.
+    pub kdf_limits: KdfLimits,
 }
 
 /// Why a restore or verify gave nothing.
@@ -63,7 +65,7 @@ pub fn restore(
     if let [only] = req.files.as_slice() {
         match load_input(only) {
             Ok(lf) if lf.file.common.count == 1 => {
-                return open_loaded_backup(lf, &req.keys, env, prompter)
+                return open_single(lf, &req.keys, env, prompter, &req.kdf_limits)
                     .map(SetCheck::Whole)
                     .map_err(RestoreError::File);
             }
@@ -71,5 +73,13 @@ pub fn restore(
             Err(e) => return Err(RestoreError::File(e)),
         }
     }
-    open_set(&req.files, &req.keys, env, prompter, req.partial_ok).map_err(RestoreError::Set)
+    open_set_with(
+        &req.files,
+        &req.keys,
+        env,
+        prompter,
+        req.partial_ok,
+        &req.kdf_limits,
+    )
+    .map_err(RestoreError::Set)
 }

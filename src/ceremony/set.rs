@@ -34,6 +34,8 @@ pub enum SetError {
         /// Why each file could not be read.
         problems: Vec<String>,
     },
+    /// The shares' Argon2id was not run: a cost not confirmed, or memory this machine has not.
+    Cost(KdfCostError),
 }
 
 impl fmt::Display for SetError {
@@ -71,6 +73,7 @@ impl fmt::Display for SetError {
                 write!(f, "none of the files is a readable custody backup")?;
                 list(f, problems)
             }
+            SetError::Cost(e) => write!(f, "{e}"),
         }
     }
 }
@@ -79,6 +82,7 @@ impl std::error::Error for SetError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SetError::Fatal(e) => Some(e),
+            SetError::Cost(e) => Some(e),
             _ => None,
         }
     }
@@ -92,6 +96,7 @@ impl SetError {
             SetError::Inconsistent { .. } => ErrorKind::InconsistentShares,
             SetError::NothingReadable { .. } => ErrorKind::Damaged,
             SetError::Fatal(e) => e.kind(),
+            SetError::Cost(e) => e.kind(),
         }
     }
 }
@@ -137,13 +142,33 @@ pub enum SetCheck {
 
 /// Restore (or verify) from several share files: group them by set, open each officer's share
 /// in turn, name every bad one, combine K good ones, cross-check the rest, check the secret.
-/// With `partial_ok`, fewer than K shares is a verify of each share alone.
+/// With `partial_ok`, fewer than K shares is a verify of each share alone. The shares'
+/// Argon2id cost is compared with custody's defaults ([`KdfLimits::default`]).
 pub fn open_set(
     inputs: &[Input],
     overrides: &[KeySpec],
     env: TokenEnv,
     prompter: &mut dyn Prompter,
     partial_ok: bool,
+) -> Result<SetCheck, SetError> {
+    open_set_with(
+        inputs,
+        overrides,
+        env,
+        prompter,
+        partial_ok,
+        &KdfLimits::default(),
+    )
+}
+
+/// The same, the shares' Argon2id cost checked against `limits` before any token or prompt.
+pub(crate) fn open_set_with(
+    inputs: &[Input],
+    overrides: &[KeySpec],
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+    partial_ok: bool,
+    limits: &KdfLimits,
 ) -> Result<SetCheck, SetError> {
     let mut problems: Vec<String> = Vec::new();
     let mut loaded: Vec<(usize, LoadedFile)> = Vec::new();
@@ -261,6 +286,13 @@ pub fn open_set(
         });
     }
 
+    // Every share about to be derived, before any token or password: the cost each asks
+    // for, and memory for the largest (they run one after another).
+    let to_derive: Vec<&LoadedFile> = members.iter().map(|(_, lf)| *lf).collect();
+    check_cost(&to_derive, limits, prompter).map_err(SetError::Cost)?;
+    if let Some(lf) = to_derive.iter().max_by_key(|lf| lf.file.own.kdf.memory_kib) {
+        check_memory(&lf.path, &[lf.file.own.kdf]).map_err(SetError::Cost)?;
+    }
     let mut tokens = Tokens::new(env, prompter);
     let mut good: Vec<GoodShare> = Vec::new();
     for (pos, lf) in &members {
@@ -332,6 +364,8 @@ pub fn open_set(
             Err(e @ OpenFileError::Token { .. }) if e.kind() != ErrorKind::NotFound => {
                 return Err(SetError::Fatal(e));
             }
+            // Memory gone since the check before the prompts: the next share would fail too.
+            Err(OpenFileError::Cost(e)) => return Err(SetError::Cost(e)),
             // Checking shares one by one: each share's own failure is the answer.
             Err(e) if partial_ok && distinct_members.len() < k as usize => {
                 return Err(SetError::Fatal(e));

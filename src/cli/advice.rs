@@ -5,7 +5,9 @@ use custody::ErrorKind;
 use custody::FormatError;
 use custody::MediaError;
 use custody::TokenError;
-use custody::{BackupError, ExportError, OpenFileError, ReshareError, RewrapError, SetError};
+use custody::{
+    BackupError, ExportError, KdfCostError, OpenFileError, ReshareError, RewrapError, SetError,
+};
 
 /// A library error the CLI knows how to advise on.
 pub trait Advised: std::fmt::Display {
@@ -60,6 +62,7 @@ impl Advised for BackupError {
     fn message(&self) -> String {
         match self {
             BackupError::Request(r) => super::request::words(r),
+            BackupError::Cost(e) => e.message(),
             other => other.to_string(),
         }
     }
@@ -78,6 +81,7 @@ impl Advised for BackupError {
                 MediaError::Exists { .. } => "choose another --out, or add --force to replace it",
                 _ => "check the medium (space, write protection) and run the backup again",
             },
+            BackupError::Cost(e) => e.advice(),
             BackupError::PartialSet { .. } => {
                 "destroy the written shares of this incomplete set, fix the medium, and run the \
                  whole split backup again"
@@ -91,8 +95,15 @@ impl Advised for OpenFileError {
     fn kind(&self) -> ErrorKind {
         OpenFileError::kind(self)
     }
+    fn message(&self) -> String {
+        match self {
+            OpenFileError::Cost(e) => e.message(),
+            other => other.to_string(),
+        }
+    }
     fn advice(&self) -> &'static str {
         match self {
+            OpenFileError::Cost(e) => e.advice(),
             OpenFileError::Read { .. } => "check the path and the medium",
             OpenFileError::Format { error, .. } => match error {
                 FormatError::Damaged { .. } => "use another copy of this backup (or another share)",
@@ -121,8 +132,16 @@ impl Advised for SetError {
     fn kind(&self) -> ErrorKind {
         SetError::kind(self)
     }
+    fn message(&self) -> String {
+        match self {
+            SetError::Fatal(e) => e.message(),
+            SetError::Cost(e) => e.message(),
+            other => other.to_string(),
+        }
+    }
     fn advice(&self) -> &'static str {
         match self {
+            SetError::Cost(e) => e.advice(),
             SetError::NotEnough { .. } => {
                 "bring the officers named above with their shares, passwords and tokens"
             }
@@ -171,6 +190,56 @@ impl Advised for ReshareError {
         match self {
             ReshareError::Open(e) => e.advice(),
             ReshareError::Make(e) => e.advice(),
+            _ => "",
+        }
+    }
+}
+
+impl Advised for KdfCostError {
+    fn kind(&self) -> ErrorKind {
+        KdfCostError::kind(self)
+    }
+    /// A cost not confirmed names the flags that would accept it.
+    fn message(&self) -> String {
+        match self {
+            KdfCostError::TooCostly { files, declined } => {
+                // Only the flags a file needs: those of the values above its baseline.
+                let mut flags = Vec::new();
+                let over = |c: &&custody::CostlyFile| c.kdf.memory_kib > c.baseline.memory_kib;
+                if let Some(m) = files.iter().filter(over).map(|c| c.kdf.memory_kib).max() {
+                    flags.push(format!("--max-kdf-memory {}", m.div_ceil(1024)));
+                }
+                let over = |c: &&custody::CostlyFile| c.kdf.iterations > c.baseline.iterations;
+                if let Some(t) = files.iter().filter(over).map(|c| c.kdf.iterations).max() {
+                    flags.push(format!("--max-kdf-iterations {t}"));
+                }
+                let list: Vec<String> = files.iter().map(ToString::to_string).collect();
+                format!(
+                    "{}. {}; nothing was done (accepted without a question by {})",
+                    list.join("; "),
+                    if *declined {
+                        "Not confirmed"
+                    } else {
+                        "Not confirmed: there is no terminal to ask on"
+                    },
+                    flags.join(" "),
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+    fn advice(&self) -> &'static str {
+        match self {
+            KdfCostError::TooCostly { .. } => {
+                "check that this is the file you expect (compare it with the ceremony record): \
+                 a file asking for more Argon2id than it was made with may be a substitute \
+                 meant to waste the ceremony's time. If its cost is expected, confirm it on a \
+                 terminal or give the --max-kdf-* flags named above"
+            }
+            KdfCostError::Memory { .. } => {
+                "free memory or raise the limit named above (ulimit -v, ulimit -d, the \
+                 cgroup's memory limit), or run on a machine with more memory"
+            }
             _ => "",
         }
     }

@@ -167,6 +167,9 @@ pub struct RestoreArgs {
     pub password_file: Vec<PathBuf>,
     #[command(flatten)]
     pub record: RecordArgs,
+    /// Argon2id cost a file may ask for without a confirmation.
+    #[command(flatten)]
+    pub kdf_limits: KdfLimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -183,6 +186,9 @@ pub struct VerifyArgs {
     pub password_file: Vec<PathBuf>,
     #[command(flatten)]
     pub record: RecordArgs,
+    /// Argon2id cost a file may ask for without a confirmation.
+    #[command(flatten)]
+    pub kdf_limits: KdfLimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -237,6 +243,9 @@ pub struct RewrapArgs {
     pub force: bool,
     #[command(flatten)]
     pub record: RecordArgs,
+    /// Argon2id cost a file may ask for without a confirmation.
+    #[command(flatten)]
+    pub kdf_limits: KdfLimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -287,6 +296,23 @@ pub struct ReshareArgs {
     pub force: bool,
     #[command(flatten)]
     pub record: RecordArgs,
+    /// Argon2id cost a file may ask for without a confirmation.
+    #[command(flatten)]
+    pub kdf_limits: KdfLimitArgs,
+}
+
+/// How much Argon2id an existing file may ask for before custody asks (or, with nobody to ask,
+/// refuses): at most custody's defaults, unless these accept more.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct KdfLimitArgs {
+    /// Accept files asking for up to this much Argon2id memory without a confirmation
+    /// (default: custody's 1024 MiB).
+    #[arg(long, value_name = "MIB")]
+    pub max_kdf_memory: Option<u32>,
+    /// Accept files asking for up to this many Argon2id passes without a confirmation
+    /// (default: custody's 3).
+    #[arg(long, value_name = "N")]
+    pub max_kdf_iterations: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

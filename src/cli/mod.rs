@@ -162,6 +162,21 @@ fn kdf_from(memory_mib: u32, iterations: u32, parallelism: u32) -> Result<KdfPar
     })
 }
 
+/// The Argon2id cost files may ask for without a confirmation, from `--max-kdf-*`.
+fn kdf_limits(a: args::KdfLimitArgs) -> Result<custody::KdfLimits, Failure> {
+    Ok(custody::KdfLimits {
+        max_memory_kib: a
+            .max_kdf_memory
+            .map(|m| {
+                m.checked_mul(1024)
+                    .ok_or_else(|| Failure::usage("--max-kdf-memory is too large"))
+            })
+            .transpose()?,
+        max_iterations: a.max_kdf_iterations,
+        ..custody::KdfLimits::default()
+    })
+}
+
 /// Outputs are never replaced without --force.
 fn refuse_existing(outs: &[PathBuf], force: bool) -> Res {
     for out in outs {

@@ -2,7 +2,7 @@
 //! no-echo prompt on the controlling terminal; PINs from CUSTODY_PIN or a prompt.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 
 use rustix::termios::{self, LocalModes, OptionalActions, Termios};
@@ -425,6 +425,36 @@ impl Prompter for TerminalPrompter {
     fn pin(&mut self, request: &PinRequest<'_>) -> Result<SecretString, PromptError> {
         super::pin::pin_for(self, request)
     }
+
+    /// Asked only when standard input is a terminal and /dev/tty opens: with standard input
+    /// redirected, custody runs unattended and a question would wait for nobody.
+    fn confirm(&mut self, question: &str) -> Result<bool, PromptError> {
+        let nobody = || PromptError::NotInteractive {
+            what: "a confirmation".into(),
+        };
+        if !std::io::stdin().is_terminal() {
+            return Err(nobody());
+        }
+        let Some(t) = tty() else {
+            return Err(nobody());
+        };
+        let io = |e: std::io::Error| PromptError::Io {
+            detail: e.to_string(),
+        };
+        let mut w = &t;
+        write!(w, "{question} [y/N] ").map_err(io)?;
+        w.flush().map_err(io)?;
+        // Byte by byte, like a PIN, so that nothing past the answer's line is taken.
+        let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
+        let len = read_entry(&t, &mut buf).map_err(io)?;
+        Ok(is_yes(buf.get(..len).unwrap_or_default()))
+    }
+}
+
+/// `y` or `yes`, in any case and with spaces around; anything else (an empty line too) is no.
+fn is_yes(answer: &[u8]) -> bool {
+    let a = String::from_utf8_lossy(answer).trim().to_lowercase();
+    a == "y" || a == "yes"
 }
 
 #[cfg(test)]
@@ -435,6 +465,16 @@ mod tests {
         let mut buf = [0u8; MAX_ENTRY];
         let len = read_entry(input, &mut buf)?;
         Ok(buf[..len].to_vec())
+    }
+
+    #[test]
+    fn only_yes_confirms() {
+        for yes in [&b"y"[..], b"Y", b"yes", b" YES "] {
+            assert!(is_yes(yes), "{yes:?}");
+        }
+        for no in [&b""[..], b"n", b"no", b"yess", b"ja", b"\xff"] {
+            assert!(!is_yes(no), "{no:?}");
+        }
     }
 
     #[test]

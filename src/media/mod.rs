@@ -34,6 +34,7 @@ mod append;
 mod error;
 #[cfg(feature = "fault-injection")]
 mod fault;
+mod memory;
 mod sys;
 mod write;
 
@@ -118,6 +119,7 @@ impl fmt::Display for WriteStep {
 
 pub use append::{AppendFile, device_of, host_name, read_shared};
 pub use error::MediaError;
+pub use memory::{MemoryAvailable, MemoryLimit, memory_available};
 
 /// How a write that succeeded went, beyond the data being in place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The library's one system-call module: the calls the standard library does not offer, behind
 //! safe functions for the rest of `media`.
 //!
-//! Both go through rustix's safe wrappers, so the library has no `unsafe` code at all. A call
+//! They go through rustix's safe wrappers, so the library has no `unsafe` code at all. A call
 //! that ever needs raw `libc` belongs here, each `unsafe` block with a `// SAFETY:` comment.
 
 use std::ffi::CString;
@@ -69,6 +69,15 @@ pub(super) fn lock(file: &File, shared: bool) -> io::Result<()> {
 /// Release a lock taken with [`lock`].
 pub(super) fn unlock(file: &File) -> io::Result<()> {
     rustix::fs::flock(file, rustix::fs::FlockOperation::Unlock).map_err(io::Error::from)
+}
+
+/// The soft `RLIMIT_AS` and `RLIMIT_DATA`, in bytes (`None`: unlimited).
+pub(super) fn memory_rlimits() -> (Option<u64>, Option<u64>) {
+    use rustix::process::{Resource, getrlimit};
+    (
+        getrlimit(Resource::As).current,
+        getrlimit(Resource::Data).current,
+    )
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub fn open_files(
     tokens: &[String],
     password_files: Vec<PathBuf>,
     partial_ok: bool,
+    kdf_limits: custody::KdfLimits,
 ) -> Result<Opened, Failure> {
     let overrides: Vec<custody::KeySpec> = locators(tokens)?
         .into_iter()
@@ -41,6 +42,7 @@ pub fn open_files(
         files,
         keys: overrides,
         partial_ok,
+        kdf_limits,
     };
     match custody::restore(req, token_env(), &mut p) {
         Ok(custody::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),

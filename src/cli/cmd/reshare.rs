@@ -7,7 +7,7 @@ use crate::cli::record::Recording;
 use crate::cli::request::refused;
 use crate::cli::shares::{per_share, share_specs, tokens_for_shares};
 use crate::cli::term::TerminalPrompter;
-use crate::cli::{Failure, Res, args, kdf_from, locators, refuse_existing, token_env};
+use crate::cli::{Failure, Res, args, kdf_from, kdf_limits, locators, refuse_existing, token_env};
 
 use super::backup::print_set_report;
 
@@ -62,6 +62,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         old: rec.inputs(&a.files),
         open_with,
         new_set,
+        kdf_limits: kdf_limits(a.kdf_limits)?,
     };
     let r = custody::reshare(req, token_env(), &mut p)
         .map_err(|e| rec.failed(Failure::of(&e), false))?;

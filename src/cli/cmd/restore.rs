@@ -6,7 +6,7 @@ use crate::cli::args::{self, OutFormat};
 use crate::cli::output::Out;
 use crate::cli::record::Recording;
 use crate::cli::secret_out::emit_secret;
-use crate::cli::{Failure, Res, exit};
+use crate::cli::{Failure, Res, exit, kdf_limits};
 
 use super::open::{Opened, open_files};
 
@@ -23,10 +23,17 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
             "--format applies to standard output only (--out -)",
         ));
     }
+    let limits = kdf_limits(a.kdf_limits)?;
     // Before anything is asked: the record exists, verifies and can be written.
     let mut rec = Recording::open(&a.record, custody::RecordOp::Restore, &a.files, &[])?;
-    let opened = open_files(rec.inputs(&a.files), &a.tokens, a.password_file, false)
-        .map_err(|f| rec.failed(f, false))?;
+    let opened = open_files(
+        rec.inputs(&a.files),
+        &a.tokens,
+        a.password_file,
+        false,
+        limits,
+    )
+    .map_err(|f| rec.failed(f, false))?;
     let Opened::Whole(o) = opened else {
         unreachable!("restore never accepts a partial set")
     };

@@ -5,7 +5,7 @@ use std::io::Write;
 use crate::cli::output::Out;
 use crate::cli::record::Recording;
 use crate::cli::term::TerminalPrompter;
-use crate::cli::{Failure, Res, args, locators, refuse_existing, token_env};
+use crate::cli::{Failure, Res, args, kdf_limits, locators, refuse_existing, token_env};
 
 pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
     let kdf = custody::KdfChange {
@@ -64,6 +64,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         add,
         drop,
         force: a.force,
+        kdf_limits: kdf_limits(a.kdf_limits)?,
     };
     let mut p = TerminalPrompter {
         password_files: a.password_file.into_iter().collect(),

@@ -5,7 +5,7 @@ use std::io::Write;
 use crate::cli::output::Out;
 use crate::cli::record::Recording;
 use crate::cli::secret_in::read_secret;
-use crate::cli::{Failure, Res, args, exit};
+use crate::cli::{Failure, Res, args, exit, kdf_limits};
 
 use super::open::{Opened, open_files};
 
@@ -29,7 +29,8 @@ fn check(
     stdout: &mut Out,
 ) -> Result<custody::SetCheck, Failure> {
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
-    let o = match open_files(inputs, &a.tokens, a.password_file, true)? {
+    let limits = kdf_limits(a.kdf_limits)?;
+    let o = match open_files(inputs, &a.tokens, a.password_file, true, limits)? {
         Opened::Whole(o) => o,
         Opened::Shares(
             c @ custody::SetCheck::Shares {
