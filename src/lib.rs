@@ -186,12 +186,13 @@ pub mod internals {
 
 pub use ceremony::{
     BackupError, BackupOptions, BackupReport, ExportError, ExportedKey, FileReport, Input,
-    KdfChange, KeySpec, KeygenError, LoadedFile, OpenFileError, Opened, OpenedBackup, Output,
-    RequestError, ReshareError, ReshareRequest, RestoreError, RestoreRequest, RewrapError,
-    RewrapReport, RewrapRequest, SetCheck, SetError, SetRequest, ShareSpec, TextField, backup,
-    backup_set, check_kdf_request, check_secret_len, export_public_key, generate_key, inspect_json,
-    inspect_text, load, load_bytes, load_input, open_backup, open_loaded_backup, open_set, reshare,
-    restore, rewrap, show_header, token_inventory,
+    KdfChange, KeySpec, KeygenError, LoadOptions, LoadedFile, OpenFileError, Opened, OpenedBackup,
+    Output, RequestError, ReshareError, ReshareRequest, RestoreError, RestoreRequest, RewrapError,
+    RewrapReport, RewrapRequest, SetCheck, SetError, SetRequest, ShareSpec, TextCopy, TextField,
+    backup, backup_set, check_kdf_request, check_secret_len, export_public_key, generate_key,
+    inspect_json, inspect_text, load, load_bytes, load_bytes_with, load_input, load_input_with,
+    load_with, open_backup, open_loaded_backup, open_set, reshare, restore, rewrap, show_header,
+    text_copy_notice, token_inventory,
 };
 pub use crypto::{
     KdfParams, ct_eq as constant_time_eq, fill_random, fingerprint, fingerprint_display,
@@ -200,7 +201,7 @@ pub use crypto::{
 pub use error::ErrorKind;
 pub use format::{
     Descriptor, FormatError, MAX_SECRET_BYTES, MIN_SECRET_BYTES, SlotKind, display_escaped,
-    percent_encode,
+    percent_encode, repair_text_copy,
 };
 pub use media::{FAULT_INJECT_ENV, MediaError, read_bounded, write_secret_new};
 pub use prompt::{NewPassword, PinReason, PinRequest, PromptError, Prompter};

@@ -5,8 +5,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::{
-    BackupError, Input, KeySpec, LoadedFile, OpenFileError, Opened, Output, RequestError,
-    TextField, attempt_file, check_kdf_request, check_written, load_input, plan_file, show_header,
+    BackupError, Input, KeySpec, LoadOptions, LoadedFile, OpenFileError, Opened, Output,
+    RequestError, TextField, announce_text_copy, attempt_file, check_kdf_request, check_written,
+    load_input_with, plan_file, show_header,
 };
 use crate::crypto;
 use crate::error::ErrorKind;
@@ -70,6 +71,9 @@ pub struct RewrapRequest {
     pub drop: Vec<TokenLocator>,
     /// Replace an existing output file.
     pub force: bool,
+    /// Read a Windows text-mode copy as the bytes it was made from, and say so through the
+    /// prompter (see [`LoadOptions`]); off, the file is read strictly.
+    pub repair_text_copies: bool,
 }
 
 /// What a rewrap made.
@@ -215,7 +219,11 @@ pub fn rewrap(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<RewrapReport, RewrapError> {
-    let lf: LoadedFile = load_input(&req.file).map_err(RewrapError::Open)?;
+    let options = LoadOptions {
+        repair_text_copies: req.repair_text_copies,
+    };
+    let lf: LoadedFile = load_input_with(&req.file, options).map_err(RewrapError::Open)?;
+    announce_text_copy(&lf, prompter);
     show_header(&lf, prompter);
     let file = &lf.file;
     let new_kdf = (!req.kdf.is_empty()).then(|| req.kdf.apply(file.own.kdf));
@@ -478,6 +486,9 @@ pub struct ReshareRequest {
     pub open_with: Vec<KeySpec>,
     /// The new set; a label of `None` keeps the old set's label.
     pub new_set: super::SetRequest,
+    /// Read a Windows text-mode copy among the old files as the bytes it was made from, and
+    /// say so through the prompter (see [`LoadOptions`]); off, every file is read strictly.
+    pub repair_text_copies: bool,
 }
 
 /// Open K shares of an old set (or a single backup) and make a new set of the same secret:
@@ -487,8 +498,18 @@ pub fn reshare(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<super::BackupReport, ReshareError> {
-    let opened = match super::open_set(&req.old, &req.open_with, env.clone(), prompter, false)
-        .map_err(ReshareError::Open)?
+    let options = LoadOptions {
+        repair_text_copies: req.repair_text_copies,
+    };
+    let opened = match super::open_set_with(
+        &req.old,
+        &req.open_with,
+        env.clone(),
+        prompter,
+        false,
+        options,
+    )
+    .map_err(ReshareError::Open)?
     {
         super::SetCheck::Whole(o) => o,
         // open_set gives a partial set only when asked to (verify of some shares).

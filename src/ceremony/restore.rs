@@ -12,6 +12,9 @@ pub struct RestoreRequest {
     pub keys: Vec<KeySpec>,
     /// Accept fewer than K shares and check each alone (a verify); a restore needs K.
     pub partial_ok: bool,
+    /// Read a Windows text-mode copy as the bytes it was made from, and say so through the
+    /// prompter (see [`LoadOptions::repair_text_copies`]); off, every file is read strictly.
+    pub repair_text_copies: bool,
 }
 
 /// Why a restore or verify gave nothing.
@@ -59,10 +62,14 @@ pub fn restore(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<SetCheck, RestoreError> {
+    let options = LoadOptions {
+        repair_text_copies: req.repair_text_copies,
+    };
     // One file that is not a share (or not readable: that path says why) opens alone.
     if let [only] = req.files.as_slice() {
-        match load_input(only) {
+        match load_input_with(only, options) {
             Ok(lf) if lf.file.common.count == 1 => {
+                announce_text_copy(&lf, prompter);
                 return open_loaded_backup(lf, &req.keys, env, prompter)
                     .map(SetCheck::Whole)
                     .map_err(RestoreError::File);
@@ -71,5 +78,13 @@ pub fn restore(
             Err(e) => return Err(RestoreError::File(e)),
         }
     }
-    open_set(&req.files, &req.keys, env, prompter, req.partial_ok).map_err(RestoreError::Set)
+    open_set_with(
+        &req.files,
+        &req.keys,
+        env,
+        prompter,
+        req.partial_ok,
+        options,
+    )
+    .map_err(RestoreError::Set)
 }

@@ -141,11 +141,33 @@ pub fn open_set(
     prompter: &mut dyn Prompter,
     partial_ok: bool,
 ) -> Result<SetCheck, SetError> {
+    open_set_with(
+        inputs,
+        overrides,
+        env,
+        prompter,
+        partial_ok,
+        LoadOptions::default(),
+    )
+}
+
+/// [`open_set`], reading the files as `options` say (a repaired text-mode copy is announced).
+pub(crate) fn open_set_with(
+    inputs: &[Input],
+    overrides: &[KeySpec],
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+    partial_ok: bool,
+    options: LoadOptions,
+) -> Result<SetCheck, SetError> {
     let mut problems: Vec<String> = Vec::new();
     let mut loaded: Vec<(usize, LoadedFile)> = Vec::new();
     for (pos, input) in inputs.iter().enumerate() {
-        match load_input(input) {
-            Ok(lf) => loaded.push((pos, lf)),
+        match load_input_with(input, options) {
+            Ok(lf) => {
+                announce_text_copy(&lf, prompter);
+                loaded.push((pos, lf));
+            }
             Err(e) => problems.push(format!("{e}")),
         }
     }

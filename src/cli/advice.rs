@@ -94,11 +94,16 @@ impl Advised for OpenFileError {
     fn advice(&self) -> &'static str {
         match self {
             OpenFileError::Read { .. } => "check the path and the medium",
-            OpenFileError::Format { error, .. } => match error {
-                FormatError::Damaged { .. } => "use another copy of this backup (or another share)",
-                FormatError::UnsupportedVersion { .. } => "use a newer custody",
-                _ => "this is not a file custody wrote: use another copy of the backup",
-            },
+            // A repaired text-mode copy that still does not read is judged like any file.
+            OpenFileError::Format { error, .. } | OpenFileError::TextCopy { error, .. } => {
+                match error {
+                    FormatError::Damaged { .. } => {
+                        "use another copy of this backup (or another share)"
+                    }
+                    FormatError::UnsupportedVersion { .. } => "use a newer custody",
+                    _ => "this is not a file custody wrote: use another copy of the backup",
+                }
+            }
             OpenFileError::NoToken { .. } => {
                 "plug in one of those tokens, or name one with --token (see `custody token list`)"
             }

@@ -41,6 +41,8 @@ pub fn open_files(
         files: files.iter().cloned().map(custody::Input::Path).collect(),
         keys: overrides,
         partial_ok,
+        // A Windows text-mode copy is read as the bytes it was made from, and announced.
+        repair_text_copies: true,
     };
     match custody::restore(req, token_env(), &mut p) {
         Ok(custody::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),

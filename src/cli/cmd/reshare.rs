@@ -59,6 +59,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         old: a.files.iter().cloned().map(custody::Input::Path).collect(),
         open_with,
         new_set,
+        repair_text_copies: true,
     };
     let r = custody::reshare(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
     print_set_report(stdout, &r)?;

@@ -47,6 +47,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         add: keys(&a.new_token)?,
         drop: locators(&a.drop_token)?,
         force: a.force,
+        repair_text_copies: true,
     };
     let mut p = TerminalPrompter {
         password_files: a.password_file.into_iter().collect(),
