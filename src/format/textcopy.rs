@@ -1,6 +1,6 @@
 //! Text-mode copies: docs/FORMAT.md, "Text-mode copies (not part of v1)". A Windows copy may
 //! turn every `\n` into `\r\n` or put a UTF-8 byte-order mark first. v1 does not allow either
-//! and the strict reader ([`parse`]) keeps refusing such a file; this is a separate step that a
+//! and the strict reader (`parse`) keeps refusing such a file; this is a separate step that a
 //! caller asks for, and announces, to get back the bytes the copy was made from.
 
 use super::read::check_checksum;
@@ -15,7 +15,7 @@ const BOM: &[u8] = b"\xef\xbb\xbf";
 /// byte-order mark, if there is one; if every `\n` is preceded by `\r` and no other `\r` occurs,
 /// drop those `\r`; the result must differ from `bytes` and its checksum must be right. A file
 /// with CRLF on some lines only is not repaired (it stays damaged). The result is not parsed
-/// here: it goes through [`parse`] like any other file.
+/// here: it goes through the strict reader like any other file.
 pub fn repair_text_copy(bytes: &[u8]) -> Option<Vec<u8>> {
     match parse(bytes) {
         Err(FormatError::Damaged { .. } | FormatError::NotABackup) => {}
