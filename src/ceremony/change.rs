@@ -5,9 +5,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::{
-    BackupError, Input, KdfLimits, KeySpec, LoadedFile, OpenFileError, Opened, Output,
-    RequestError, TextField, attempt_with, check_cost, check_kdf_request, check_memory,
-    check_written, load_input, plan_file, prove_first, show_header,
+    BackupError, Input, KdfLimits, KeySpec, LoadOptions, LoadedFile, OpenFileError, Opened, Output,
+    RequestError, TextField, announce_text_copy, attempt_with, check_cost, check_kdf_request,
+    check_memory, check_written, load_input_with, plan_file, prove_first, show_header,
 };
 use crate::crypto;
 use crate::error::ErrorKind;
@@ -73,6 +73,9 @@ pub struct RewrapRequest {
     pub force: bool,
     /// The Argon2id cost the file may ask for without a confirmation.
     pub kdf_limits: KdfLimits,
+    /// Read a Windows text-mode copy as the bytes it was made from, and say so through the
+    /// prompter (see [`LoadOptions`]); off, the file is read strictly.
+    pub repair_text_copies: bool,
 }
 
 /// What a rewrap made.
@@ -220,7 +223,11 @@ pub fn rewrap(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<RewrapReport, RewrapError> {
-    let lf: LoadedFile = load_input(&req.file).map_err(RewrapError::Open)?;
+    let options = LoadOptions {
+        repair_text_copies: req.repair_text_copies,
+    };
+    let lf: LoadedFile = load_input_with(&req.file, options).map_err(RewrapError::Open)?;
+    announce_text_copy(&lf, prompter);
     show_header(&lf, prompter);
     let file = &lf.file;
     let new_kdf = (!req.kdf.is_empty()).then(|| req.kdf.apply(file.own.kdf));
@@ -498,6 +505,9 @@ pub struct ReshareRequest {
     pub new_set: super::SetRequest,
     /// The Argon2id cost the old files may ask for without a confirmation.
     pub kdf_limits: KdfLimits,
+    /// Read a Windows text-mode copy among the old files as the bytes it was made from, and
+    /// say so through the prompter (see [`LoadOptions`]); off, every file is read strictly.
+    pub repair_text_copies: bool,
 }
 
 /// Open K shares of an old set (or a single backup) and make a new set of the same secret:
@@ -512,6 +522,9 @@ pub fn reshare(
         check_memory(first.out.name(), &[req.new_set.kdf])
             .map_err(|e| ReshareError::Make(BackupError::Cost(e)))?;
     }
+    let options = LoadOptions {
+        repair_text_copies: req.repair_text_copies,
+    };
     let opened = match super::open_set_with(
         &req.old,
         &req.open_with,
@@ -519,6 +532,7 @@ pub fn reshare(
         prompter,
         false,
         &req.kdf_limits,
+        options,
     )
     .map_err(ReshareError::Open)?
     {

@@ -41,7 +41,7 @@ pub fn inspect_json(lf: &LoadedFile) -> serde_json::Value {
             v
         })
         .collect();
-    json!({
+    let mut v = json!({
         "file": lf.path.display().to_string(),
         "format_version": 1,
         "set_id": hex::encode(f.common.set_id),
@@ -64,7 +64,16 @@ pub fn inspect_json(lf: &LoadedFile) -> serde_json::Value {
         "secret_bytes": f.payload.len() - format::TAG_BYTES,
         "tokens_that_can_open": f.slots.len(),
         "slots": slots,
-    })
+    });
+    // Only for a repaired text-mode copy, so that the output of every other file is unchanged.
+    if let (Some(t), Some(notice)) = (&lf.text_copy, lf.text_copy_notice()) {
+        v["text_copy"] = json!({
+            "notice": notice,
+            "read_sha256": hex::encode(t.read_sha256),
+            "repaired_sha256": hex::encode(t.repaired_sha256),
+        });
+    }
+    v
 }
 
 /// The same, for people.

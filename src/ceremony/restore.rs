@@ -14,6 +14,9 @@ pub struct RestoreRequest {
     pub partial_ok: bool,
     /// The Argon2id cost the files may ask for without a confirmation.
     pub kdf_limits: KdfLimits,
+    /// Read a Windows text-mode copy as the bytes it was made from, and say so through the
+    /// prompter (see [`LoadOptions::repair_text_copies`]); off, every file is read strictly.
+    pub repair_text_copies: bool,
 }
 
 /// Why a restore or verify gave nothing.
@@ -61,10 +64,14 @@ pub fn restore(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<SetCheck, RestoreError> {
+    let options = LoadOptions {
+        repair_text_copies: req.repair_text_copies,
+    };
     // One file that is not a share (or not readable: that path says why) opens alone.
     if let [only] = req.files.as_slice() {
-        match load_input(only) {
+        match load_input_with(only, options) {
             Ok(lf) if lf.file.common.count == 1 => {
+                announce_text_copy(&lf, prompter);
                 return open_single(lf, &req.keys, env, prompter, &req.kdf_limits)
                     .map(SetCheck::Whole)
                     .map_err(RestoreError::File);
@@ -80,6 +87,7 @@ pub fn restore(
         prompter,
         req.partial_ok,
         &req.kdf_limits,
+        options,
     )
     .map_err(RestoreError::Set)
 }

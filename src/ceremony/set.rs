@@ -158,10 +158,12 @@ pub fn open_set(
         prompter,
         partial_ok,
         &KdfLimits::default(),
+        LoadOptions::default(),
     )
 }
 
-/// The same, the shares' Argon2id cost checked against `limits` before any token or prompt.
+/// [`open_set`], the shares' Argon2id cost checked against `limits` before any token or prompt,
+/// and the files read as `options` say (a repaired text-mode copy is announced).
 pub(crate) fn open_set_with(
     inputs: &[Input],
     overrides: &[KeySpec],
@@ -169,12 +171,16 @@ pub(crate) fn open_set_with(
     prompter: &mut dyn Prompter,
     partial_ok: bool,
     limits: &KdfLimits,
+    options: LoadOptions,
 ) -> Result<SetCheck, SetError> {
     let mut problems: Vec<String> = Vec::new();
     let mut loaded: Vec<(usize, LoadedFile)> = Vec::new();
     for (pos, input) in inputs.iter().enumerate() {
-        match load_input(input) {
-            Ok(lf) => loaded.push((pos, lf)),
+        match load_input_with(input, options) {
+            Ok(lf) => {
+                announce_text_copy(&lf, prompter);
+                loaded.push((pos, lf));
+            }
             Err(e) => problems.push(format!("{e}")),
         }
     }

@@ -105,11 +105,16 @@ impl Advised for OpenFileError {
         match self {
             OpenFileError::Cost(e) => e.advice(),
             OpenFileError::Read { .. } => "check the path and the medium",
-            OpenFileError::Format { error, .. } => match error {
-                FormatError::Damaged { .. } => "use another copy of this backup (or another share)",
-                FormatError::UnsupportedVersion { .. } => "use a newer custody",
-                _ => "this is not a file custody wrote: use another copy of the backup",
-            },
+            // A repaired text-mode copy that still does not read is judged like any file.
+            OpenFileError::Format { error, .. } | OpenFileError::TextCopy { error, .. } => {
+                match error {
+                    FormatError::Damaged { .. } => {
+                        "use another copy of this backup (or another share)"
+                    }
+                    FormatError::UnsupportedVersion { .. } => "use a newer custody",
+                    _ => "this is not a file custody wrote: use another copy of the backup",
+                }
+            }
             OpenFileError::NoToken { .. } => {
                 "plug in one of those tokens, or name one with --token (see `custody token list`)"
             }

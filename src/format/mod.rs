@@ -6,6 +6,7 @@ mod percent;
 mod pubkey;
 mod read;
 mod text;
+mod textcopy;
 mod types;
 mod validate;
 mod write;
@@ -20,6 +21,7 @@ pub use pubkey::PubkeyFile;
 pub use read::check_checksum;
 pub use read::parse;
 pub use text::{display_escaped, display_path, normalize_free_text, validate_free_text};
+pub use textcopy::repair_text_copy;
 pub use types::{
     BackupFile, CommonHeader, Descriptor, Encoded, FileFields, FormatError, KdfParams, Slot,
     SlotKind, SlotMaterial,

@@ -30,9 +30,16 @@ fn print_all(
     first_err: &mut Option<i32>,
 ) -> io::Result<()> {
     let mut all = Vec::new();
+    // A Windows text-mode copy is read as the bytes it was made from, and announced.
+    let options = custody::LoadOptions {
+        repair_text_copies: true,
+    };
     for f in &a.files {
-        match custody::load(f) {
+        match custody::load_with(f, options) {
             Ok(lf) => {
+                if let Some(notice) = lf.text_copy_notice() {
+                    eprintln!("warning: {notice}");
+                }
                 if a.json {
                     all.push(custody::inspect_json(&lf));
                 } else {

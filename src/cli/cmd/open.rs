@@ -43,6 +43,8 @@ pub fn open_files(
         keys: overrides,
         partial_ok,
         kdf_limits,
+        // A Windows text-mode copy is read as the bytes it was made from, and announced.
+        repair_text_copies: true,
     };
     match custody::restore(req, token_env(), &mut p) {
         Ok(custody::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),

@@ -63,6 +63,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         open_with,
         new_set,
         kdf_limits: kdf_limits(a.kdf_limits)?,
+        repair_text_copies: true,
     };
     let r = custody::reshare(req, token_env(), &mut p)
         .map_err(|e| rec.failed(Failure::of(&e), false))?;

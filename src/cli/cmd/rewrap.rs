@@ -65,6 +65,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         drop,
         force: a.force,
         kdf_limits: kdf_limits(a.kdf_limits)?,
+        repair_text_copies: true,
     };
     let mut p = TerminalPrompter {
         password_files: a.password_file.into_iter().collect(),
