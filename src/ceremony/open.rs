@@ -481,6 +481,9 @@ pub fn prove_first(
     let mut attempts = Vec::new();
     // Attempts that failed only because a token or key was not there (exit 4, not 3).
     let mut not_found = 0usize;
+    // A blocked token is skipped for the next candidate; if no other one proves, the block is
+    // the real cause, and the error says so.
+    let mut blocked: Option<TokenError> = None;
     for (i, cand) in plan.0 {
         let Some(slot_desc) = file.slots.get(i).map(|s| &s.descriptor) else {
             continue;
@@ -511,6 +514,11 @@ pub fn prove_first(
                                 file: path.clone(),
                                 error: e,
                             });
+                        }
+                        Err(e @ TokenError::PinLocked { .. }) => {
+                            let entry = Err((e.to_string(), true));
+                            blocked = Some(e);
+                            entry
                         }
                         Err(e) => Err((
                             e.to_string(),
@@ -543,7 +551,14 @@ pub fn prove_first(
                 else {
                     continue;
                 };
-                take_key(found, &mut owned, path, i, &mut attempts, &mut not_found)?
+                take_key(
+                    found,
+                    &mut owned,
+                    (path, i),
+                    &mut attempts,
+                    &mut not_found,
+                    &mut blocked,
+                )?
             }
         };
         let Some(key) = key else { continue };
@@ -552,6 +567,12 @@ pub fn prove_first(
         }
     }
     if not_found == attempts.len() {
+        if let Some(error) = blocked {
+            return Err(OpenFileError::Token {
+                file: path.clone(),
+                error,
+            });
+        }
         return Err(OpenFileError::NoToken {
             file: path.clone(),
             accepted,
@@ -695,10 +716,10 @@ fn pin_hint(overrides: &[KeySpec], o: Option<usize>) -> PinHint<'_> {
 fn take_key<'k>(
     found: Result<TokenKey<'static>, TokenError>,
     owned: &'k mut Option<TokenKey<'static>>,
-    path: &Path,
-    i: usize,
+    (path, i): (&Path, usize),
     attempts: &mut Vec<String>,
     not_found: &mut usize,
+    blocked: &mut Option<TokenError>,
 ) -> Result<Option<&'k TokenKey<'static>>, OpenFileError> {
     match found {
         Ok(k) => Ok(Some(owned.insert(k))),
@@ -709,6 +730,12 @@ fn take_key<'k>(
             })
         }
         // A blocked token is named and skipped: another candidate may open the file.
+        Err(e @ TokenError::PinLocked { .. }) => {
+            *not_found += 1;
+            attempts.push(format!("slot {}: {e}", i + 1));
+            *blocked = Some(e);
+            Ok(None)
+        }
         Err(e) => {
             *not_found += usize::from(matches!(
                 e,
