@@ -186,15 +186,37 @@ pub fn argon2id(
     password: &Password,
     salt: &[u8; 32],
     kdf: &KdfParams,
-) -> Result<PasswordKey, String> {
+) -> Result<PasswordKey, Argon2Error> {
     let params = argon2::Params::new(kdf.memory_kib, kdf.iterations, kdf.parallelism, Some(32))
-        .map_err(|e| format!("Argon2id parameters rejected: {e}"))?;
+        .map_err(|e| Argon2Error::Other(format!("Argon2id parameters rejected: {e}")))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut a = PasswordKey::zeroed();
     argon
         .hash_password_into(password.expose(), salt, a.expose_mut())
-        .map_err(|e| format!("Argon2id failed: {e}"))?;
+        .map_err(|e| match e {
+            argon2::Error::OutOfMemory => Argon2Error::OutOfMemory,
+            e => Argon2Error::Other(format!("Argon2id failed: {e}")),
+        })?;
     Ok(a)
+}
+
+/// Why Argon2id did not run: its memory could not be had (the machine's failure, to be
+/// reported as memory), or anything else (parameters out of bounds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Argon2Error {
+    /// The allocation of its memory blocks failed.
+    OutOfMemory,
+    /// Any other failure, for people.
+    Other(String),
+}
+
+impl std::fmt::Display for Argon2Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Argon2Error::OutOfMemory => write!(f, "Argon2id could not allocate its memory"),
+            Argon2Error::Other(s) => write!(f, "{s}"),
+        }
+    }
 }
 
 /// The memory and passes of [`argon2id_sample`]: small enough to cost a few milliseconds.

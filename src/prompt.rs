@@ -27,7 +27,9 @@ pub enum PromptError {
     },
     /// The two entries of a new password differed.
     Mismatch,
-    /// The password given is not acceptable (empty, ...).
+    /// The password given (typed, in a password file or in the environment) is empty.
+    EmptyPassword,
+    /// The password given is not acceptable.
     Refused {
         /// Why, for people; never the password itself.
         reason: String,
@@ -61,6 +63,10 @@ impl fmt::Display for PromptError {
                 "{what} is needed, but there is no terminal to ask on and none was given"
             ),
             PromptError::Mismatch => write!(f, "the two passwords typed differ"),
+            PromptError::EmptyPassword => write!(
+                f,
+                "the password given is empty: an empty password is not allowed"
+            ),
             PromptError::Refused { reason } => write!(f, "{reason}"),
             PromptError::Io { detail } => write!(f, "reading the answer failed: {detail}"),
             PromptError::Source { detail } => write!(f, "{detail}"),

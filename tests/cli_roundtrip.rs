@@ -894,7 +894,7 @@ fn backup_with_a_missing_key_or_token_is_exit_4_naming_it() {
         &["--single-token"],
     )
     .code(exit::NOT_FOUND)
-    .error_has(&["token=gone-tok", "present", "\"here-tok\""]);
+    .error_has(&["no token labelled \"gone-tok\"", "present", "\"here-tok\""]);
     env.assert_absent("b.cb");
     // A spare that is missing stops the whole backup: no file with fewer slots than asked.
     env.backup(

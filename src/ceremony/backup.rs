@@ -454,7 +454,12 @@ pub fn backup_set(
             req.kdf.parallelism
         ));
         check_memory(out.name(), &[own.kdf]).map_err(BackupError::Cost)?;
-        let a = crypto::argon2id(&passwords[i], &own.kdf_salt, &own.kdf).map_err(invalid)?;
+        let a = crypto::argon2id(&passwords[i], &own.kdf_salt, &own.kdf).map_err(|e| match e {
+            crypto::Argon2Error::OutOfMemory => {
+                BackupError::Cost(KdfCostError::out_of_memory(out.name(), &own.kdf))
+            }
+            crypto::Argon2Error::Other(r) => invalid(r),
+        })?;
         let keys: Vec<&TokenKey<'_>> = share_keys[i].iter().map(|&x| &all_keys[x]).collect();
         let s = &values[i].1;
         // A single backup's slots wrap D itself; a split set wraps one share per file.

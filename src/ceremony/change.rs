@@ -351,7 +351,12 @@ pub fn rewrap(
             .info("Deriving the new password key (Argon2id)...");
         check_memory(req.out.name(), &[own.kdf])
             .map_err(|e| RewrapError::Make(BackupError::Cost(e)))?;
-        let a = crypto::argon2id(&password, &own.kdf_salt, &own.kdf).map_err(invalid)?;
+        let a = crypto::argon2id(&password, &own.kdf_salt, &own.kdf).map_err(|e| match e {
+            crypto::Argon2Error::OutOfMemory => RewrapError::Make(BackupError::Cost(
+                super::KdfCostError::out_of_memory(req.out.name(), &own.kdf),
+            )),
+            crypto::Argon2Error::Other(r) => invalid(r),
+        })?;
         (own, a)
     } else {
         (file.own.clone(), old_a)

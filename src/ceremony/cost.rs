@@ -135,6 +135,24 @@ pub enum KdfCostError {
         /// What is available, and which limit says so.
         available: MemoryAvailable,
     },
+    /// Argon2id started and could not allocate its memory (the check before it passed, and
+    /// the memory went, or a limit the check does not see refused it).
+    OutOfMemory {
+        /// What it is for (a file, a backup), for people.
+        what: String,
+        /// Bytes Argon2id's memory blocks need.
+        needed: u64,
+    },
+}
+
+impl KdfCostError {
+    /// Argon2id at `kdf` for `what` could not allocate its memory.
+    pub(crate) fn out_of_memory(what: &Path, kdf: &KdfParams) -> KdfCostError {
+        KdfCostError::OutOfMemory {
+            what: display_path(what),
+            needed: u64::from(kdf.memory_kib) * 1024,
+        }
+    }
 }
 
 impl fmt::Display for KdfCostError {
@@ -167,6 +185,12 @@ impl fmt::Display for KdfCostError {
                 available.bytes / MIB,
                 available.limit
             ),
+            KdfCostError::OutOfMemory { what, needed } => write!(
+                f,
+                "{what}: Argon2id ran out of memory: it could not allocate its {} MiB; the \
+                 password was not tried",
+                needed.div_ceil(MIB)
+            ),
         }
     }
 }
@@ -179,7 +203,7 @@ impl KdfCostError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             KdfCostError::TooCostly { .. } => ErrorKind::InvalidRequest,
-            KdfCostError::Memory { .. } => ErrorKind::Memory,
+            KdfCostError::Memory { .. } | KdfCostError::OutOfMemory { .. } => ErrorKind::Memory,
         }
     }
 }

@@ -509,7 +509,11 @@ pub fn prove_first(
                     });
                     let entry = match found {
                         Ok(k) => Ok(k),
-                        Err(e @ (TokenError::PinIncorrect { .. } | TokenError::NoPin { .. })) => {
+                        Err(
+                            e @ (TokenError::PinIncorrect { .. }
+                            | TokenError::NoPin { .. }
+                            | TokenError::PinSource { .. }),
+                        ) => {
                             return Err(OpenFileError::Token {
                                 file: path.clone(),
                                 error: e,
@@ -601,12 +605,14 @@ fn prove(
             z,
             key: key.name.clone(),
         })),
-        Err(OpenError::Token(e @ (TokenError::PinIncorrect { .. } | TokenError::NoPin { .. }))) => {
-            Err(OpenFileError::Token {
-                file: path.clone(),
-                error: e,
-            })
-        }
+        Err(OpenError::Token(
+            e @ (TokenError::PinIncorrect { .. }
+            | TokenError::NoPin { .. }
+            | TokenError::PinSource { .. }),
+        )) => Err(OpenFileError::Token {
+            file: path.clone(),
+            error: e,
+        }),
         Err(OpenError::BadPoint(r)) => Err(OpenFileError::Altered {
             file: path.clone(),
             reason: format!("slot {}: the ephemeral key {r}", i + 1),
@@ -636,11 +642,15 @@ pub fn attempt_with(
     let _ = prompter;
     // Checked before any prompt already; again now, as memory may have gone since.
     check_memory(path, &[file.own.kdf]).map_err(OpenFileError::Cost)?;
-    let a = crypto::argon2id(password, &file.own.kdf_salt, &file.own.kdf).map_err(|reason| {
-        OpenFileError::Prompt {
+    // Argon2id that could not get its memory is the machine's failure, never the password's.
+    let a = crypto::argon2id(password, &file.own.kdf_salt, &file.own.kdf).map_err(|e| match e {
+        crypto::Argon2Error::OutOfMemory => {
+            OpenFileError::Cost(KdfCostError::out_of_memory(path, &file.own.kdf))
+        }
+        crypto::Argon2Error::Other(reason) => OpenFileError::Prompt {
             file: path.clone(),
             error: PromptError::Refused { reason },
-        }
+        },
     })?;
     let i = proven.slot;
     match slot::open_with_z(file, &lf.enc, i, &proven.z, &a) {
@@ -723,12 +733,15 @@ fn take_key<'k>(
 ) -> Result<Option<&'k TokenKey<'static>>, OpenFileError> {
     match found {
         Ok(k) => Ok(Some(owned.insert(k))),
-        Err(e @ (TokenError::PinIncorrect { .. } | TokenError::NoPin { .. })) => {
-            Err(OpenFileError::Token {
-                file: path.to_owned(),
-                error: e,
-            })
-        }
+        // An unreadable PIN file is the person's to fix, not a key that failed to prove.
+        Err(
+            e @ (TokenError::PinIncorrect { .. }
+            | TokenError::NoPin { .. }
+            | TokenError::PinSource { .. }),
+        ) => Err(OpenFileError::Token {
+            file: path.to_owned(),
+            error: e,
+        }),
         // A blocked token is named and skipped: another candidate may open the file.
         Err(e @ TokenError::PinLocked { .. }) => {
             *not_found += 1;

@@ -87,6 +87,9 @@ pub fn plan_file(
                     continue;
                 }
             };
+            // A token the person named and that is not here is the cause to say first (a
+            // label typo, a wrong card serial), before any PIN and whatever else is present.
+            named_present(lf, loc, tokens)?;
             // A token named without a key: use it for the keys the slots name.
             if let TokenLocator::Pkcs11(uri) = loc
                 && uri.object_label.is_none()
@@ -127,6 +130,77 @@ pub fn plan_file(
         });
     }
     Ok(Plan(plan))
+}
+
+/// Whether the token or card a `--token` locator names is present: if not, the error says
+/// what was named, what is present and (for a YubiKey) which card the file needs.
+fn named_present(
+    lf: &LoadedFile,
+    loc: &TokenLocator,
+    tokens: &mut Tokens<'_>,
+) -> Result<(), OpenFileError> {
+    let absent = |error| OpenFileError::Token {
+        file: lf.path.clone(),
+        error,
+    };
+    match loc {
+        TokenLocator::Pkcs11(uri) => match tokens.find_token(uri) {
+            Err(e @ TokenError::NotFound { .. }) => Err(absent(e)),
+            // Anything else (the module itself) is met again, and reported, when it is used.
+            _ => Ok(()),
+        },
+        TokenLocator::Yubikey(y) => {
+            let needed: Vec<u32> = lf
+                .file
+                .slots
+                .iter()
+                .filter_map(|s| match s.descriptor {
+                    Descriptor::Piv { card_serial, .. } => Some(card_serial),
+                    _ => None,
+                })
+                .collect();
+            let piv = Descriptor::Piv {
+                card_serial: y.serial,
+                piv_slot: 0,
+                key_hash: [0; 32],
+            };
+            let present = tokens.presence(&[&piv]).cards().to_vec();
+            if present.contains(&y.serial) {
+                return Ok(());
+            }
+            let names = |v: &[u32]| {
+                if v.is_empty() {
+                    "no YubiKey".to_string()
+                } else {
+                    v.iter()
+                        .map(|s| card_name(*s))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            Err(absent(TokenError::NotFound {
+                what: if needed.is_empty() || needed.contains(&y.serial) {
+                    format!(
+                        "{} is not present; present: {}",
+                        card_name(y.serial),
+                        names(&present)
+                    )
+                } else {
+                    format!(
+                        "this file needs {}; present: {} (--token names {})",
+                        needed
+                            .iter()
+                            .map(|s| card_name(*s))
+                            .collect::<Vec<_>>()
+                            .join(" or "),
+                        names(&present),
+                        card_name(y.serial)
+                    )
+                },
+            }))
+        }
+        TokenLocator::Pubkey(_) => Ok(()),
+    }
 }
 
 pub(crate) fn ephemeral_of(s: &format::Slot) -> Option<&[u8; 65]> {

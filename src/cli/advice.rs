@@ -4,17 +4,228 @@
 use custody::ErrorKind;
 use custody::FormatError;
 use custody::MediaError;
+use custody::PromptError;
 use custody::TokenError;
 use custody::{
     BackupError, ExportError, KdfCostError, OpenFileError, ReshareError, RewrapError, SetError,
 };
 
+/// Every cause the CLI advises on, each with its one advice line: THE table. Each library
+/// error names its cause (`Advised::cause`); its first line is the error's own message, which
+/// names the same cause (tests/cli_errors.rs checks both, case by case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Nothing to add to the message.
+    Nothing,
+    Usage,
+    InvalidRequest,
+    PinRefused,
+    PinLocked,
+    NoPin,
+    PinFileUnreadable,
+    TokenAbsent,
+    NamedTokenAbsent,
+    KeyUnusable,
+    WrongKey,
+    ManagementKeyRefused,
+    KeyExists,
+    TokenFailed,
+    SlotCheck,
+    NoPassword,
+    EmptyPassword,
+    PasswordMismatch,
+    PasswordRefused,
+    BackupExists,
+    NoSpace,
+    WriteFailed,
+    PartialSet,
+    ReadFailed,
+    Damaged,
+    NewerVersion,
+    NotABackup,
+    NoAcceptedToken,
+    WrongPasswordOrKey,
+    Altered,
+    NotEnoughShares,
+    Inconsistent,
+    NothingReadable,
+    TooCostly,
+    NoMemory,
+    ExportWrite,
+    RecordMissing,
+    RecordOnMedium,
+    RecordUnusable,
+    RecordBroken,
+    RecordBadHead,
+    RecordHeadNotFound,
+    SecretExists,
+}
+
+impl Cause {
+    /// What to do about it: the second line of the error.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Cause::Nothing => "",
+            Cause::Usage => "see `custody --help`",
+            Cause::InvalidRequest => "correct the command line and run it again",
+            Cause::PinRefused => {
+                "check the PIN and run the command again; custody never retries a PIN by itself"
+            }
+            Cause::PinLocked => {
+                "the token's security officer must unlock the PIN (SO PIN / PUK) before it can be used"
+            }
+            Cause::NoPin => {
+                "give the PIN with CUSTODY_PIN or pin-source=file:... in the token URI, or run on a terminal"
+            }
+            Cause::PinFileUnreadable => {
+                "check the pin-source=file: path in the token URI: the file must exist and be \
+                 readable by this user (its first line is the PIN)"
+            }
+            Cause::TokenAbsent => {
+                "plug in the token, check the URI and the module (`custody token list`)"
+            }
+            Cause::NamedTokenAbsent => {
+                "check the label or serial given with --token against the tokens present \
+                 (`custody token list`), or plug in the one named"
+            }
+            Cause::KeyUnusable => {
+                "use a key made with `custody token keygen`, or one with the attributes named above"
+            }
+            Cause::WrongKey => "use the token and key this file was made with",
+            Cause::ManagementKeyRefused => {
+                "give the card's management key with --mgm-key-file (hex), or \
+                 --mgm-key-protected if it is stored on the card"
+            }
+            Cause::KeyExists => "choose another object= label; custody never replaces a key",
+            Cause::TokenFailed => "check the token and its module",
+            Cause::SlotCheck => {
+                "make a key with `custody token keygen` (AES: encrypt+decrypt; P-256: derive)"
+            }
+            Cause::NoPassword => {
+                "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
+            }
+            Cause::EmptyPassword => {
+                "give a password that is not empty: check the password file (its first line is \
+                 the password) or CUSTODY_PASSWORD, or type it at the prompt"
+            }
+            Cause::PasswordMismatch => {
+                "type the same password twice; nothing was written, so run the command again"
+            }
+            Cause::PasswordRefused => "check the password files given and run the command again",
+            Cause::BackupExists => "choose another --out, or add --force to replace it",
+            Cause::NoSpace => {
+                "free space on that filesystem, or write to another folder; nothing was left \
+                 half-written"
+            }
+            Cause::WriteFailed => {
+                "check the medium (space, write protection) and run the command again"
+            }
+            Cause::PartialSet => {
+                "destroy the written shares of this incomplete set, fix the medium, and run the \
+                 whole split backup again"
+            }
+            Cause::ReadFailed => "check the path and the medium",
+            Cause::Damaged => "use another copy of this backup (or another share)",
+            Cause::NewerVersion => "use a newer custody",
+            Cause::NotABackup => "this is not a file custody wrote: use another copy of the backup",
+            Cause::NoAcceptedToken => {
+                "plug in one of those tokens, or name one with --token (see `custody token list`)"
+            }
+            Cause::WrongPasswordOrKey => {
+                "check the password (its hint is shown above) and that the token holds the key the file names"
+            }
+            Cause::Altered => "do not trust this file; use another copy and report the incident",
+            Cause::NotEnoughShares => {
+                "bring the officers named above with their shares, passwords and tokens"
+            }
+            Cause::Inconsistent => {
+                "do not trust these files; restore from other shares and report the incident"
+            }
+            Cause::NothingReadable => "check the files given",
+            Cause::TooCostly => {
+                "check that this is the file you expect (compare it with the ceremony record): \
+                 a file asking for more Argon2id than it was made with may be a substitute \
+                 meant to waste the ceremony's time. If its cost is expected, confirm it on a \
+                 terminal or give the --max-kdf-* flags named above"
+            }
+            Cause::NoMemory => {
+                "Argon2id needs more memory than it can have: free memory or raise the limit \
+                 named above (ulimit -v, ulimit -d, the cgroup's memory limit), or run on a \
+                 machine with more memory"
+            }
+            Cause::ExportWrite => "choose another --out",
+            Cause::RecordMissing => {
+                "give the ceremony record the backup was recorded in (restore, verify and rewrap \
+                 never start one), or leave out --record"
+            }
+            Cause::RecordOnMedium => {
+                "keep the record on the ceremony machine or on a medium of its own \
+                 (--allow-record-on-medium accepts it, for a rehearsal)"
+            }
+            Cause::RecordUnusable => {
+                "check that --record names the ceremony record, a file this user can write"
+            }
+            Cause::RecordBroken => {
+                "do not add to it: compare the record with the heads in the paper log \
+                 (`custody record verify FILE --head HEX`) and find out who changed it"
+            }
+            Cause::RecordBadHead => {
+                "copy the head as custody printed it (`record head: XXXX-…`), 16 or more hex digits"
+            }
+            Cause::RecordHeadNotFound => {
+                "treat the record as altered: compare it with the paper log line by line"
+            }
+            Cause::SecretExists => "choose a new output file; custody never overwrites a secret",
+        }
+    }
+}
+
+/// The cause of a password that could not be had.
+fn prompt_cause(e: &PromptError) -> Cause {
+    match e {
+        PromptError::EmptyPassword => Cause::EmptyPassword,
+        PromptError::Mismatch => Cause::PasswordMismatch,
+        PromptError::Refused { .. } => Cause::PasswordRefused,
+        _ => Cause::NoPassword,
+    }
+}
+
+/// The cause of a failed write of a new file: there already, no space left, or the medium.
+pub fn write_cause(e: &MediaError, exists: Cause) -> Cause {
+    match e {
+        MediaError::Exists { .. } => exists,
+        _ if no_space(e) => Cause::NoSpace,
+        _ => Cause::WriteFailed,
+    }
+}
+
+/// Whether a write failed for want of space (ENOSPC, or a quota: EDQUOT).
+fn no_space(e: &MediaError) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// A library error the CLI knows how to advise on.
 pub trait Advised: std::fmt::Display {
     /// Its kind, which decides the exit code.
     fn kind(&self) -> ErrorKind;
+    /// Its cause, in the table above.
+    fn cause(&self) -> Cause;
     /// What to do about it.
-    fn advice(&self) -> &'static str;
+    fn advice(&self) -> &'static str {
+        self.cause().advice()
+    }
     /// What went wrong, in the CLI's words (a refused request names its flags).
     fn message(&self) -> String {
         self.to_string()
@@ -25,32 +236,18 @@ impl Advised for TokenError {
     fn kind(&self) -> ErrorKind {
         TokenError::kind(self)
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            TokenError::PinIncorrect { .. } => {
-                "check the PIN and run the command again; custody never retries a PIN by itself"
-            }
-            TokenError::PinLocked { .. } => {
-                "the token's security officer must unlock the PIN (SO PIN / PUK) before it can be used"
-            }
-            TokenError::NoPin { .. } => {
-                "give the PIN with CUSTODY_PIN or pin-source=file:... in the token URI, or run on a terminal"
-            }
-            TokenError::NotFound { .. } => {
-                "plug in the token, check the URI and the module (`custody token list`)"
-            }
-            TokenError::KeyUnusable { .. } => {
-                "use a key made with `custody token keygen`, or one with the attributes named above"
-            }
-            TokenError::WrongKey { .. } => "use the token and key this file was made with",
-            TokenError::ManagementKeyRefused { .. } => {
-                "give the card's management key with --mgm-key-file (hex), or \
-                 --mgm-key-protected if it is stored on the card"
-            }
-            TokenError::KeyExists { .. } => {
-                "choose another object= label; custody never replaces a key"
-            }
-            _ => "check the token and its module",
+            TokenError::PinIncorrect { .. } => Cause::PinRefused,
+            TokenError::PinSource { .. } => Cause::PinFileUnreadable,
+            TokenError::PinLocked { .. } => Cause::PinLocked,
+            TokenError::NoPin { .. } => Cause::NoPin,
+            TokenError::NotFound { .. } => Cause::TokenAbsent,
+            TokenError::KeyUnusable { .. } => Cause::KeyUnusable,
+            TokenError::WrongKey { .. } => Cause::WrongKey,
+            TokenError::ManagementKeyRefused { .. } => Cause::ManagementKeyRefused,
+            TokenError::KeyExists { .. } => Cause::KeyExists,
+            _ => Cause::TokenFailed,
         }
     }
 }
@@ -66,27 +263,17 @@ impl Advised for BackupError {
             other => other.to_string(),
         }
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            BackupError::Request(_) => "see `custody --help`",
-            BackupError::Invalid { .. } => "correct the command line and run it again",
-            BackupError::Token { error } => error.advice(),
-            BackupError::SlotCheck { .. } => {
-                "make a key with `custody token keygen` (AES: encrypt+decrypt; P-256: derive)"
-            }
-            BackupError::Prompt(_) => {
-                "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
-            }
-            BackupError::Write { error } => match error {
-                MediaError::Exists { .. } => "choose another --out, or add --force to replace it",
-                _ => "check the medium (space, write protection) and run the backup again",
-            },
-            BackupError::Cost(e) => e.advice(),
-            BackupError::PartialSet { .. } => {
-                "destroy the written shares of this incomplete set, fix the medium, and run the \
-                 whole split backup again"
-            }
-            _ => "",
+            BackupError::Request(_) => Cause::Usage,
+            BackupError::Invalid { .. } => Cause::InvalidRequest,
+            BackupError::Token { error } => error.cause(),
+            BackupError::SlotCheck { .. } => Cause::SlotCheck,
+            BackupError::Prompt(e) => prompt_cause(e),
+            BackupError::Write { error } => write_cause(error, Cause::BackupExists),
+            BackupError::Cost(e) => e.cause(),
+            BackupError::PartialSet { .. } => Cause::PartialSet,
+            _ => Cause::Nothing,
         }
     }
 }
@@ -101,34 +288,29 @@ impl Advised for OpenFileError {
             other => other.to_string(),
         }
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            OpenFileError::Cost(e) => e.advice(),
-            OpenFileError::Read { .. } => "check the path and the medium",
+            OpenFileError::Cost(e) => e.cause(),
+            OpenFileError::Read { .. } => Cause::ReadFailed,
             // A repaired text-mode copy that still does not read is judged like any file.
             OpenFileError::Format { error, .. } | OpenFileError::TextCopy { error, .. } => {
                 match error {
-                    FormatError::Damaged { .. } => {
-                        "use another copy of this backup (or another share)"
-                    }
-                    FormatError::UnsupportedVersion { .. } => "use a newer custody",
-                    _ => "this is not a file custody wrote: use another copy of the backup",
+                    FormatError::Damaged { .. } => Cause::Damaged,
+                    FormatError::UnsupportedVersion { .. } => Cause::NewerVersion,
+                    _ => Cause::NotABackup,
                 }
             }
-            OpenFileError::NoToken { .. } => {
-                "plug in one of those tokens, or name one with --token (see `custody token list`)"
-            }
-            OpenFileError::Token { error, .. } => error.advice(),
-            OpenFileError::Auth { .. } => {
-                "check the password (its hint is shown above) and that the token holds the key the file names"
-            }
-            OpenFileError::Altered { .. } => {
-                "do not trust this file; use another copy and report the incident"
-            }
-            OpenFileError::Prompt { .. } => {
-                "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
-            }
-            _ => "",
+            OpenFileError::NoToken { .. } => Cause::NoAcceptedToken,
+            // Only a token named with --token and not present comes here as "not found".
+            OpenFileError::Token {
+                error: TokenError::NotFound { .. },
+                ..
+            } => Cause::NamedTokenAbsent,
+            OpenFileError::Token { error, .. } => error.cause(),
+            OpenFileError::Auth { .. } => Cause::WrongPasswordOrKey,
+            OpenFileError::Altered { .. } => Cause::Altered,
+            OpenFileError::Prompt { error, .. } => prompt_cause(error),
+            _ => Cause::Nothing,
         }
     }
 }
@@ -144,18 +326,14 @@ impl Advised for SetError {
             other => other.to_string(),
         }
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            SetError::Cost(e) => e.advice(),
-            SetError::NotEnough { .. } => {
-                "bring the officers named above with their shares, passwords and tokens"
-            }
-            SetError::Inconsistent { .. } => {
-                "do not trust these files; restore from other shares and report the incident"
-            }
-            SetError::Fatal(e) => e.advice(),
-            SetError::NothingReadable { .. } => "check the files given",
-            _ => "",
+            SetError::Cost(e) => e.cause(),
+            SetError::NotEnough { .. } => Cause::NotEnoughShares,
+            SetError::Inconsistent { .. } => Cause::Inconsistent,
+            SetError::Fatal(e) => e.cause(),
+            SetError::NothingReadable { .. } => Cause::NothingReadable,
+            _ => Cause::Nothing,
         }
     }
 }
@@ -171,11 +349,11 @@ impl Advised for RewrapError {
             other => other.to_string(),
         }
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            RewrapError::Open(e) => e.advice(),
-            RewrapError::Make(e) => e.advice(),
-            _ => "",
+            RewrapError::Open(e) => e.cause(),
+            RewrapError::Make(e) => e.cause(),
+            _ => Cause::Nothing,
         }
     }
 }
@@ -191,11 +369,11 @@ impl Advised for ReshareError {
             other => other.to_string(),
         }
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            ReshareError::Open(e) => e.advice(),
-            ReshareError::Make(e) => e.advice(),
-            _ => "",
+            ReshareError::Open(e) => e.cause(),
+            ReshareError::Make(e) => e.cause(),
+            _ => Cause::Nothing,
         }
     }
 }
@@ -233,19 +411,11 @@ impl Advised for KdfCostError {
             other => other.to_string(),
         }
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            KdfCostError::TooCostly { .. } => {
-                "check that this is the file you expect (compare it with the ceremony record): \
-                 a file asking for more Argon2id than it was made with may be a substitute \
-                 meant to waste the ceremony's time. If its cost is expected, confirm it on a \
-                 terminal or give the --max-kdf-* flags named above"
-            }
-            KdfCostError::Memory { .. } => {
-                "free memory or raise the limit named above (ulimit -v, ulimit -d, the \
-                 cgroup's memory limit), or run on a machine with more memory"
-            }
-            _ => "",
+            KdfCostError::TooCostly { .. } => Cause::TooCostly,
+            KdfCostError::Memory { .. } | KdfCostError::OutOfMemory { .. } => Cause::NoMemory,
+            _ => Cause::Nothing,
         }
     }
 }
@@ -254,11 +424,11 @@ impl Advised for ExportError {
     fn kind(&self) -> ErrorKind {
         ExportError::kind(self)
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            ExportError::Token(e) => e.advice(),
-            ExportError::Write(_) => "choose another --out",
-            _ => "",
+            ExportError::Token(e) => e.cause(),
+            ExportError::Write(_) => Cause::ExportWrite,
+            _ => Cause::Nothing,
         }
     }
 }
@@ -267,30 +437,17 @@ impl Advised for custody::RecordError {
     fn kind(&self) -> ErrorKind {
         custody::RecordError::kind(self)
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            custody::RecordError::Missing { .. } => {
-                "give the ceremony record the backup was recorded in (restore, verify and rewrap \
-                 never start one), or leave out --record"
-            }
-            custody::RecordError::OnMedium { .. } => {
-                "keep the record on the ceremony machine or on a medium of its own \
-                 (--allow-record-on-medium accepts it, for a rehearsal)"
-            }
+            custody::RecordError::Missing { .. } => Cause::RecordMissing,
+            custody::RecordError::OnMedium { .. } => Cause::RecordOnMedium,
             custody::RecordError::Unusable { .. } | custody::RecordError::TooLarge { .. } => {
-                "check that --record names the ceremony record, a file this user can write"
+                Cause::RecordUnusable
             }
-            custody::RecordError::Broken { .. } => {
-                "do not add to it: compare the record with the heads in the paper log \
-                 (`custody record verify FILE --head HEX`) and find out who changed it"
-            }
-            custody::RecordError::BadHead { .. } => {
-                "copy the head as custody printed it (`record head: XXXX-…`), 16 or more hex digits"
-            }
-            custody::RecordError::HeadNotFound { .. } => {
-                "treat the record as altered: compare it with the paper log line by line"
-            }
-            _ => "",
+            custody::RecordError::Broken { .. } => Cause::RecordBroken,
+            custody::RecordError::BadHead { .. } => Cause::RecordBadHead,
+            custody::RecordError::HeadNotFound { .. } => Cause::RecordHeadNotFound,
+            _ => Cause::Nothing,
         }
     }
 }
@@ -299,11 +456,11 @@ impl Advised for custody::RestoreError {
     fn kind(&self) -> ErrorKind {
         custody::RestoreError::kind(self)
     }
-    fn advice(&self) -> &'static str {
+    fn cause(&self) -> Cause {
         match self {
-            custody::RestoreError::File(e) => e.advice(),
-            custody::RestoreError::Set(e) => e.advice(),
-            _ => "",
+            custody::RestoreError::File(e) => e.cause(),
+            custody::RestoreError::Set(e) => e.cause(),
+            _ => Cause::Nothing,
         }
     }
     fn message(&self) -> String {

@@ -53,11 +53,9 @@ pub fn emit_secret(stdout: &mut Out, out: &Path, fmt: Option<OutFormat>, bytes: 
         } else {
             exit::OTHER
         };
-        Failure::new(
-            code,
-            e.to_string(),
-            "choose a new output file; custody never overwrites a secret",
-        )
+        // A full disk is not an existing secret: the advice follows the cause.
+        let cause = super::advice::write_cause(&e, super::advice::Cause::SecretExists);
+        Failure::new(code, e.to_string(), cause.advice())
     })?;
     Ok(())
 }

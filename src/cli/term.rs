@@ -35,9 +35,7 @@ fn tty() -> Option<File> {
 /// A typed password, normalized once; an empty one is refused naming whose it is.
 pub fn to_password(typed: &str, who: &str) -> Result<Password, PromptError> {
     Password::new(typed).map_err(|e| match e {
-        SecretError::EmptyPassword => PromptError::Refused {
-            reason: format!("{who}: an empty password is not allowed"),
-        },
+        SecretError::EmptyPassword => PromptError::EmptyPassword,
         other => PromptError::Refused {
             reason: format!("the password of {who} is {other}"),
         },
@@ -248,9 +246,7 @@ impl TerminalPrompter {
     fn ask_password(&self, prompt: &str, what: &str, who: &str) -> Result<Password, PromptError> {
         self.ask_hidden_as(prompt, what, |text| {
             if text.is_empty() {
-                return Err(PromptError::Refused {
-                    reason: "an empty password is not allowed".into(),
-                });
+                return Err(PromptError::EmptyPassword);
             }
             to_password(text, who)
         })

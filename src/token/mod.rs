@@ -115,6 +115,14 @@ pub enum TokenError {
         /// Which key, for people.
         key: String,
     },
+    /// The PIN file a locator names (`pin-source=file:`) could not be read: nothing was sent
+    /// to the token. Not a wrong PIN and not a wrong key.
+    PinSource {
+        /// Which token the PIN was for, for people.
+        token: String,
+        /// Which file and why it could not be read; never its content.
+        detail: String,
+    },
     /// Any other failure, naming the token and what it said.
     Failed {
         /// Which token, for people.
@@ -156,6 +164,9 @@ impl fmt::Display for TokenError {
                 "{key} did not open this slot: it is another key than the one the slot was made \
                  with, or the file's header was deliberately altered"
             ),
+            TokenError::PinSource { token, detail } => {
+                write!(f, "{detail} (the PIN for {token}; nothing was sent to it)")
+            }
             TokenError::Failed { token, detail } => write!(f, "{token}: {detail}"),
             TokenError::KeyExists { what } => write!(f, "{what}"),
             TokenError::ManagementKeyRefused { token, detail } => write!(
@@ -180,6 +191,7 @@ impl TokenError {
             TokenError::NotFound { .. } | TokenError::KeyUnusable { .. } => ErrorKind::NotFound,
             TokenError::KeyExists { .. } => ErrorKind::OutputExists,
             TokenError::NoPin { .. } => ErrorKind::Interaction,
+            TokenError::PinSource { .. } => ErrorKind::Io,
             TokenError::Failed { .. } => ErrorKind::Token,
             TokenError::ManagementKeyRefused { .. } => ErrorKind::Token,
         }
@@ -295,10 +307,11 @@ pub struct PivKeygen {
 }
 
 /// A PIN that could not be had, as a token failure of `token`: an unreadable PIN file is a
-/// failure of what was given; anything else means there was no PIN to give.
+/// failure of what was given (its own cause, never a wrong PIN or key); anything else means
+/// there was no PIN to give.
 pub(crate) fn pin_error(token: &str, e: crate::prompt::PromptError) -> TokenError {
     match e {
-        crate::prompt::PromptError::Source { detail } => TokenError::Failed {
+        crate::prompt::PromptError::Source { detail } => TokenError::PinSource {
             token: token.to_owned(),
             detail,
         },

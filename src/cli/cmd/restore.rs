@@ -15,7 +15,7 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
         return Err(Failure::new(
             exit::OUTPUT_EXISTS,
             format!("{} already exists", custody::display_path(&a.out)),
-            "choose a new output file; custody never overwrites a secret",
+            crate::cli::advice::Cause::SecretExists.advice(),
         ));
     }
     if a.out != Path::new("-") && a.format.is_some_and(|f| f != OutFormat::Raw) {

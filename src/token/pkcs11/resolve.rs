@@ -202,12 +202,21 @@ impl Pkcs11Tokens {
             .collect();
         match (matching.pop(), matching.len()) {
             (Some(t), 0) => Ok((m, t)),
+            // A label alone is what a person types (and mistypes): name it as such.
             (None, _) => Err(TokenError::NotFound {
                 what: format!(
-                    "no token matching {} in {}; present: {}",
-                    uri.display_without_query(),
+                    "no token {}; present: {} (module {})",
+                    match &uri.token_label {
+                        Some(l)
+                            if uri.token_serial.is_none()
+                                && uri.manufacturer.is_none()
+                                && uri.model.is_none()
+                                && uri.slot_id.is_none() =>
+                            format!("labelled \"{}\"", display_escaped(l)),
+                        _ => format!("matching {}", uri.display_without_query()),
+                    },
+                    present_list(&tokens),
                     display_path(m.path()),
-                    present_list(&tokens)
                 ),
             }),
             (Some(_), n) => Err(TokenError::NotFound {
