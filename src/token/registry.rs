@@ -210,6 +210,75 @@ impl<'p> Tokens<'p> {
             TokenLocator::Pubkey(_) => {}
         }
     }
+    /// The one PKCS#11 token a URI names (a `--token` that names a token but no key). When it
+    /// is absent and someone can plug it in, custody waits for it.
+    pub fn find_token(&mut self, uri: &Pkcs11Uri) -> Result<Present, TokenError> {
+        self.await_token(uri);
+        let (m, t) = self.pkcs11.find_token(uri)?;
+        Ok(Present(PresentInner::Pkcs11(m, t)))
+    }
+
+    /// The key a slot names on a present token or card, logging in as needed. `pin` is what
+    /// the locator that named the token said about its PIN. `None`: that token cannot hold
+    /// this slot's key (another backend).
+    pub fn key_for_slot(
+        &mut self,
+        present: &Present,
+        d: &Descriptor,
+        pin: PinHint<'_>,
+        reason: PinReason,
+    ) -> Option<Result<TokenKey<'static>, TokenError>> {
+        match &present.0 {
+            PresentInner::Pkcs11(m, t) => {
+                self.pkcs11
+                    .key_for_slot(self.prompter, m, t, d, pin, reason)
+            }
+            PresentInner::Piv => self.piv.key_for_slot(self.prompter, d, pin, reason),
+        }
+    }
+
+    /// Every token of a module (the default one when `module` is `None`) and every YubiKey.
+    pub fn inventory(&self, module: Option<&Path>) -> Inventory {
+        let module_path = module.unwrap_or(self.pkcs11.default_module()).to_path_buf();
+        let tokens = self
+            .pkcs11
+            .list(module)
+            .map(|(_, list)| list.iter().map(TokenInfo::summary).collect());
+        Inventory {
+            module: module_path,
+            tokens,
+            cards: piv::list_cards(),
+        }
+    }
+
+    /// Make a key where a locator says: AES-256 or P-256 on a PKCS#11 token (named by the
+    /// URI's `object=`), or P-256 in a YubiKey's PIV slot.
+    pub fn generate(
+        &mut self,
+        loc: &TokenLocator,
+        kind: SlotKind,
+        piv_options: PivKeygen,
+    ) -> Result<GeneratedKey, KeygenRefusal> {
+        self.await_locator(loc);
+        match loc {
+            TokenLocator::Pkcs11(uri) => {
+                if kind == SlotKind::PivP256 {
+                    return Err(KeygenRefusal::KindNotOnToken);
+                }
+                let Some(label) = uri.object_label.clone() else {
+                    return Err(KeygenRefusal::NoLabel);
+                };
+                Ok(self.pkcs11.generate(self.prompter, uri, &label, kind)?)
+            }
+            TokenLocator::Yubikey(y) => {
+                if kind != SlotKind::PivP256 {
+                    return Err(KeygenRefusal::KindNotOnCard);
+                }
+                Ok(self.piv.generate(self.prompter, y, piv_options)?)
+            }
+            TokenLocator::Pubkey(_) => Err(KeygenRefusal::Pubkey),
+        }
+    }
 }
 
 /// How often an absent token or card is looked for again while custody waits for it: often
@@ -308,78 +377,6 @@ fn slot_present(presence: &Presence, d: &Descriptor) -> Option<(Present, PinReas
             .cards()
             .contains(card_serial)
             .then_some((Present(PresentInner::Piv), PinReason::SerialMatch)),
-    }
-}
-
-impl<'p> Tokens<'p> {
-    /// The one PKCS#11 token a URI names (a `--token` that names a token but no key). When it
-    /// is absent and someone can plug it in, custody waits for it.
-    pub fn find_token(&mut self, uri: &Pkcs11Uri) -> Result<Present, TokenError> {
-        self.await_token(uri);
-        let (m, t) = self.pkcs11.find_token(uri)?;
-        Ok(Present(PresentInner::Pkcs11(m, t)))
-    }
-
-    /// The key a slot names on a present token or card, logging in as needed. `pin` is what
-    /// the locator that named the token said about its PIN. `None`: that token cannot hold
-    /// this slot's key (another backend).
-    pub fn key_for_slot(
-        &mut self,
-        present: &Present,
-        d: &Descriptor,
-        pin: PinHint<'_>,
-        reason: PinReason,
-    ) -> Option<Result<TokenKey<'static>, TokenError>> {
-        match &present.0 {
-            PresentInner::Pkcs11(m, t) => {
-                self.pkcs11
-                    .key_for_slot(self.prompter, m, t, d, pin, reason)
-            }
-            PresentInner::Piv => self.piv.key_for_slot(self.prompter, d, pin, reason),
-        }
-    }
-
-    /// Every token of a module (the default one when `module` is `None`) and every YubiKey.
-    pub fn inventory(&self, module: Option<&Path>) -> Inventory {
-        let module_path = module.unwrap_or(self.pkcs11.default_module()).to_path_buf();
-        let tokens = self
-            .pkcs11
-            .list(module)
-            .map(|(_, list)| list.iter().map(TokenInfo::summary).collect());
-        Inventory {
-            module: module_path,
-            tokens,
-            cards: piv::list_cards(),
-        }
-    }
-
-    /// Make a key where a locator says: AES-256 or P-256 on a PKCS#11 token (named by the
-    /// URI's `object=`), or P-256 in a YubiKey's PIV slot.
-    pub fn generate(
-        &mut self,
-        loc: &TokenLocator,
-        kind: SlotKind,
-        piv_options: PivKeygen,
-    ) -> Result<GeneratedKey, KeygenRefusal> {
-        self.await_locator(loc);
-        match loc {
-            TokenLocator::Pkcs11(uri) => {
-                if kind == SlotKind::PivP256 {
-                    return Err(KeygenRefusal::KindNotOnToken);
-                }
-                let Some(label) = uri.object_label.clone() else {
-                    return Err(KeygenRefusal::NoLabel);
-                };
-                Ok(self.pkcs11.generate(self.prompter, uri, &label, kind)?)
-            }
-            TokenLocator::Yubikey(y) => {
-                if kind != SlotKind::PivP256 {
-                    return Err(KeygenRefusal::KindNotOnCard);
-                }
-                Ok(self.piv.generate(self.prompter, y, piv_options)?)
-            }
-            TokenLocator::Pubkey(_) => Err(KeygenRefusal::Pubkey),
-        }
     }
 }
 
