@@ -148,6 +148,20 @@ pub trait Prompter {
             what: "a confirmation".into(),
         })
     }
+    /// A token or card the operation needs is absent (`what` names it, or the ones that would
+    /// do). `Ok(true)`: someone is there to plug it in, so the caller waits for it, calling
+    /// [`Prompter::still_waiting`] at each look. `Ok(false)` or an error: nobody to wait for, and
+    /// the absence is reported at once. Asked only of a person at a terminal; by default there
+    /// is nobody.
+    fn wait_for(&mut self, what: &str) -> Result<bool, PromptError> {
+        let _ = what;
+        Ok(false)
+    }
+    /// Called at each look for an absent token while waiting (a few times a second): `false`
+    /// stops the wait and the absence is reported.
+    fn still_waiting(&mut self) -> bool {
+        true
+    }
 }
 
 /// Why a token was chosen for a login: the PIN source may treat a token the person named

@@ -43,7 +43,8 @@ pub fn plan_file(
     if overrides.is_empty() {
         // Ask each kind of token only if the file has a slot of that kind.
         let descriptors: Vec<&Descriptor> = file.slots.iter().map(|s| &s.descriptor).collect();
-        let presence = tokens.presence(&descriptors);
+        // None of them present: someone at the terminal may plug one in, and custody waits.
+        let presence = tokens.presence_waiting(&descriptors);
         let mut missing_cards = Vec::new();
         for (i, s) in file.slots.iter().enumerate() {
             if let Some((present, why)) = tokens.present_for_slot(&presence, &s.descriptor) {

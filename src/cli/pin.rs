@@ -38,17 +38,22 @@ pub(super) fn pin_for(
         )),
         PinReason::LabelMatch => {
             // The file chose this token by its label alone: its PIN is not sent on the file's
-            // word. A person is asked; nobody being there, the token is not used.
+            // word. A person is asked; nobody being there (no terminal, or standard input
+            // redirected: a question, see `term::interactive`), the token is not used.
             p.info(&format!(
                 "{} has the label this file's slot names, but not the serial it records",
                 req.token
             ));
+            let declined = || PromptError::Declined {
+                detail: "this file's slot names this token by its label only (its serial \
+                         differs): name it with --token to use it"
+                    .into(),
+            };
+            if !super::term::interactive() {
+                return Err(declined());
+            }
             return ask_pin(p, req.token).map_err(|e| match e {
-                PromptError::NotInteractive { .. } => PromptError::Declined {
-                    detail: "this file's slot names this token by its label only (its serial \
-                             differs): name it with --token to use it"
-                        .into(),
-                },
+                PromptError::NotInteractive { .. } => declined(),
                 e => e,
             });
         }

@@ -24,6 +24,15 @@ pub struct TerminalPrompter {
 /// How many times a new password and its confirmation may be typed before custody gives up.
 const MISMATCH_ROUNDS: u32 = 3;
 
+/// Whether custody may ask a question (a confirmation, a choice, a label-only token's PIN, the
+/// wait for a token to be plugged in): standard input is a terminal AND the controlling
+/// terminal opens. With standard input redirected, custody runs unattended even when a
+/// terminal is there, and a question would wait for nobody. Passwords and PINs are read on the
+/// controlling terminal as before: this decides questions only.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && tty().is_some()
+}
+
 fn tty() -> Option<File> {
     std::fs::OpenOptions::new()
         .read(true)
@@ -422,13 +431,12 @@ impl Prompter for TerminalPrompter {
         super::pin::pin_for(self, request)
     }
 
-    /// Asked only when standard input is a terminal and /dev/tty opens: with standard input
-    /// redirected, custody runs unattended and a question would wait for nobody.
+    /// Asked only when custody is [`interactive`].
     fn confirm(&mut self, question: &str) -> Result<bool, PromptError> {
         let nobody = || PromptError::NotInteractive {
             what: "a confirmation".into(),
         };
-        if !std::io::stdin().is_terminal() {
+        if !interactive() {
             return Err(nobody());
         }
         let Some(t) = tty() else {
@@ -444,6 +452,20 @@ impl Prompter for TerminalPrompter {
         let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
         let len = read_entry(&t, &mut buf).map_err(io)?;
         Ok(is_yes(buf.get(..len).unwrap_or_default()))
+    }
+
+    /// Waiting for a token is a question too: only when custody is [`interactive`]. Ctrl-C
+    /// ends the wait by the default SIGINT action (custody installs no handler): the process
+    /// ends, nothing having been written yet.
+    fn wait_for(&mut self, what: &str) -> Result<bool, PromptError> {
+        if !interactive() {
+            return Ok(false);
+        }
+        let Some(mut t) = tty() else {
+            return Ok(false);
+        };
+        let _ = writeln!(t, "Insert {what} — waiting; Ctrl-C to stop");
+        Ok(true)
     }
 }
 

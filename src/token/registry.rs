@@ -2,15 +2,18 @@
 //! one PIN verification per card, for the length of the operation. The ceremony sees tokens only
 //! through this registry; which backend serves a locator or a slot is decided here.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::piv::{self, PivCards};
-use super::pkcs11::{Module, Pkcs11Tokens, TokenInfo};
+use super::pkcs11::{self as p11, Module, Pkcs11Tokens, TokenInfo};
 use super::uri::{Pkcs11Uri, TokenLocator};
 use super::{
     Backend, CardSummary, GeneratedKey, PinHint, PivKeygen, TokenError, TokenKey, TokenSummary,
 };
+use crate::format::display_escaped;
 use crate::format::{Descriptor, SlotKind};
 use crate::prompt::{PinReason, Prompter};
 
@@ -88,7 +91,9 @@ impl<'p> Tokens<'p> {
     }
 
     /// The key a `--token` locator names. `None` for a `pubkey:` locator: a file, not a token.
+    /// When the token or card it names is absent and someone can plug it in, custody waits.
     pub fn resolve(&mut self, loc: &TokenLocator) -> Option<Result<TokenKey<'static>, TokenError>> {
+        self.await_locator(loc);
         let backends: [&mut dyn Backend; 2] = [&mut self.pkcs11, &mut self.piv];
         backends
             .into_iter()
@@ -97,15 +102,44 @@ impl<'p> Tokens<'p> {
 
     /// What is present, looking only for the kinds of token the file's slots name.
     pub fn presence(&mut self, slots: &[&Descriptor]) -> Presence {
-        let pkcs11 = slots
-            .iter()
-            .any(|d| matches!(d, Descriptor::Pkcs11 { .. }))
-            .then(|| self.pkcs11.list(None));
-        let cards = slots
-            .iter()
-            .any(|d| matches!(d, Descriptor::Piv { .. }))
-            .then(|| self.piv.present());
-        Presence { pkcs11, cards }
+        presence_of(&self.pkcs11, &self.piv, slots)
+    }
+
+    /// What is present, as [`Tokens::presence`]; when no slot's token or card is, and someone
+    /// is there to plug one in ([`Prompter::wait_for`]), the tokens and cards are looked for
+    /// again every [`WAIT_INTERVAL`] until one of them is (or the prompter stops the wait).
+    pub fn presence_waiting(&mut self, slots: &[&Descriptor]) -> Presence {
+        let first = presence_of(&self.pkcs11, &self.piv, slots);
+        let any_present = |p: &Presence| slots.iter().any(|d| slot_present(p, d).is_some());
+        let piv_slots = slots.iter().any(|d| matches!(d, Descriptor::Piv { .. }));
+        // Nothing to wait for when the module itself fails (it will not heal by waiting) and
+        // no slot is a YubiKey's.
+        if any_present(&first) || (first.pkcs11_error().is_some() && !piv_slots) {
+            return first;
+        }
+        let mut wanted: Vec<String> = Vec::new();
+        for d in slots {
+            let name = wanted_for_slot(d);
+            if !wanted.contains(&name) {
+                wanted.push(name);
+            }
+        }
+        let (pkcs11, piv) = (&self.pkcs11, &self.piv);
+        wait_until(
+            &mut *self.prompter,
+            &wanted.join(" or "),
+            WAIT_INTERVAL,
+            present_names(&first),
+            || {
+                let p = presence_of(pkcs11, piv, slots);
+                if any_present(&p) {
+                    Ok(p)
+                } else {
+                    Err(present_names(&p))
+                }
+            },
+        )
+        .unwrap_or(first)
     }
 
     /// The present token a slot names, and why it was chosen (serial or label match).
@@ -114,23 +148,72 @@ impl<'p> Tokens<'p> {
         presence: &Presence,
         d: &Descriptor,
     ) -> Option<(Present, PinReason)> {
-        match d {
-            Descriptor::Pkcs11 { .. } => {
-                let Some(Ok((m, present))) = &presence.pkcs11 else {
-                    return None;
-                };
-                Pkcs11Tokens::token_for_slot(d, present)
-                    .map(|(t, why)| (Present(PresentInner::Pkcs11(m.clone(), t)), why))
-            }
-            Descriptor::Piv { card_serial, .. } => presence
-                .cards()
-                .contains(card_serial)
-                .then_some((Present(PresentInner::Piv), PinReason::SerialMatch)),
-        }
+        slot_present(presence, d)
     }
 
-    /// The one PKCS#11 token a URI names (a `--token` that names a token but no key).
+    /// Wait, if someone is there to plug it in, until the token a URI names is present. The
+    /// caller then finds it as usual, so a wait that ends without it reports the absence.
+    fn await_token(&mut self, uri: &Pkcs11Uri) {
+        let module = uri.module_path.as_deref();
+        let listed = |p: &Pkcs11Tokens| -> Result<(), BTreeSet<String>> {
+            match p.list(module) {
+                Ok((_, tokens)) if tokens.iter().any(|t| p11::uri_matches(uri, t)) => Ok(()),
+                Ok((_, tokens)) => Err(tokens.iter().map(p11::token_name).collect()),
+                Err(_) => Err(BTreeSet::new()),
+            }
+        };
+        let seen = match self.pkcs11.list(module) {
+            // A module that fails is reported by the caller: waiting will not mend it.
+            Err(_) => return,
+            Ok(_) => match listed(&self.pkcs11) {
+                Ok(()) => return,
+                Err(seen) => seen,
+            },
+        };
+        let pkcs11 = &self.pkcs11;
+        wait_until(
+            &mut *self.prompter,
+            &p11::wanted_name(uri),
+            WAIT_INTERVAL,
+            seen,
+            || listed(pkcs11),
+        );
+    }
+
+    /// Wait, if someone is there to plug it in, until the YubiKey with this serial is present.
+    fn await_card(&mut self, serial: u32) {
+        let listed = || -> Result<(), BTreeSet<String>> {
+            let present = piv::list_serials().unwrap_or_default();
+            if present.contains(&serial) {
+                Ok(())
+            } else {
+                Err(present.into_iter().map(piv::card_name).collect())
+            }
+        };
+        let Err(seen) = listed() else {
+            return;
+        };
+        wait_until(
+            &mut *self.prompter,
+            &piv::card_name(serial),
+            WAIT_INTERVAL,
+            seen,
+            listed,
+        );
+    }
+
+    /// Wait for what a locator names, if it is absent and someone can plug it in.
+    fn await_locator(&mut self, loc: &TokenLocator) {
+        match loc {
+            TokenLocator::Pkcs11(uri) => self.await_token(uri),
+            TokenLocator::Yubikey(y) => self.await_card(y.serial),
+            TokenLocator::Pubkey(_) => {}
+        }
+    }
+    /// The one PKCS#11 token a URI names (a `--token` that names a token but no key). When it
+    /// is absent and someone can plug it in, custody waits for it.
     pub fn find_token(&mut self, uri: &Pkcs11Uri) -> Result<Present, TokenError> {
+        self.await_token(uri);
         let (m, t) = self.pkcs11.find_token(uri)?;
         Ok(Present(PresentInner::Pkcs11(m, t)))
     }
@@ -176,6 +259,7 @@ impl<'p> Tokens<'p> {
         kind: SlotKind,
         piv_options: PivKeygen,
     ) -> Result<GeneratedKey, KeygenRefusal> {
+        self.await_locator(loc);
         match loc {
             TokenLocator::Pkcs11(uri) => {
                 if kind == SlotKind::PivP256 {
@@ -194,6 +278,105 @@ impl<'p> Tokens<'p> {
             }
             TokenLocator::Pubkey(_) => Err(KeygenRefusal::Pubkey),
         }
+    }
+}
+
+/// How often an absent token or card is looked for again while custody waits for it: often
+/// enough that a plugged-in token is taken at once, seldom enough to cost nothing. Modules
+/// are polled (`C_GetSlotList`, the PC/SC reader list) rather than waited on with
+/// `C_WaitForSlotEvent`: one loop serves both backends, and SoftHSM2 does not support the
+/// event call at all.
+pub const WAIT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Wait for something absent: if the prompter has someone to plug `what` in, `look` again
+/// every `interval` until it finds it (`Ok`), asking [`Prompter::still_waiting`] each round.
+/// `look`'s `Err` names what is present instead; a name not in `seen` is something just plugged
+/// in that is not what is needed, and is said so once. `None`: no wait, or the wait was stopped.
+pub(crate) fn wait_until<T>(
+    prompter: &mut dyn Prompter,
+    what: &str,
+    interval: Duration,
+    mut seen: BTreeSet<String>,
+    mut look: impl FnMut() -> Result<T, BTreeSet<String>>,
+) -> Option<T> {
+    if !matches!(prompter.wait_for(what), Ok(true)) {
+        return None;
+    }
+    loop {
+        std::thread::sleep(interval);
+        if !prompter.still_waiting() {
+            return None;
+        }
+        match look() {
+            Ok(found) => return Some(found),
+            Err(present) => {
+                for name in present.difference(&seen) {
+                    prompter.warn(&format!(
+                        "{name} is not the one needed: still waiting for {what}"
+                    ));
+                }
+                // Something unplugged and plugged in again is news again.
+                seen = present;
+            }
+        }
+    }
+}
+
+/// What is present, looking only for the kinds of token the slots name.
+fn presence_of(pkcs11: &Pkcs11Tokens, piv: &PivCards, slots: &[&Descriptor]) -> Presence {
+    let p11 = slots
+        .iter()
+        .any(|d| matches!(d, Descriptor::Pkcs11 { .. }))
+        .then(|| pkcs11.list(None));
+    let cards = slots
+        .iter()
+        .any(|d| matches!(d, Descriptor::Piv { .. }))
+        .then(|| piv.present());
+    Presence { pkcs11: p11, cards }
+}
+
+/// The names of every token and card present, as messages show them.
+fn present_names(p: &Presence) -> BTreeSet<String> {
+    let tokens = match &p.pkcs11 {
+        Some(Ok((_, list))) => list.iter().map(p11::token_name).collect(),
+        _ => Vec::new(),
+    };
+    tokens
+        .into_iter()
+        .chain(p.cards().iter().map(|s| piv::card_name(*s)))
+        .collect()
+}
+
+/// How people see the token or card a slot names, before it is present.
+fn wanted_for_slot(d: &Descriptor) -> String {
+    match d {
+        Descriptor::Pkcs11 {
+            token_label,
+            token_serial,
+            ..
+        } => format!(
+            "token \"{}\" (serial {})",
+            display_escaped(token_label),
+            display_escaped(token_serial)
+        ),
+        Descriptor::Piv { card_serial, .. } => piv::card_name(*card_serial),
+    }
+}
+
+/// The present token a slot names, and why it was chosen (serial or label match).
+fn slot_present(presence: &Presence, d: &Descriptor) -> Option<(Present, PinReason)> {
+    match d {
+        Descriptor::Pkcs11 { .. } => {
+            let Some(Ok((m, present))) = &presence.pkcs11 else {
+                return None;
+            };
+            Pkcs11Tokens::token_for_slot(d, present)
+                .map(|(t, why)| (Present(PresentInner::Pkcs11(m.clone(), t)), why))
+        }
+        Descriptor::Piv { card_serial, .. } => presence
+            .cards()
+            .contains(card_serial)
+            .then_some((Present(PresentInner::Piv), PinReason::SerialMatch)),
     }
 }
 
@@ -258,4 +441,109 @@ impl From<TokenError> for KeygenRefusal {
 /// The name a YubiKey goes by in messages.
 pub fn card_name(serial: u32) -> String {
     piv::card_name(serial)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::{NewPassword, PinRequest, PromptError};
+    use crate::secret::Password;
+    use secrecy::SecretString;
+
+    /// A prompter that waits (or not) and records what it is told.
+    struct Waiter {
+        wait: bool,
+        asked: Vec<String>,
+        warned: Vec<String>,
+        rounds: usize,
+        stop_after: Option<usize>,
+    }
+
+    impl Waiter {
+        fn new(wait: bool) -> Self {
+            Waiter {
+                wait,
+                asked: Vec::new(),
+                warned: Vec::new(),
+                rounds: 0,
+                stop_after: None,
+            }
+        }
+    }
+
+    impl Prompter for Waiter {
+        fn info(&mut self, _: &str) {}
+        fn warn(&mut self, msg: &str) {
+            self.warned.push(msg.to_owned());
+        }
+        fn new_password(&mut self, _: &str, _: bool) -> Result<NewPassword, PromptError> {
+            unimplemented!()
+        }
+        fn password(&mut self, _: &str) -> Result<Password, PromptError> {
+            unimplemented!()
+        }
+        fn pin(&mut self, _: &PinRequest<'_>) -> Result<SecretString, PromptError> {
+            unimplemented!()
+        }
+        fn wait_for(&mut self, what: &str) -> Result<bool, PromptError> {
+            self.asked.push(what.to_owned());
+            Ok(self.wait)
+        }
+        fn still_waiting(&mut self) -> bool {
+            self.rounds += 1;
+            self.stop_after.is_none_or(|n| self.rounds <= n)
+        }
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn nobody_to_wait_for_means_no_look_at_all() {
+        let mut p = Waiter::new(false);
+        let mut looks = 0;
+        let got: Option<()> = wait_until(&mut p, "token \"A\"", Duration::ZERO, set(&[]), || {
+            looks += 1;
+            Ok(())
+        });
+        assert!(got.is_none());
+        assert_eq!(looks, 0);
+        assert_eq!(p.asked, ["token \"A\""]);
+    }
+
+    #[test]
+    fn a_wrong_token_is_named_once_and_the_wait_goes_on_until_the_right_one() {
+        let mut p = Waiter::new(true);
+        // Rounds: nothing new, a wrong token plugged in (twice seen), then the right one.
+        let mut rounds = vec![
+            Err(set(&["old"])),
+            Err(set(&["old", "token \"B\""])),
+            Err(set(&["old", "token \"B\""])),
+            Ok(7),
+        ]
+        .into_iter();
+        let got = wait_until(&mut p, "token \"A\"", Duration::ZERO, set(&["old"]), || {
+            rounds.next().unwrap()
+        });
+        assert_eq!(got, Some(7));
+        assert_eq!(
+            p.warned,
+            ["token \"B\" is not the one needed: still waiting for token \"A\""]
+        );
+        assert_eq!(p.rounds, 4);
+    }
+
+    #[test]
+    fn the_prompter_can_stop_the_wait() {
+        let mut p = Waiter::new(true);
+        p.stop_after = Some(2);
+        let mut looks = 0;
+        let got: Option<()> = wait_until(&mut p, "YubiKey 1", Duration::ZERO, set(&[]), || {
+            looks += 1;
+            Err(set(&[]))
+        });
+        assert!(got.is_none());
+        assert_eq!(looks, 2);
+    }
 }

@@ -18,7 +18,17 @@ pub struct Pty {
 }
 
 impl Pty {
-    pub fn spawn(mut cmd: Command) -> Pty {
+    pub fn spawn(cmd: Command) -> Pty {
+        Self::spawn_with(cmd, None)
+    }
+
+    /// The same, with standard input from `stdin` (a file) instead of the terminal: the pty is
+    /// still the controlling terminal, so /dev/tty opens.
+    pub fn spawn_with_stdin(cmd: Command, stdin: File) -> Pty {
+        Self::spawn_with(cmd, Some(stdin))
+    }
+
+    fn spawn_with(mut cmd: Command, stdin: Option<File>) -> Pty {
         let mut master: libc::c_int = 0;
         let mut slave: libc::c_int = 0;
         let r = unsafe {
@@ -34,8 +44,11 @@ impl Pty {
         let slave_fd = unsafe { OwnedFd::from_raw_fd(slave) };
         let master = unsafe { File::from_raw_fd(master) };
         let s = slave_fd.as_raw_fd();
-        cmd.stdin(Stdio::from(slave_fd.try_clone().unwrap()))
-            .stdout(Stdio::from(slave_fd.try_clone().unwrap()))
+        match stdin {
+            Some(f) => cmd.stdin(Stdio::from(f)),
+            None => cmd.stdin(Stdio::from(slave_fd.try_clone().unwrap())),
+        };
+        cmd.stdout(Stdio::from(slave_fd.try_clone().unwrap()))
             .stderr(Stdio::from(slave_fd.try_clone().unwrap()));
         unsafe {
             cmd.pre_exec(move || {

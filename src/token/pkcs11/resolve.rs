@@ -47,6 +47,33 @@ fn key_name(t: &TokenInfo, k: &KeyInfo) -> String {
     )
 }
 
+/// Whether a token is one a URI names (every token attribute the URI gives agrees).
+pub fn uri_matches(uri: &Pkcs11Uri, t: &TokenInfo) -> bool {
+    uri.token_label.as_ref().is_none_or(|l| &t.label == l)
+        && uri.token_serial.as_ref().is_none_or(|s| &t.serial == s)
+        && uri
+            .manufacturer
+            .as_ref()
+            .is_none_or(|s| &t.manufacturer == s)
+        && uri.model.as_ref().is_none_or(|s| &t.model == s)
+        && uri.slot_id.is_none_or(|s| t.slot.id() == s)
+}
+
+/// How people see the token a URI names, before it is present: `token "L" (serial S)` with
+/// the parts the URI gives, else the URI itself.
+pub fn wanted_name(uri: &Pkcs11Uri) -> String {
+    match (&uri.token_label, &uri.token_serial) {
+        (Some(l), Some(s)) => format!(
+            "token \"{}\" (serial {})",
+            display_escaped(l),
+            display_escaped(s)
+        ),
+        (Some(l), None) => format!("token \"{}\"", display_escaped(l)),
+        (None, Some(s)) => format!("the token with serial {}", display_escaped(s)),
+        (None, None) => format!("a token matching {}", uri.display_without_query()),
+    }
+}
+
 fn present_list(tokens: &[TokenInfo]) -> String {
     if tokens.is_empty() {
         return "none".into();
@@ -188,16 +215,7 @@ impl Pkcs11Tokens {
         let (m, tokens) = self.list(uri.module_path.as_deref())?;
         let mut matching: Vec<TokenInfo> = tokens
             .iter()
-            .filter(|t| {
-                uri.token_label.as_ref().is_none_or(|l| &t.label == l)
-                    && uri.token_serial.as_ref().is_none_or(|s| &t.serial == s)
-                    && uri
-                        .manufacturer
-                        .as_ref()
-                        .is_none_or(|s| &t.manufacturer == s)
-                    && uri.model.as_ref().is_none_or(|s| &t.model == s)
-                    && uri.slot_id.is_none_or(|s| t.slot.id() == s)
-            })
+            .filter(|t| uri_matches(uri, t))
             .cloned()
             .collect();
         match (matching.pop(), matching.len()) {
