@@ -191,6 +191,7 @@ pub mod internals {
     };
 }
 
+pub use ceremony::{AllSlotsReport, AllSlotsRequest, SlotOutcome, SlotReport, verify_all_slots};
 pub use ceremony::{
     BackupError, BackupOptions, BackupReport, CostlyFile, ExportError, ExportedKey, FileReport,
     Input, KdfChange, KdfCostError, KdfLimits, KeySpec, KeygenError, LoadOptions, LoadedFile,
