@@ -55,6 +55,31 @@ impl Advised for TokenError {
     }
 }
 
+impl Advised for MediaError {
+    fn kind(&self) -> ErrorKind {
+        MediaError::kind(self)
+    }
+    fn advice(&self) -> &'static str {
+        match self {
+            MediaError::OutputFolder { problem, .. } => match problem.as_ref() {
+                custody::DirProblem::Missing | custody::DirProblem::NotAFolder => {
+                    "check the output path; create the folder, or mount the medium it is on, \
+                     and run the command again"
+                }
+                custody::DirProblem::NoSpace { .. } => {
+                    "free some space there or choose another medium, and run the command again"
+                }
+                _ => {
+                    "choose a folder you can write (check the medium's write protection, a \
+                     read-only mount or the folder's permissions), and run the command again"
+                }
+            },
+            MediaError::Exists { .. } => "choose another output file; custody never replaces it",
+            _ => "check the medium (space, write protection) and run the command again",
+        }
+    }
+}
+
 impl Advised for BackupError {
     fn kind(&self) -> ErrorKind {
         BackupError::kind(self)
@@ -79,6 +104,7 @@ impl Advised for BackupError {
             }
             BackupError::Write { error } => match error {
                 MediaError::Exists { .. } => "choose another --out, or add --force to replace it",
+                MediaError::OutputFolder { .. } => error.advice(),
                 _ => "check the medium (space, write protection) and run the backup again",
             },
             BackupError::Cost(e) => e.advice(),
