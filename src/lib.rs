@@ -191,6 +191,7 @@ pub mod internals {
     };
 }
 
+pub use ceremony::{AllSlotsReport, AllSlotsRequest, SlotOutcome, SlotReport, verify_all_slots};
 pub use ceremony::{
     BackupError, BackupOptions, BackupReport, CostlyFile, ExportError, ExportedKey, FileReport,
     Input, KdfChange, KdfCostError, KdfLimits, KeySpec, KeygenError, LoadOptions, LoadedFile,
@@ -211,6 +212,7 @@ pub use format::{
     Descriptor, FormatError, MAX_SECRET_BYTES, MIN_SECRET_BYTES, SlotKind, display_escaped,
     display_path, percent_encode, repair_text_copy,
 };
+pub use media::{DirProblem, check_output_dir};
 pub use media::{
     FAULT_INJECT_ENV, MediaError, MemoryAvailable, MemoryLimit, read_bounded, write_secret_new,
 };

@@ -211,11 +211,13 @@ fn a_full_disk_at_restore_advises_space_not_overwriting() {
     .map(|s| s.to_string())
     .collect();
     let out = on_a_full_disk(&env, "full", &argv);
+    // The folder's free space is checked before anything is asked (item 6), so the full disk
+    // is named there, with its own advice, and never as "custody never overwrites a secret".
     says(
         &out,
         exit::OTHER,
-        &["No space left on device"],
-        &["free space", "another folder"],
+        &["bytes free", "nothing was asked or written"],
+        &["free some space", "another medium"],
         &["never overwrites"],
     );
 }
@@ -243,8 +245,8 @@ fn a_full_disk_at_backup_advises_space() {
     says(
         &out,
         exit::OTHER,
-        &["No space left on device"],
-        &["free space", "another folder"],
+        &["bytes free", "nothing was asked or written"],
+        &["free some space", "another medium"],
         &["--force"],
     );
 }

@@ -130,7 +130,10 @@ fn an_absent_named_token_is_waited_for_on_a_terminal_and_refused_at_once_otherwi
     assert_eq!(code, exit::NOT_FOUND, "{screen}");
     assert!(!screen.contains("Insert"), "{screen}");
     // The cause first (issue 8, item 8): no token with that label, and what is present.
-    assert!(screen.contains("no token labelled \"Vault HSM\""), "{screen}");
+    assert!(
+        screen.contains("no token labelled \"Vault HSM\""),
+        "{screen}"
+    );
     assert!(start.elapsed() < Duration::from_secs(20));
     let out = env.run(&args);
     out.code(exit::NOT_FOUND);

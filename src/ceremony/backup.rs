@@ -310,6 +310,59 @@ pub fn backup_set(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<BackupReport, BackupError> {
+    check_set_outputs(&req, prompter)?;
+    make_set(req, secret, env, prompter)
+}
+
+/// Where a set's files go, checked before any token, PIN or password: every output's folder
+/// exists, can be written and has room ([`check_output_folders`]); a split's shares are on
+/// distinct filesystems ([`check_devices`]).
+pub(crate) fn check_set_outputs(
+    req: &SetRequest,
+    prompter: &mut dyn Prompter,
+) -> Result<(), BackupError> {
+    check_output_folders(req.shares.iter().map(|s| &s.out))?;
+    if req.shares.len() > 1 {
+        let paths: Vec<PathBuf> = req
+            .shares
+            .iter()
+            .filter_map(|s| match &s.out {
+                Output::Path(p) => Some(p.clone()),
+                Output::Memory { .. } => None,
+            })
+            .collect();
+        check_devices(&paths, req.options.allow_same_device, prompter)?;
+    }
+    Ok(())
+}
+
+/// Every output folder exists, can be written and has room for the files it gets (a backup or
+/// share file is at most [`format::MAX_FILE_BYTES`]): nothing is asked before this holds.
+pub(crate) fn check_output_folders<'a>(
+    outs: impl IntoIterator<Item = &'a Output>,
+) -> Result<(), BackupError> {
+    let mut folders: Vec<(PathBuf, &Path, u64)> = Vec::new();
+    for out in outs {
+        let Output::Path(p) = out else { continue };
+        let dir = media::output_folder(p);
+        match folders.iter_mut().find(|(d, ..)| *d == dir) {
+            Some(f) => f.2 = f.2.saturating_add(format::MAX_FILE_BYTES),
+            None => folders.push((dir, p, format::MAX_FILE_BYTES)),
+        }
+    }
+    for (_, p, needed) in folders {
+        media::check_output_dir(p, needed).map_err(|error| BackupError::Write { error })?;
+    }
+    Ok(())
+}
+
+/// [`backup_set`] once its outputs were checked.
+pub(crate) fn make_set(
+    req: SetRequest,
+    secret: MasterSecret,
+    env: TokenEnv,
+    prompter: &mut dyn Prompter,
+) -> Result<BackupReport, BackupError> {
     let invalid = |reason: String| BackupError::Invalid { reason };
     let secret = secret.expose();
     let n = req.shares.len();
@@ -319,17 +372,6 @@ pub fn backup_set(
     let label = req.label.clone().unwrap_or_default();
     let officers: Vec<String> = req.shares.iter().map(|s| s.officer.clone()).collect();
     let mut hints: Vec<Option<String>> = req.shares.iter().map(|s| s.hint.clone()).collect();
-    let paths: Vec<PathBuf> = req
-        .shares
-        .iter()
-        .filter_map(|s| match &s.out {
-            Output::Path(p) => Some(p.clone()),
-            Output::Memory { .. } => None,
-        })
-        .collect();
-    if split {
-        check_devices(&paths, req.options.allow_same_device, prompter)?;
-    }
     // Memory for Argon2id before any token or password (the files are derived one by one).
     if let Some(first) = req.shares.first() {
         check_memory(first.out.name(), &[req.kdf]).map_err(BackupError::Cost)?;

@@ -261,6 +261,9 @@ pub fn rewrap(
         }
     }
 
+    // Where the new file goes, before any question, token, PIN or password.
+    super::backup::check_output_folders([&req.out]).map_err(RewrapError::Make)?;
+
     // What Argon2id will cost, before any token or password: the file's (it asks), then the
     // new parameters' (run after it, not beside it).
     check_cost(&[&lf], &req.kdf_limits, prompter)
@@ -522,7 +525,9 @@ pub fn reshare(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<super::BackupReport, ReshareError> {
-    // Memory for the new set's Argon2id too, before the old set asks for anything.
+    // Where the new set goes, and memory for its Argon2id, before the old set asks for
+    // anything: a missing folder found after the officers typed wastes the ceremony.
+    super::backup::check_set_outputs(&req.new_set, prompter).map_err(ReshareError::Make)?;
     if let Some(first) = req.new_set.shares.first() {
         check_memory(first.out.name(), &[req.new_set.kdf])
             .map_err(|e| ReshareError::Make(BackupError::Cost(e)))?;
@@ -559,8 +564,8 @@ pub fn reshare(
         new_set.label = Some(opened.label);
     }
     let opened_by = opened.opened_by;
-    let mut report =
-        super::backup_set(new_set, opened.secret, env, prompter).map_err(ReshareError::Make)?;
+    let mut report = super::backup::make_set(new_set, opened.secret, env, prompter)
+        .map_err(ReshareError::Make)?;
     report.opened_by = opened_by;
     Ok(report)
 }

@@ -91,6 +91,7 @@ mod record_io;
 mod request;
 mod restore;
 mod set;
+mod slots;
 
 pub use backup::*;
 pub use cost::{CostlyFile, KdfCostError, KdfLimits};
@@ -103,3 +104,4 @@ pub use record_io::*;
 pub use request::*;
 pub use restore::*;
 pub use set::*;
+pub use slots::*;

@@ -458,9 +458,9 @@ pub(crate) fn show_hint(lf: &LoadedFile, p: &mut dyn Prompter) {
 
 /// A slot whose key proved itself, with the token secret z it gave.
 pub struct Proven {
-    slot: usize,
-    z: TokenSecret,
-    key: String,
+    pub(crate) slot: usize,
+    pub(crate) z: TokenSecret,
+    pub(crate) key: String,
 }
 
 /// Go through the candidates in order until one key proves it is its slot's key (see
@@ -473,35 +473,93 @@ pub fn prove_first(
     overrides: &[KeySpec],
     tokens: &mut Tokens<'_>,
 ) -> Result<Proven, OpenFileError> {
-    let file = &lf.file;
-    let path = &lf.path;
-    let accepted: Vec<String> = file.slots.iter().map(|s| s.descriptor.describe()).collect();
-    let mut resolved: Vec<Option<Result<TokenKey<'static>, (String, bool)>>> =
-        overrides.iter().map(|_| None).collect();
-    let mut attempts = Vec::new();
-    // Attempts that failed only because a token or key was not there (exit 4, not 3).
-    let mut not_found = 0usize;
-    // A blocked token is skipped for the next candidate; if no other one proves, the block is
-    // the real cause, and the error says so.
-    let mut blocked: Option<TokenError> = None;
+    let mut search = Search::new(overrides);
     for (i, cand) in plan.0 {
+        if let Some(p) = search.try_candidate(lf, i, cand, tokens)? {
+            return Ok(p);
+        }
+    }
+    Err(search.failure(lf))
+}
+
+/// The keys tried so far on a file's slots, and why each attempt failed.
+pub(crate) struct Search<'o> {
+    overrides: &'o [KeySpec],
+    /// Each `--token` key, resolved once (an error with whether it means "not found").
+    resolved: Vec<Option<Result<TokenKey<'static>, (String, bool)>>>,
+    /// Each failed attempt, for people.
+    pub(crate) attempts: Vec<String>,
+    /// Attempts that failed only because a token or key was not there (exit 4, not 3).
+    pub(crate) not_found: usize,
+    /// A blocked token is skipped for the next candidate; if no other one proves, the block is
+    /// the real cause, and the error says so.
+    pub(crate) blocked: Option<TokenError>,
+}
+
+impl<'o> Search<'o> {
+    pub(crate) fn new(overrides: &'o [KeySpec]) -> Self {
+        Search {
+            overrides,
+            resolved: overrides.iter().map(|_| None).collect(),
+            attempts: Vec::new(),
+            not_found: 0,
+            blocked: None,
+        }
+    }
+
+    /// Why no candidate proved its key: a blocked token when nothing else was there, no token
+    /// when every attempt was "not there", else the attempts.
+    pub(crate) fn failure(self, lf: &LoadedFile) -> OpenFileError {
+        let path = &lf.path;
+        if self.not_found == self.attempts.len() {
+            if let Some(error) = self.blocked {
+                return OpenFileError::Token {
+                    file: path.clone(),
+                    error,
+                };
+            }
+            return OpenFileError::NoToken {
+                file: path.clone(),
+                accepted: lf
+                    .file
+                    .slots
+                    .iter()
+                    .map(|s| s.descriptor.describe())
+                    .collect(),
+                detail: Some(self.attempts.join("; ")),
+            };
+        }
+        OpenFileError::Auth {
+            file: path.clone(),
+            attempts: self.attempts,
+        }
+    }
+
+    /// Try one candidate key on slot `i`: the proven key, or `None` with the failure noted (a
+    /// PIN failure or an altered file stops everything).
+    pub(crate) fn try_candidate(
+        &mut self,
+        lf: &LoadedFile,
+        i: usize,
+        cand: Candidate,
+        tokens: &mut Tokens<'_>,
+    ) -> Result<Option<Proven>, OpenFileError> {
+        let file = &lf.file;
+        let path = &lf.path;
         let Some(slot_desc) = file.slots.get(i).map(|s| &s.descriptor) else {
-            continue;
+            return Ok(None);
         };
         let mut owned = None;
         let key = match cand {
             Candidate::Override(o) => {
-                let loc = match overrides.get(o) {
+                let loc = match self.overrides.get(o) {
                     Some(KeySpec::Locator(loc)) => loc,
                     Some(KeySpec::Key(k)) if k.descriptor.kind() == slot_desc.kind() => {
-                        match prove(lf, i, k, &mut attempts)? {
-                            Some(p) => return Ok(p),
-                            None => continue,
-                        }
+                        return prove(lf, i, k, &mut self.attempts);
                     }
-                    Some(KeySpec::Key(_)) | None => continue,
+                    Some(KeySpec::Key(_)) | None => return Ok(None),
                 };
-                if resolved.get(o).is_some_and(Option::is_none) {
+                if self.resolved.get(o).is_some_and(Option::is_none) {
                     let found = tokens.resolve(loc).unwrap_or_else(|| {
                         Err(TokenError::NotFound {
                             what: "a pubkey: file cannot open a backup".into(),
@@ -521,72 +579,55 @@ pub fn prove_first(
                         }
                         Err(e @ TokenError::PinLocked { .. }) => {
                             let entry = Err((e.to_string(), true));
-                            blocked = Some(e);
+                            self.blocked = Some(e);
                             entry
                         }
                         Err(e) => Err((
                             e.to_string(),
                             matches!(
                                 e,
-                                TokenError::NotFound { .. }
-                                    | TokenError::KeyUnusable { .. }
-                                    | TokenError::PinLocked { .. }
+                                TokenError::NotFound { .. } | TokenError::KeyUnusable { .. }
                             ),
                         )),
                     };
-                    if let Some(r) = resolved.get_mut(o) {
+                    if let Some(r) = self.resolved.get_mut(o) {
                         *r = Some(entry);
                     }
                 }
-                match resolved.get(o).and_then(Option::as_ref) {
+                match self.resolved.get(o).and_then(Option::as_ref) {
                     Some(Ok(k)) if k.descriptor.kind() == slot_desc.kind() => Some(k),
-                    Some(Ok(_)) | None => continue,
+                    Some(Ok(_)) | None => return Ok(None),
                     Some(Err((e, nf))) => {
-                        not_found += usize::from(*nf);
-                        attempts.push(format!("slot {} ({}): {e}", i + 1, slot_desc.describe()));
-                        continue;
+                        self.not_found += usize::from(*nf);
+                        self.attempts.push(format!(
+                            "slot {} ({}): {e}",
+                            i + 1,
+                            slot_desc.describe()
+                        ));
+                        return Ok(None);
                     }
                 }
             }
             Candidate::Present(present, why, o) => {
                 // A token of another backend than the slot's has no key for it: not a failure.
                 let Some(found) =
-                    tokens.key_for_slot(&present, slot_desc, pin_hint(overrides, o), why)
+                    tokens.key_for_slot(&present, slot_desc, pin_hint(self.overrides, o), why)
                 else {
-                    continue;
+                    return Ok(None);
                 };
                 take_key(
                     found,
                     &mut owned,
                     (path, i),
-                    &mut attempts,
-                    &mut not_found,
-                    &mut blocked,
+                    &mut self.attempts,
+                    &mut self.not_found,
+                    &mut self.blocked,
                 )?
             }
         };
-        let Some(key) = key else { continue };
-        if let Some(p) = prove(lf, i, key, &mut attempts)? {
-            return Ok(p);
-        }
+        let Some(key) = key else { return Ok(None) };
+        prove(lf, i, key, &mut self.attempts)
     }
-    if not_found == attempts.len() {
-        if let Some(error) = blocked {
-            return Err(OpenFileError::Token {
-                file: path.clone(),
-                error,
-            });
-        }
-        return Err(OpenFileError::NoToken {
-            file: path.clone(),
-            accepted,
-            detail: Some(attempts.join("; ")),
-        });
-    }
-    Err(OpenFileError::Auth {
-        file: path.clone(),
-        attempts,
-    })
 }
 
 /// Whether `key` proves it holds slot `i`'s key: its z, or why not (one more attempt).
@@ -677,6 +718,13 @@ fn check_opened(
     s: FileSecret,
     a: PasswordKey,
 ) -> Result<Opened, OpenFileError> {
+    let s = check_secret(lf, s)?;
+    Ok(Opened { s, slot: i, a })
+}
+
+/// A file secret that came out of a slot, checked against the file MAC and the set's
+/// commitment for this share.
+pub(crate) fn check_secret(lf: &LoadedFile, s: FileSecret) -> Result<FileSecret, OpenFileError> {
     let path = &lf.path;
     if !crypto::ct_eq(&slot::compute_mac(&lf.file, &lf.enc, &s), &lf.file.mac) {
         return Err(OpenFileError::Altered {
@@ -703,7 +751,7 @@ fn check_opened(
             reason: "the secret in the slot does not match the set's commitment".into(),
         });
     }
-    Ok(Opened { s, slot: i, a })
+    Ok(s)
 }
 
 /// The PIN a `--token` override carries (its query part), for the token it names.

@@ -59,6 +59,10 @@ pub enum Cause {
     RecordBadHead,
     RecordHeadNotFound,
     SecretExists,
+    OutputExists,
+    FolderMissing,
+    FolderNoSpace,
+    FolderNotWritable,
 }
 
 impl Cause {
@@ -113,6 +117,18 @@ impl Cause {
             }
             Cause::PasswordRefused => "check the password files given and run the command again",
             Cause::BackupExists => "choose another --out, or add --force to replace it",
+            Cause::OutputExists => "choose another output file; custody never replaces it",
+            Cause::FolderMissing => {
+                "check the output path; create the folder, or mount the medium it is on, and \
+                 run the command again"
+            }
+            Cause::FolderNoSpace => {
+                "free some space there or choose another medium, and run the command again"
+            }
+            Cause::FolderNotWritable => {
+                "choose a folder you can write (check the medium's write protection, a read-only \
+                 mount or the folder's permissions), and run the command again"
+            }
             Cause::NoSpace => {
                 "free space on that filesystem, or write to another folder; nothing was left \
                  half-written"
@@ -194,6 +210,11 @@ fn prompt_cause(e: &PromptError) -> Cause {
 pub fn write_cause(e: &MediaError, exists: Cause) -> Cause {
     match e {
         MediaError::Exists { .. } => exists,
+        MediaError::OutputFolder { problem, .. } => match problem.as_ref() {
+            custody::DirProblem::Missing | custody::DirProblem::NotAFolder => Cause::FolderMissing,
+            custody::DirProblem::NoSpace { .. } => Cause::FolderNoSpace,
+            _ => Cause::FolderNotWritable,
+        },
         _ if no_space(e) => Cause::NoSpace,
         _ => Cause::WriteFailed,
     }
@@ -249,6 +270,15 @@ impl Advised for TokenError {
             TokenError::KeyExists { .. } => Cause::KeyExists,
             _ => Cause::TokenFailed,
         }
+    }
+}
+
+impl Advised for MediaError {
+    fn kind(&self) -> ErrorKind {
+        MediaError::kind(self)
+    }
+    fn cause(&self) -> Cause {
+        write_cause(self, Cause::OutputExists)
     }
 }
 

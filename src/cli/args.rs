@@ -189,6 +189,9 @@ pub struct VerifyArgs {
     /// Argon2id cost a file may ask for without a confirmation.
     #[command(flatten)]
     pub kdf_limits: KdfLimitArgs,
+    /// Open every slot of one file, not just the first that opens (one line per slot).
+    #[arg(long)]
+    pub all_slots: bool,
 }
 
 #[derive(Args, Debug)]

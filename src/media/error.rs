@@ -9,6 +9,7 @@ use crate::format::display_path;
 #[cfg(feature = "fault-injection")]
 use super::FAULT_INJECT_ENV;
 use super::WriteStep;
+use super::dir::DirProblem;
 
 /// Why a file could not be written or read. Unless it is [`MediaError::NotRestored`], a write
 /// error means nothing was left behind and no existing file was changed.
@@ -89,6 +90,14 @@ pub enum MediaError {
         /// Files this call created that could not be removed, each with the reason.
         left_behind: Vec<(PathBuf, io::Error)>,
     },
+    /// An output's folder is missing, not a folder, not writable or too full: found before
+    /// anything was asked or written.
+    OutputFolder {
+        /// The folder.
+        dir: PathBuf,
+        /// What is wrong with it (boxed: a rare error need not grow every other one).
+        problem: Box<DirProblem>,
+    },
 }
 
 impl MediaError {
@@ -102,7 +111,9 @@ impl MediaError {
             MediaError::ReadBackMismatch { .. } => Some(WriteStep::ReadBack),
             MediaError::VerifyFailed { .. } => Some(WriteStep::Verify),
             MediaError::NotRestored { error, .. } => error.step(),
-            MediaError::TooLarge { .. } | MediaError::Read { .. } => None,
+            MediaError::TooLarge { .. }
+            | MediaError::Read { .. }
+            | MediaError::OutputFolder { .. } => None,
             #[cfg(feature = "fault-injection")]
             MediaError::BadFaultInjection { .. } => None,
         }
@@ -164,6 +175,20 @@ impl MediaError {
                 )
             }
             MediaError::NotRestored { error, .. } => error.fmt_core(f),
+            MediaError::OutputFolder { dir, problem } => {
+                let dir = display_path(dir);
+                match problem.as_ref() {
+                    DirProblem::Missing => write!(f, "the folder {dir} does not exist"),
+                    DirProblem::NotAFolder => write!(f, "{dir} is not a folder"),
+                    DirProblem::NotWritable(e) => {
+                        write!(f, "the folder {dir} is not writable ({e})")
+                    }
+                    DirProblem::NoSpace { free, needed } => {
+                        write!(f, "the folder {dir} has {free} bytes free, {needed} needed")
+                    }
+                }?;
+                f.write_str("; nothing was asked or written")
+            }
         }
     }
 }
@@ -224,6 +249,13 @@ impl MediaError {
     pub fn kind(&self) -> crate::error::ErrorKind {
         match self {
             MediaError::Exists { .. } => crate::error::ErrorKind::OutputExists,
+            // A folder that is not there is a wrong path in the request (a typo, a medium
+            // not mounted): the command line is what to correct, as for other usage errors.
+            MediaError::OutputFolder { problem, .. }
+                if matches!(**problem, DirProblem::Missing | DirProblem::NotAFolder) =>
+            {
+                crate::error::ErrorKind::InvalidRequest
+            }
             _ => crate::error::ErrorKind::Io,
         }
     }
@@ -236,6 +268,10 @@ impl std::error::Error for MediaError {
             | MediaError::Read { source, .. }
             | MediaError::NoSafeCreate { source, .. } => Some(source),
             MediaError::NotRestored { error, .. } => Some(error.as_ref()),
+            MediaError::OutputFolder { problem, .. } => match problem.as_ref() {
+                DirProblem::NotWritable(e) => Some(e),
+                _ => None,
+            },
             _ => None,
         }
     }

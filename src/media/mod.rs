@@ -31,6 +31,7 @@
 //! against such a build fail instead of passing without having tested anything.
 
 mod append;
+mod dir;
 mod error;
 #[cfg(feature = "fault-injection")]
 mod fault;
@@ -118,6 +119,7 @@ impl fmt::Display for WriteStep {
 }
 
 pub use append::{AppendFile, device_of, host_name, read_shared};
+pub use dir::{DirProblem, check_output_dir, output_folder};
 pub use error::MediaError;
 pub use memory::{MemoryAvailable, MemoryLimit, memory_available};
 

@@ -80,6 +80,34 @@ pub(super) fn memory_rlimits() -> (Option<u64>, Option<u64>) {
     )
 }
 
+/// Whether this process may create files in `dir`, as the kernel judges it for the effective
+/// user (`faccessat(W_OK|X_OK, AT_EACCESS)`): a read-only mount (`EROFS`) and an immutable
+/// folder (`EPERM`) are refused even to root.
+pub(super) fn may_write_dir(dir: &Path) -> io::Result<()> {
+    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    let dir = c_path(dir)?;
+    accessat(
+        CWD,
+        &dir,
+        Access::WRITE_OK | Access::EXEC_OK,
+        AtFlags::EACCESS,
+    )
+    .map_err(io::Error::from)
+}
+
+/// Bytes this process may still write on the filesystem holding `dir`: the blocks free to
+/// everyone, or for root also the reserved ones (`statvfs`).
+pub(super) fn free_bytes(dir: &Path) -> io::Result<u64> {
+    let dir = c_path(dir)?;
+    let st = rustix::fs::statvfs(&dir).map_err(io::Error::from)?;
+    let blocks = if rustix::process::geteuid().is_root() {
+        st.f_bfree
+    } else {
+        st.f_bavail
+    };
+    Ok(blocks.saturating_mul(st.f_frsize))
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;

@@ -10,6 +10,11 @@ use crate::cli::{Failure, Res, args};
 pub fn run(a: args::GenerateArgs, stdout: &mut Out) -> Res {
     let secret = custody::MasterSecret::random(a.bytes as usize)
         .map_err(|e| Failure::usage(format!("--bytes: {e}")))?;
+    // The secret's folder exists, can be written and has room, before the record is touched.
+    if a.out != Path::new("-") {
+        custody::check_output_dir(&a.out, custody::MAX_SECRET_BYTES as u64)
+            .map_err(|e| Failure::of(&e))?;
+    }
     let mut rec = Recording::open(&a.record, custody::RecordOp::Generate, &[], &[])?;
     let buf = secret.expose();
     let fingerprint = custody::fingerprint(buf);

@@ -23,6 +23,11 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
             "--format applies to standard output only (--out -)",
         ));
     }
+    // Before anything is asked: the secret's folder exists, can be written and has room.
+    if a.out != Path::new("-") {
+        custody::check_output_dir(&a.out, custody::MAX_SECRET_BYTES as u64)
+            .map_err(|e| Failure::of(&e))?;
+    }
     let limits = kdf_limits(a.kdf_limits)?;
     // Before anything is asked: the record exists, verifies and can be written.
     let mut rec = Recording::open(&a.record, custody::RecordOp::Restore, &a.files, &[])?;

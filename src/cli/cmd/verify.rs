@@ -5,7 +5,8 @@ use std::io::Write;
 use crate::cli::output::Out;
 use crate::cli::record::Recording;
 use crate::cli::secret_in::read_secret;
-use crate::cli::{Failure, Res, args, exit, kdf_limits};
+use crate::cli::term::TerminalPrompter;
+use crate::cli::{Failure, Res, args, exit, kdf_limits, locators, token_env};
 
 use super::open::{Opened, open_files};
 
@@ -28,6 +29,9 @@ fn check(
     inputs: Vec<custody::Input>,
     stdout: &mut Out,
 ) -> Result<custody::SetCheck, Failure> {
+    if a.all_slots {
+        return all_slots(a, inputs, stdout);
+    }
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
     let limits = kdf_limits(a.kdf_limits)?;
     let o = match open_files(inputs, &a.tokens, a.password_file, true, limits)? {
@@ -111,4 +115,109 @@ fn check(
         }
     }
     Ok(custody::SetCheck::Whole(o))
+}
+
+/// `verify --all-slots`: every slot of one file, one line each. Exit 0 only when every slot
+/// opened; a slot that did not open for another reason than an absent token gives its own
+/// code before an absent token's 4 (see [`custody::AllSlotsReport::failure`]).
+fn all_slots(
+    a: args::VerifyArgs,
+    mut inputs: Vec<custody::Input>,
+    stdout: &mut Out,
+) -> Result<custody::SetCheck, Failure> {
+    let (Some(file), true) = (inputs.pop(), inputs.is_empty()) else {
+        return Err(Failure::usage(format!(
+            "--all-slots verifies one file at a time: give one backup or share file, not {}",
+            a.files.len()
+        )));
+    };
+    if a.password_file.len() > 1 {
+        return Err(Failure::usage(
+            "--all-slots verifies one file: give one --password-file",
+        ));
+    }
+    let expected = a.secret.as_deref().map(read_secret).transpose()?;
+    let keys: Vec<custody::KeySpec> = locators(&a.tokens)?
+        .into_iter()
+        .map(custody::KeySpec::Locator)
+        .collect();
+    let mut p = TerminalPrompter {
+        password_files: a.password_file,
+        new_password_files: None,
+        quiet: false,
+    };
+    let req = custody::AllSlotsRequest {
+        file,
+        keys,
+        kdf_limits: kdf_limits(a.kdf_limits)?,
+        repair_text_copies: true,
+    };
+    let report =
+        custody::verify_all_slots(req, token_env(), &mut p).map_err(|e| Failure::of(&e))?;
+    let name = custody::display_path(&report.file);
+    for s in &report.slots {
+        let what = match &s.outcome {
+            custody::SlotOutcome::Opened => "opened".to_string(),
+            custody::SlotOutcome::NotOpened { cause, .. } => format!("not opened: {cause}"),
+            custody::SlotOutcome::TokenAbsent => "token absent".to_string(),
+            _ => "not opened".to_string(),
+        };
+        writeln!(
+            stdout,
+            "slot {} ({}): {what}",
+            s.number,
+            s.descriptor.describe()
+        )?;
+    }
+    if let Some(c) = &report.check {
+        let (set_id, fingerprint) = match c {
+            custody::SetCheck::Whole(o) => (o.set_id, o.fingerprint),
+            custody::SetCheck::Shares {
+                set_id,
+                fingerprint,
+                ..
+            } => (*set_id, *fingerprint),
+        };
+        writeln!(stdout, "  set id:      {}", hex::encode(set_id))?;
+        writeln!(
+            stdout,
+            "  fingerprint: {}",
+            custody::fingerprint_display(&fingerprint)
+        )?;
+    }
+    if let (Some(e), Some(c)) = (&expected, &report.check) {
+        let custody::SetCheck::Whole(o) = c else {
+            return Err(Failure::usage(
+                "--secret needs a whole backup: a share file alone does not hold the secret",
+            ));
+        };
+        let secret_name = custody::display_path(&a.secret.unwrap_or_default());
+        if !custody::constant_time_eq(e.expose(), o.secret.expose()) {
+            return Err(Failure::new(
+                exit::OTHER,
+                format!("{name} opens, but holds another secret than {secret_name}"),
+                "check that you compared the right secret file with the right backup",
+            ));
+        }
+        writeln!(stdout, "  it holds exactly the secret in {secret_name}")?;
+    }
+    match (report.failure(), report.check) {
+        (None, Some(c)) => {
+            writeln!(stdout, "{name}: OK, every slot opens")?;
+            Ok(c)
+        }
+        (Some(custody::ErrorKind::NotFound), _) => Err(Failure::new(
+            exit::NOT_FOUND,
+            format!("{name}: not every slot was verified: a token is absent or lacks its key"),
+            "plug in the token of each slot marked \"token absent\" (or name it with --token) \
+             and run again",
+        )),
+        (kind, _) => Err(Failure::new(
+            exit::code(kind.unwrap_or(custody::ErrorKind::Authentication)),
+            format!("{name}: not every slot opens"),
+            "a slot that does not open now will not open at a restore: find out why (the \
+             cause is on its line), then rewrap the file to replace it (custody rewrap \
+             --drop-token)",
+        )),
+    }
 }

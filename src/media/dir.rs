@@ -1,0 +1,87 @@
+//! Checking where an output goes before anything is asked: a folder that is missing, cannot be
+//! written or has no room must fail before the first PIN or password, not after the ceremony.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::MediaError;
+use super::sys;
+
+/// What is wrong with an output's folder.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DirProblem {
+    /// It does not exist.
+    Missing,
+    /// Something that is not a folder is there.
+    NotAFolder,
+    /// It cannot be written (read-only, immutable, permissions) or looked at.
+    NotWritable(io::Error),
+    /// Its filesystem has less room than the outputs need.
+    NoSpace {
+        /// Bytes free.
+        free: u64,
+        /// Bytes needed.
+        needed: u64,
+    },
+}
+
+/// The folder an output file goes in (`.` for a bare file name).
+pub fn output_folder(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Check that the folder of the output file `path` exists, can be written and has `needed`
+/// bytes free. Nothing is written: the check asks the kernel (`faccessat`, `statvfs`).
+pub fn check_output_dir(path: &Path, needed: u64) -> Result<(), MediaError> {
+    let dir = output_folder(path);
+    let err = |problem| MediaError::OutputFolder {
+        dir: dir.clone(),
+        problem: Box::new(problem),
+    };
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(err(DirProblem::NotAFolder)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(err(DirProblem::Missing)),
+        // A path through a file (ENOTDIR): a component is not a folder.
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            return Err(err(DirProblem::NotAFolder));
+        }
+        Err(e) => return Err(err(DirProblem::NotWritable(e))),
+    }
+    sys::may_write_dir(&dir).map_err(|e| err(DirProblem::NotWritable(e)))?;
+    let free = sys::free_bytes(&dir).map_err(|e| err(DirProblem::NotWritable(e)))?;
+    if free < needed {
+        return Err(err(DirProblem::NoSpace { free, needed }));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::TestDir;
+    use super::*;
+
+    #[test]
+    fn folder_problems_are_named() {
+        let d = TestDir::new("outdir");
+        assert!(check_output_dir(&d.0.join("f"), 1).is_ok());
+        let e = check_output_dir(&d.0.join("missing/f"), 1).unwrap_err();
+        let MediaError::OutputFolder { problem, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(matches!(**problem, DirProblem::Missing), "{e:?}");
+        assert_eq!(e.kind(), crate::error::ErrorKind::InvalidRequest);
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        std::fs::write(d.0.join("file"), b"x").unwrap();
+        let e = check_output_dir(&d.0.join("file/f"), 1).unwrap_err();
+        assert!(e.to_string().contains("is not a folder"), "{e}");
+        let e = check_output_dir(&d.0.join("f"), u64::MAX).unwrap_err();
+        assert!(e.to_string().contains("bytes free"), "{e}");
+        // /proc/self cannot take a new file, not even root's.
+        assert!(check_output_dir(Path::new("/proc/self/f"), 1).is_err());
+    }
+}
