@@ -137,6 +137,8 @@ pub enum SetCheck {
         opened: Vec<(PathBuf, String)>,
         /// The key of the slot that opened each of them, in the same order.
         opened_by: Vec<Descriptor>,
+        /// How the set's fingerprint was checked before anything was asked.
+        checked: FingerprintCheck,
     },
 }
 
@@ -157,22 +159,41 @@ pub fn open_set(
         env,
         prompter,
         partial_ok,
-        &KdfLimits::default(),
-        LoadOptions::default(),
+        SetChecks {
+            limits: &KdfLimits::default(),
+            options: LoadOptions::default(),
+            expect: &Expectation::default(),
+        },
     )
 }
 
-/// [`open_set`], the shares' Argon2id cost checked against `limits` before any token or prompt,
-/// and the files read as `options` say (a repaired text-mode copy is announced).
+/// What is checked of a set's files before any token or prompt, and how they are read.
+#[derive(Clone, Copy)]
+pub(crate) struct SetChecks<'a> {
+    /// The Argon2id cost the shares may ask for without a confirmation.
+    pub(crate) limits: &'a KdfLimits,
+    /// How the files are read.
+    pub(crate) options: LoadOptions,
+    /// What the set's fingerprint is compared with.
+    pub(crate) expect: &'a Expectation,
+}
+
+/// [`open_set`], the set's fingerprint compared with `expect` and the shares' Argon2id cost
+/// checked against `limits` before any token or prompt, and the files read as `options` say (a
+/// repaired text-mode copy is announced).
 pub(crate) fn open_set_with(
     inputs: &[Input],
     overrides: &[KeySpec],
     env: TokenEnv,
     prompter: &mut dyn Prompter,
     partial_ok: bool,
-    limits: &KdfLimits,
-    options: LoadOptions,
+    checks: SetChecks<'_>,
 ) -> Result<SetCheck, SetError> {
+    let SetChecks {
+        limits,
+        options,
+        expect,
+    } = checks;
     let mut problems: Vec<String> = Vec::new();
     let mut loaded: Vec<(usize, LoadedFile)> = Vec::new();
     for (pos, input) in inputs.iter().enumerate() {
@@ -292,6 +313,11 @@ pub(crate) fn open_set_with(
         });
     }
 
+    // The set's fingerprint, before anything is asked for any of its files (a set
+    // too small to restore was refused above, without a question).
+    let checked = check_expectation(&first.path, &set_id, &common.fingerprint, expect, prompter)
+        .map_err(|e| SetError::Fatal(OpenFileError::Fingerprint(e)))?;
+
     // Every share about to be derived, before any token or password: the cost each asks
     // for, and memory for the largest (they run one after another).
     let to_derive: Vec<&LoadedFile> = members.iter().map(|(_, lf)| *lf).collect();
@@ -395,6 +421,7 @@ pub(crate) fn open_set_with(
                     .map(|g| (g.file.clone(), officer_name(&first.file, g.index)))
                     .collect(),
                 opened_by: good.iter().map(|g| g.key.clone()).collect(),
+                checked,
             });
         }
         return Err(SetError::NotEnough {
@@ -468,5 +495,6 @@ pub(crate) fn open_set_with(
             .join(", "),
         label: common.label.clone(),
         opened_by: good.iter().map(|g| g.key.clone()).collect(),
+        checked,
     }))
 }

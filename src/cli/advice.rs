@@ -98,6 +98,17 @@ impl Advised for OpenFileError {
     fn message(&self) -> String {
         match self {
             OpenFileError::Cost(e) => e.message(),
+            // The library says "the one expected"; here it is the flag that gave it.
+            OpenFileError::Fingerprint(
+                e @ custody::FingerprintError::Mismatch {
+                    expected: custody::ExpectedBy::Given(_),
+                    ..
+                },
+            ) => e.to_string().replacen(
+                "the one expected (",
+                "the one given with --expect-fingerprint (",
+                1,
+            ),
             other => other.to_string(),
         }
     }
@@ -128,6 +139,23 @@ impl Advised for OpenFileError {
             OpenFileError::Prompt { .. } => {
                 "give the password with --password-file or CUSTODY_PASSWORD, or run on a terminal"
             }
+            OpenFileError::Fingerprint(e) => match e {
+                custody::FingerprintError::Mismatch { .. }
+                | custody::FingerprintError::Typed { .. } => {
+                    "do not use this file: find the backup the ceremony record names, and \
+                     report the incident"
+                }
+                custody::FingerprintError::Ambiguous { .. }
+                | custody::FingerprintError::Unknown { .. } => {
+                    "give the fingerprint from the paper ceremony log with \
+                     --expect-fingerprint, or use the record that made this set"
+                }
+                custody::FingerprintError::NoAnswer { .. } => {
+                    "type the first 8 characters of the fingerprint in your ceremony record, \
+                     \"skip\" to go on without it, or give --expect-fingerprint or --record"
+                }
+                _ => "give --expect-fingerprint or --record, or run on a terminal",
+            },
             _ => "",
         }
     }
