@@ -169,6 +169,7 @@ fn restore_one(
         kdf_limits: ceremony::KdfLimits::default(),
         repair_text_copies: repair,
         expect: ceremony::Expectation::default(),
+        ignore_foreign: false,
     };
     (ceremony::restore(req, env.clone(), &mut prompter), prompter)
 }

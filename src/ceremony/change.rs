@@ -520,6 +520,8 @@ pub struct ReshareRequest {
     pub kdf_limits: KdfLimits,
     /// What the old files' fingerprint is compared with, right after they are read.
     pub expect: super::Expectation,
+    /// Go on without files of another set among the old files, without asking the prompter.
+    pub ignore_foreign: bool,
     /// Read a Windows text-mode copy among the old files as the bytes it was made from, and
     /// say so through the prompter (see [`LoadOptions`]); off, every file is read strictly.
     pub repair_text_copies: bool,
@@ -550,6 +552,7 @@ pub fn reshare(
             limits: &req.kdf_limits,
             options,
             expect: &req.expect,
+            ignore_foreign: req.ignore_foreign,
         },
     )
     .map_err(ReshareError::Open)?

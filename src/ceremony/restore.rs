@@ -19,6 +19,8 @@ pub struct RestoreRequest {
     pub repair_text_copies: bool,
     /// What the files' fingerprint is compared with, right after they are read.
     pub expect: Expectation,
+    /// Go on without files of another set among share files, without asking the prompter.
+    pub ignore_foreign: bool,
 }
 
 /// Why a restore or verify gave nothing.
@@ -92,6 +94,7 @@ pub fn restore(
             limits: &req.kdf_limits,
             options,
             expect: &req.expect,
+            ignore_foreign: req.ignore_foreign,
         },
     )
     .map_err(RestoreError::Set)

@@ -183,6 +183,17 @@ impl Advised for SetError {
             }
             SetError::Fatal(e) => e.advice(),
             SetError::NothingReadable { .. } => "check the files given",
+            SetError::Rivals { .. } => {
+                "do not trust these files: give --record or --expect-fingerprint (from the paper \
+                 ceremony log) to choose the set it names, and report the incident"
+            }
+            SetError::Foreign { .. } => {
+                "leave those files out, give --ignore-foreign, or run on a terminal to confirm"
+            }
+            SetError::Unconfirmed { .. } => {
+                "give --record or --expect-fingerprint (from the paper ceremony log), or run on a \
+                 terminal and compare the fingerprint; report the altered files"
+            }
             _ => "",
         }
     }

@@ -179,6 +179,9 @@ pub struct RestoreArgs {
     pub record: RecordArgs,
     #[command(flatten)]
     pub expect: ExpectArgs,
+    /// Go on without files of another set among FILE (named), without asking.
+    #[arg(long)]
+    pub ignore_foreign: bool,
     /// Argon2id cost a file may ask for without a confirmation.
     #[command(flatten)]
     pub kdf_limits: KdfLimitArgs,
@@ -200,6 +203,9 @@ pub struct VerifyArgs {
     pub record: RecordArgs,
     #[command(flatten)]
     pub expect: ExpectArgs,
+    /// Go on without files of another set among FILE (named), without asking.
+    #[arg(long)]
+    pub ignore_foreign: bool,
     /// Argon2id cost a file may ask for without a confirmation.
     #[command(flatten)]
     pub kdf_limits: KdfLimitArgs,
@@ -314,6 +320,9 @@ pub struct ReshareArgs {
     pub record: RecordArgs,
     #[command(flatten)]
     pub expect: ExpectArgs,
+    /// Go on without files of another set among FILE (named), without asking.
+    #[arg(long)]
+    pub ignore_foreign: bool,
     /// Argon2id cost a file may ask for without a confirmation.
     #[command(flatten)]
     pub kdf_limits: KdfLimitArgs,

@@ -66,6 +66,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         kdf_limits: kdf_limits(a.kdf_limits)?,
         repair_text_copies: true,
         expect: rec.expectation(fingerprint, true),
+        ignore_foreign: a.ignore_foreign,
     };
     let r = custody::reshare(req, token_env(), &mut p)
         .map_err(|e| rec.failed(Failure::of(&e), false))?;

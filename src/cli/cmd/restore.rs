@@ -35,6 +35,7 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
         false,
         limits,
         expect,
+        a.ignore_foreign,
     )
     .map_err(|f| rec.failed(f, false))?;
     let Opened::Whole(o) = opened else {

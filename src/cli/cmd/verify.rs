@@ -34,7 +34,15 @@ fn check(
 ) -> Result<custody::SetCheck, Failure> {
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
     let limits = kdf_limits(a.kdf_limits)?;
-    let o = match open_files(inputs, &a.tokens, a.password_file, true, limits, expect)? {
+    let o = match open_files(
+        inputs,
+        &a.tokens,
+        a.password_file,
+        true,
+        limits,
+        expect,
+        a.ignore_foreign,
+    )? {
         Opened::Whole(o) => o,
         Opened::Shares(
             c @ custody::SetCheck::Shares {
