@@ -206,7 +206,11 @@ pub enum SetCheck {
 /// Restore (or verify) from several share files: group them by set, open each officer's share
 /// in turn, name every bad one, combine K good ones, cross-check the rest, check the secret.
 /// With `partial_ok`, fewer than K shares is a verify of each share alone. The shares'
-/// Argon2id cost is compared with custody's defaults ([`KdfLimits::default`]).
+/// Argon2id cost is compared with custody's defaults ([`KdfLimits::default`]). Before any
+/// token or password, the prompter is asked for the first 8 digits of the set's fingerprint
+/// ([`Prompter::answer`]; nobody to ask leaves it unchecked, which refuses a set that another
+/// group of files claims) and whether to go on without files of another set
+/// ([`Prompter::confirm`]).
 pub fn open_set(
     inputs: &[Input],
     overrides: &[KeySpec],
