@@ -193,15 +193,17 @@ pub mod internals {
 
 pub use ceremony::{AllSlotsReport, AllSlotsRequest, SlotOutcome, SlotReport, verify_all_slots};
 pub use ceremony::{
-    BackupError, BackupOptions, BackupReport, CostlyFile, ExportError, ExportedKey, FileReport,
-    Input, KdfChange, KdfCostError, KdfLimits, KeySpec, KeygenError, LoadOptions, LoadedFile,
-    OpenFileError, Opened, OpenedBackup, Output, Record, RecordError, RecordEvent, RecordHead,
-    RecordNotWritten, RecordSummary, RequestError, ReshareError, ReshareRequest, RestoreError,
-    RestoreRequest, RewrapError, RewrapReport, RewrapRequest, SetCheck, SetError, SetRequest,
-    ShareSpec, TextCopy, TextField, backup, backup_set, check_kdf_request, check_secret_len,
-    export_public_key, generate_key, inspect_json, inspect_text, load, load_bytes, load_bytes_with,
-    load_input, load_input_with, load_with, open_backup, open_loaded_backup, open_set, read_record,
-    reshare, restore, rewrap, show_header, text_copy_notice, token_inventory, verify_record,
+    BackupError, BackupOptions, BackupReport, CostlyFile, Expectation, ExpectedBy,
+    ExpectedFingerprint, ExportError, ExportedKey, FINGERPRINT_QUESTION, FileReport,
+    FingerprintCheck, FingerprintError, Input, KdfChange, KdfCostError, KdfLimits, KeySpec,
+    KeygenError, LoadOptions, LoadedFile, OpenFileError, Opened, OpenedBackup, Output, Record,
+    RecordError, RecordEvent, RecordHead, RecordNotWritten, RecordSummary, RecordedFingerprints,
+    RequestError, ReshareError, ReshareRequest, RestoreError, RestoreRequest, RewrapError,
+    RewrapReport, RewrapRequest, SetCheck, SetError, SetRequest, ShareSpec, TextCopy, TextField,
+    backup, backup_set, check_kdf_request, check_secret_len, export_public_key, generate_key,
+    inspect_json, inspect_text, load, load_bytes, load_bytes_with, load_input, load_input_with,
+    load_with, open_backup, open_loaded_backup, open_set, read_record, reshare, restore, rewrap,
+    show_header, text_copy_notice, token_inventory, verify_record,
 };
 pub use crypto::{
     KdfParams, ct_eq as constant_time_eq, fill_random, fingerprint, fingerprint_display,

@@ -162,6 +162,15 @@ pub trait Prompter {
     fn still_waiting(&mut self) -> bool {
         true
     }
+    /// A question answered with a short text that is no secret (the first digits of a
+    /// fingerprint as a ceremony record has them). Asked only of a person at a terminal; by
+    /// default there is nobody to ask, and the caller decides what that means.
+    fn answer(&mut self, question: &str) -> Result<String, PromptError> {
+        let _ = question;
+        Err(PromptError::NotInteractive {
+            what: "an answer".into(),
+        })
+    }
 }
 
 /// Why a token was chosen for a login: the PIN source may treat a token the person named

@@ -88,6 +88,19 @@ fn no_terminal(env: &Env, args: &[String]) -> Out {
     env.run_setsid(args, &[("CUSTODY_PASSWORD", None)])
 }
 
+/// `--expect-fingerprint` with the fingerprint of `file`: a record that does not know a file's
+/// set id refuses it unless the fingerprint is given (tests/cli_bound.rs).
+fn expect_fp(env: &Env, file: &str) -> [String; 2] {
+    let v = common::cli::inspect_json(env, file);
+    [
+        "--expect-fingerprint".to_string(),
+        v["fingerprint_full"]
+            .as_str()
+            .expect("fingerprint_full")
+            .to_owned(),
+    ]
+}
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -296,6 +309,7 @@ fn creation_rules_per_operation() {
                 "--allow-same-device",
             ]);
             a.extend(strings(&WEAK_KDF));
+            a.extend(expect_fp(&env, "b.cb"));
             a
         }),
     ];
@@ -331,7 +345,7 @@ fn creation_rules_per_operation() {
                 let roles: Vec<&str> = files.iter().map(|f| f["role"].as_str().unwrap()).collect();
                 assert_eq!(roles, ["read", "written", "written"]);
                 assert_eq!(lines[0]["inputs"], serde_json::json!([files[0]["set"]]));
-                assert_eq!(lines[0]["input_check"], "unchecked");
+                assert_eq!(lines[0]["input_check"], "expected");
                 assert_eq!(files[1]["set"], files[2]["set"]);
                 assert_ne!(files[0]["set"], files[1]["set"]);
                 assert_eq!(files[2]["index"], 2);
@@ -343,6 +357,7 @@ fn creation_rules_per_operation() {
     // With the record there, restore, verify and rewrap add their line.
     let rec = OtherFs::new("existing");
     std::fs::write(&rec.0, b"").unwrap();
+    let [ef, fp] = expect_fp(&env, "b.cb");
     env.run([
         "verify",
         &env.p("b.cb"),
@@ -350,6 +365,8 @@ fn creation_rules_per_operation() {
         &pw,
         "--record",
         &rec.p(),
+        &ef,
+        &fp,
     ])
     .ok();
     let r = env.run([
@@ -364,6 +381,8 @@ fn creation_rules_per_operation() {
         "--allow-weak-kdf",
         "--record",
         &rec.p(),
+        &ef,
+        &fp,
     ]);
     r.ok();
     let lines = rec.lines();
@@ -377,7 +396,7 @@ fn creation_rules_per_operation() {
     assert_eq!(files[1]["sha256"], sha256_hex(&env.read("b4.cb")));
     assert_eq!(files[0]["set"], files[1]["set"]);
     assert_eq!(lines[1]["inputs"], serde_json::json!([files[0]["set"]]));
-    assert_eq!(lines[1]["input_check"], "unchecked");
+    assert_eq!(lines[1]["input_check"], "expected");
     // The new file's parameters.
     assert_eq!(lines[1]["kdf"]["memory_kib"], 16 * 1024);
 }
@@ -389,6 +408,7 @@ fn a_broken_record_is_refused_before_any_prompt() {
     let rec = OtherFs::new("good");
     std::fs::write(&rec.0, b"").unwrap();
     let pw = env.password_file();
+    let [ef, fp] = expect_fp(&env, "b.cb");
     for _ in 0..3 {
         env.run([
             "verify",
@@ -397,6 +417,8 @@ fn a_broken_record_is_refused_before_any_prompt() {
             &pw,
             "--record",
             &rec.p(),
+            &ef,
+            &fp,
         ])
         .ok();
     }
@@ -472,6 +494,8 @@ fn a_broken_record_is_refused_before_any_prompt() {
         &pw,
         "--record",
         &rec.p(),
+        &ef,
+        &fp,
     ]))
     .pop()
     .unwrap();
@@ -532,10 +556,11 @@ fn a_record_on_the_medium_is_refused_unless_allowed() {
     env.assert_absent("b2.cb");
 
     // --allow-record-on-medium accepts it (a rehearsal).
+    let [ef, fp] = expect_fp(&env, "b.cb");
     let r = env.restore(
         "b.cb",
         "r.bin",
-        &["--record", &here, "--allow-record-on-medium"],
+        &["--record", &here, "--allow-record-on-medium", &ef, &fp],
     );
     r.ok();
     assert_restored(&env, "r.bin", &secret);
@@ -601,6 +626,7 @@ fn failures_are_recorded_and_a_restore_that_cannot_write_gets_a_second_line() {
     let rec = OtherFs::new("fail");
     std::fs::write(&rec.0, b"").unwrap();
     let wrong = env.write("wrong", b"not the password\n");
+    let [ef, fp] = expect_fp(&env, "b.cb");
     let out = env.run([
         "restore",
         &env.p("b.cb"),
@@ -610,6 +636,8 @@ fn failures_are_recorded_and_a_restore_that_cannot_write_gets_a_second_line() {
         wrong.to_str().unwrap(),
         "--record",
         &rec.p(),
+        &ef,
+        &fp,
     ]);
     out.code(exit::AUTH);
     assert_eq!(heads(&out).len(), 1);
@@ -625,6 +653,8 @@ fn failures_are_recorded_and_a_restore_that_cannot_write_gets_a_second_line() {
             &env.password_file(),
             "--record",
             &rec.p(),
+            &ef,
+            &fp,
         ],
         &[("CUSTODY_FAULT_INJECT", Some("write"))],
     );
@@ -654,7 +684,8 @@ fn failures_are_recorded_and_a_restore_that_cannot_write_gets_a_second_line() {
     assert!(lines[1]["fingerprint"].is_string());
     env.run(["record", "verify", &rec.p()]).ok();
     // And when it can be written, one line.
-    env.restore("b.cb", "r.bin", &["--record", &rec.p()]).ok();
+    env.restore("b.cb", "r.bin", &["--record", &rec.p(), &ef, &fp])
+        .ok();
     assert_restored(&env, "r.bin", &secret);
     assert_eq!(rec.lines().len(), 4);
 }

@@ -168,6 +168,8 @@ fn restore_one(
         partial_ok: false,
         kdf_limits: ceremony::KdfLimits::default(),
         repair_text_copies: repair,
+        expect: ceremony::Expectation::default(),
+        ignore_foreign: false,
     };
     (ceremony::restore(req, env.clone(), &mut prompter), prompter)
 }

@@ -17,6 +17,8 @@ pub struct BackupReport {
     pub weak_kdf: bool,
     /// The keys whose slots opened the old files (a reshare; empty for a backup).
     pub opened_by: Vec<Descriptor>,
+    /// How the old set's fingerprint was checked (a reshare; unchecked for a backup).
+    pub input_checked: FingerprintCheck,
 }
 
 /// One file written: which share, whose, and the tokens that open it (true: opened at backup).
@@ -594,6 +596,7 @@ pub(crate) fn make_set(
             .collect(),
         weak_kdf: req.kdf.is_weak(),
         opened_by: Vec::new(),
+        input_checked: FingerprintCheck::Unchecked,
     })
 }
 

@@ -73,6 +73,8 @@ pub struct RewrapRequest {
     pub force: bool,
     /// The Argon2id cost the file may ask for without a confirmation.
     pub kdf_limits: KdfLimits,
+    /// What the file's fingerprint is compared with, right after it is read.
+    pub expect: super::Expectation,
     /// Read a Windows text-mode copy as the bytes it was made from, and say so through the
     /// prompter (see [`LoadOptions`]); off, the file is read strictly.
     pub repair_text_copies: bool,
@@ -88,6 +90,8 @@ pub struct RewrapReport {
     pub set_id: [u8; 16],
     /// The secret's fingerprint, unchanged.
     pub fingerprint: [u8; 16],
+    /// How the file's fingerprint was checked before anything was asked for it.
+    pub checked: super::FingerprintCheck,
     /// The file's share index (1 for a single backup).
     pub index: u8,
     /// How many files the set has (1 for a single backup).
@@ -229,6 +233,14 @@ pub fn rewrap(
     let lf: LoadedFile = load_input_with(&req.file, options).map_err(RewrapError::Open)?;
     announce_text_copy(&lf, prompter);
     show_header(&lf, prompter);
+    let checked = super::check_expectation(
+        &lf.path,
+        &lf.file.common.set_id,
+        &lf.file.common.fingerprint,
+        &req.expect,
+        prompter,
+    )
+    .map_err(|e| RewrapError::Open(OpenFileError::Fingerprint(e)))?;
     let file = &lf.file;
     let new_kdf = (!req.kdf.is_empty()).then(|| req.kdf.apply(file.own.kdf));
     let request = |e| RewrapError::Make(BackupError::Request(e));
@@ -456,6 +468,7 @@ pub fn rewrap(
         bytes: in_memory,
         set_id: lf.file.common.set_id,
         fingerprint: lf.file.common.fingerprint,
+        checked,
         index: lf.file.own.index,
         count: lf.file.common.count,
         slots: names,
@@ -513,6 +526,10 @@ pub struct ReshareRequest {
     pub new_set: super::SetRequest,
     /// The Argon2id cost the old files may ask for without a confirmation.
     pub kdf_limits: KdfLimits,
+    /// What the old files' fingerprint is compared with, right after they are read.
+    pub expect: super::Expectation,
+    /// Go on without files of another set among the old files, without asking the prompter.
+    pub ignore_foreign: bool,
     /// Read a Windows text-mode copy among the old files as the bytes it was made from, and
     /// say so through the prompter (see [`LoadOptions`]); off, every file is read strictly.
     pub repair_text_copies: bool,
@@ -541,8 +558,12 @@ pub fn reshare(
         env.clone(),
         prompter,
         false,
-        &req.kdf_limits,
-        options,
+        super::SetChecks {
+            limits: &req.kdf_limits,
+            options,
+            expect: &req.expect,
+            ignore_foreign: req.ignore_foreign,
+        },
     )
     .map_err(ReshareError::Open)?
     {
@@ -564,8 +585,10 @@ pub fn reshare(
         new_set.label = Some(opened.label);
     }
     let opened_by = opened.opened_by;
+    let checked = opened.checked;
     let mut report = super::backup::make_set(new_set, opened.secret, env, prompter)
         .map_err(ReshareError::Make)?;
     report.opened_by = opened_by;
+    report.input_checked = checked;
     Ok(report)
 }

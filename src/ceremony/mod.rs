@@ -83,6 +83,7 @@ fn resolve_pubkey(path: &Path) -> Result<TokenKey<'static>, TokenError> {
 
 mod backup;
 mod cost;
+mod expect;
 mod inspect;
 mod keys;
 mod open;
@@ -96,6 +97,11 @@ mod slots;
 pub use backup::*;
 pub use cost::{CostlyFile, KdfCostError, KdfLimits};
 pub(crate) use cost::{check_cost, check_memory};
+pub(crate) use expect::check_expectation;
+pub use expect::{
+    Expectation, ExpectedBy, ExpectedFingerprint, FINGERPRINT_QUESTION, FingerprintCheck,
+    FingerprintError, RecordedFingerprints,
+};
 pub use inspect::*;
 pub use keys::*;
 pub use open::*;

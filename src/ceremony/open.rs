@@ -77,6 +77,8 @@ pub enum OpenFileError {
     },
     /// Its Argon2id was not run: a cost not confirmed, or memory this machine has not.
     Cost(KdfCostError),
+    /// Its fingerprint is not the one expected, or nothing says which to expect.
+    Fingerprint(FingerprintError),
 }
 
 impl fmt::Display for OpenFileError {
@@ -153,6 +155,7 @@ impl fmt::Display for OpenFileError {
             }
             OpenFileError::Prompt { file, error } => write!(f, "{}: {error}", display_path(file)),
             OpenFileError::Cost(e) => write!(f, "{e}"),
+            OpenFileError::Fingerprint(e) => write!(f, "{e}"),
         }
     }
 }
@@ -166,6 +169,7 @@ impl std::error::Error for OpenFileError {
             OpenFileError::Token { error, .. } => Some(error),
             OpenFileError::Prompt { error, .. } => Some(error),
             OpenFileError::Cost(e) => Some(e),
+            OpenFileError::Fingerprint(e) => Some(e),
             _ => None,
         }
     }
@@ -186,6 +190,7 @@ impl OpenFileError {
                 ErrorKind::Authentication
             }
             OpenFileError::Cost(e) => e.kind(),
+            OpenFileError::Fingerprint(e) => e.kind(),
         }
     }
 }
@@ -376,6 +381,8 @@ pub struct OpenedBackup {
     pub label: String,
     /// The key of each slot that opened (one per file opened), for the ceremony record.
     pub opened_by: Vec<Descriptor>,
+    /// How its fingerprint was checked before anything was asked for it.
+    pub checked: FingerprintCheck,
 }
 
 /// Tell the person which backup this is (label, set, share) before anything is asked.
@@ -828,17 +835,25 @@ pub fn open_loaded_backup(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
 ) -> Result<OpenedBackup, OpenFileError> {
-    open_single(lf, overrides, env, prompter, &KdfLimits::default())
+    open_single(
+        lf,
+        overrides,
+        env,
+        prompter,
+        &KdfLimits::default(),
+        &Expectation::default(),
+    )
 }
 
-/// Open a single backup, its Argon2id cost checked against `limits` before any token or
-/// prompt.
+/// Open a single backup, its fingerprint compared with `expect` and its Argon2id cost checked
+/// against `limits` before any token or prompt.
 pub(crate) fn open_single(
     lf: LoadedFile,
     overrides: &[KeySpec],
     env: TokenEnv,
     prompter: &mut dyn Prompter,
     limits: &KdfLimits,
+    expect: &Expectation,
 ) -> Result<OpenedBackup, OpenFileError> {
     let path = lf.path.clone();
     let path = path.as_path();
@@ -855,6 +870,14 @@ pub(crate) fn open_single(
             },
         });
     }
+    let checked = check_expectation(
+        path,
+        &lf.file.common.set_id,
+        &lf.file.common.fingerprint,
+        expect,
+        prompter,
+    )
+    .map_err(OpenFileError::Fingerprint)?;
     check_cost(&[&lf], limits, prompter).map_err(OpenFileError::Cost)?;
     check_memory(path, &[lf.file.own.kdf]).map_err(OpenFileError::Cost)?;
     let mut tokens = Tokens::new(env, prompter);
@@ -882,5 +905,6 @@ pub(crate) fn open_single(
         opened_with: lf.file.slots[opened.slot].descriptor.describe(),
         label: lf.file.common.label.clone(),
         opened_by: vec![lf.file.slots[opened.slot].descriptor.clone()],
+        checked,
     })
 }

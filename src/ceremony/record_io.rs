@@ -189,6 +189,8 @@ pub struct Record {
     reads: Vec<ReadFile>,
     /// The SHA-256 of the last line seen: the `prev` of a line that could not be appended.
     last: [u8; 32],
+    /// The fingerprints the record held for each set id when it was opened.
+    recorded: std::collections::BTreeMap<[u8; 16], Vec<(usize, [u8; 16])>>,
 }
 
 fn unusable(path: &Path) -> impl Fn(std::io::Error) -> RecordError + '_ {
@@ -268,6 +270,7 @@ impl Record {
         Ok(Record {
             path: path.to_owned(),
             last: checked.last_hash(),
+            recorded: checked.recorded_fingerprints(),
             file,
             op,
             host: media::host_name(),
@@ -278,6 +281,15 @@ impl Record {
     /// The record's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The fingerprint each set id was given by the generate, backup, rewrap and reshare lines
+    /// of the record (as read when it was opened): what a file of that set is expected to hold.
+    pub fn expected_fingerprints(&self) -> RecordedFingerprints {
+        RecordedFingerprints {
+            record: self.path.clone(),
+            sets: self.recorded.clone(),
+        }
     }
 
     /// The files the operation reads, as the bytes read when the record was opened (a file
@@ -363,6 +375,7 @@ impl Record {
             files.push(entry);
         };
         let mut opened: Vec<Descriptor> = Vec::new();
+        let mut input_check = InputCheck::Unchecked;
         let (fingerprint, outcome, exit) = match event {
             RecordEvent::Generated { fingerprint } => (Some(*fingerprint), Outcome::Ok, 0),
             RecordEvent::KeyGenerated(k) => {
@@ -371,6 +384,7 @@ impl Record {
             }
             RecordEvent::BackedUp(r) => {
                 opened.extend(r.opened_by.iter().cloned());
+                input_check = r.input_checked.input_check();
                 for f in &r.files {
                     write(&f.path, f.bytes.as_deref(), &mut files);
                 }
@@ -391,6 +405,7 @@ impl Record {
             }
             RecordEvent::Rewrapped(r) => {
                 opened.push(r.opened_by.clone());
+                input_check = r.checked.input_check();
                 write(&r.out, r.bytes.as_deref(), &mut files);
                 (Some(r.fingerprint), Outcome::Ok, 0)
             }
@@ -421,8 +436,8 @@ impl Record {
             kdf,
             fingerprint,
             inputs: has_inputs.then_some(inputs),
-            // Nothing compares a rewrap's or reshare's input with the record yet.
-            input_check: has_inputs.then_some(InputCheck::Unchecked),
+            // A failed operation's input is recorded unchecked: nothing used it.
+            input_check: has_inputs.then_some(input_check),
             outcome,
             exit: u8::try_from(exit).unwrap_or(u8::MAX),
         }

@@ -17,6 +17,10 @@ pub struct RestoreRequest {
     /// Read a Windows text-mode copy as the bytes it was made from, and say so through the
     /// prompter (see [`LoadOptions::repair_text_copies`]); off, every file is read strictly.
     pub repair_text_copies: bool,
+    /// What the files' fingerprint is compared with, right after they are read.
+    pub expect: Expectation,
+    /// Go on without files of another set among share files, without asking the prompter.
+    pub ignore_foreign: bool,
 }
 
 /// Why a restore or verify gave nothing.
@@ -72,7 +76,7 @@ pub fn restore(
         match load_input_with(only, options) {
             Ok(lf) if lf.file.common.count == 1 => {
                 announce_text_copy(&lf, prompter);
-                return open_single(lf, &req.keys, env, prompter, &req.kdf_limits)
+                return open_single(lf, &req.keys, env, prompter, &req.kdf_limits, &req.expect)
                     .map(SetCheck::Whole)
                     .map_err(RestoreError::File);
             }
@@ -86,8 +90,12 @@ pub fn restore(
         env,
         prompter,
         req.partial_ok,
-        &req.kdf_limits,
-        options,
+        SetChecks {
+            limits: &req.kdf_limits,
+            options,
+            expect: &req.expect,
+            ignore_foreign: req.ignore_foreign,
+        },
     )
     .map_err(RestoreError::Set)
 }

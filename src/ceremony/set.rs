@@ -36,6 +36,28 @@ pub enum SetError {
     },
     /// The shares' Argon2id was not run: a cost not confirmed, or memory this machine has not.
     Cost(KdfCostError),
+    /// Two groups of files claim one set id and each could restore: one is forged or altered.
+    Rivals {
+        /// The set id both claim.
+        set_id: [u8; 16],
+        /// Every file of both groups.
+        files: Vec<PathBuf>,
+    },
+    /// Files of another set were given, and the person did not say to go on without them.
+    Foreign {
+        /// The set restored.
+        set_id: [u8; 16],
+        /// The files of another set.
+        files: Vec<PathBuf>,
+    },
+    /// Files claiming the set id differ from the set, and nothing but the files' own claim
+    /// says which is genuine.
+    Unconfirmed {
+        /// The set.
+        set_id: [u8; 16],
+        /// The files that claim it and differ.
+        files: Vec<PathBuf>,
+    },
 }
 
 impl fmt::Display for SetError {
@@ -74,6 +96,43 @@ impl fmt::Display for SetError {
                 list(f, problems)
             }
             SetError::Cost(e) => write!(f, "{e}"),
+            SetError::Rivals { set_id, files } => {
+                write!(
+                    f,
+                    "two groups of files claim set {} and each could restore it: one of them is \
+                     forged or altered, and nothing here says which; no password was asked",
+                    hex::encode(set_id)
+                )?;
+                list(
+                    f,
+                    &files.iter().map(|p| display_path(p)).collect::<Vec<_>>(),
+                )
+            }
+            SetError::Foreign { set_id, files } => {
+                write!(
+                    f,
+                    "files of another set than {} were given, and nobody said to go on without \
+                     them; nothing was asked",
+                    hex::encode(set_id)
+                )?;
+                list(
+                    f,
+                    &files.iter().map(|p| display_path(p)).collect::<Vec<_>>(),
+                )
+            }
+            SetError::Unconfirmed { set_id, files } => {
+                write!(
+                    f,
+                    "files claiming set {} differ from it (altered or forged), and its \
+                     fingerprint was not compared with the ceremony record: nothing but the \
+                     files' own claim says which set is genuine; nothing was written",
+                    hex::encode(set_id)
+                )?;
+                list(
+                    f,
+                    &files.iter().map(|p| display_path(p)).collect::<Vec<_>>(),
+                )
+            }
         }
     }
 }
@@ -97,6 +156,8 @@ impl SetError {
             SetError::NothingReadable { .. } => ErrorKind::Damaged,
             SetError::Fatal(e) => e.kind(),
             SetError::Cost(e) => e.kind(),
+            SetError::Rivals { .. } | SetError::Unconfirmed { .. } => ErrorKind::Altered,
+            SetError::Foreign { .. } => ErrorKind::InvalidRequest,
         }
     }
 }
@@ -137,13 +198,19 @@ pub enum SetCheck {
         opened: Vec<(PathBuf, String)>,
         /// The key of the slot that opened each of them, in the same order.
         opened_by: Vec<Descriptor>,
+        /// How the set's fingerprint was checked before anything was asked.
+        checked: FingerprintCheck,
     },
 }
 
 /// Restore (or verify) from several share files: group them by set, open each officer's share
 /// in turn, name every bad one, combine K good ones, cross-check the rest, check the secret.
 /// With `partial_ok`, fewer than K shares is a verify of each share alone. The shares'
-/// Argon2id cost is compared with custody's defaults ([`KdfLimits::default`]).
+/// Argon2id cost is compared with custody's defaults ([`KdfLimits::default`]). Before any
+/// token or password, the prompter is asked for the first 8 digits of the set's fingerprint
+/// ([`Prompter::answer`]; nobody to ask leaves it unchecked, which refuses a set that another
+/// group of files claims) and whether to go on without files of another set
+/// ([`Prompter::confirm`]).
 pub fn open_set(
     inputs: &[Input],
     overrides: &[KeySpec],
@@ -157,22 +224,50 @@ pub fn open_set(
         env,
         prompter,
         partial_ok,
-        &KdfLimits::default(),
-        LoadOptions::default(),
+        SetChecks {
+            limits: &KdfLimits::default(),
+            options: LoadOptions::default(),
+            // The person is asked for the fingerprint's first digits and about files of
+            // another set, through the prompter (nobody to ask: unchecked, and refused).
+            expect: &Expectation {
+                ask: true,
+                ..Expectation::default()
+            },
+            ignore_foreign: false,
+        },
     )
 }
 
-/// [`open_set`], the shares' Argon2id cost checked against `limits` before any token or prompt,
-/// and the files read as `options` say (a repaired text-mode copy is announced).
+/// What is checked of a set's files before any token or prompt, and how they are read.
+#[derive(Clone, Copy)]
+pub(crate) struct SetChecks<'a> {
+    /// The Argon2id cost the shares may ask for without a confirmation.
+    pub(crate) limits: &'a KdfLimits,
+    /// How the files are read.
+    pub(crate) options: LoadOptions,
+    /// What the set's fingerprint is compared with.
+    pub(crate) expect: &'a Expectation,
+    /// Go on without files of another set, without asking.
+    pub(crate) ignore_foreign: bool,
+}
+
+/// [`open_set`], the set's fingerprint compared with `expect` and the shares' Argon2id cost
+/// checked against `limits` before any token or prompt, and the files read as `options` say (a
+/// repaired text-mode copy is announced).
 pub(crate) fn open_set_with(
     inputs: &[Input],
     overrides: &[KeySpec],
     env: TokenEnv,
     prompter: &mut dyn Prompter,
     partial_ok: bool,
-    limits: &KdfLimits,
-    options: LoadOptions,
+    checks: SetChecks<'_>,
 ) -> Result<SetCheck, SetError> {
+    let SetChecks {
+        limits,
+        options,
+        expect,
+        ignore_foreign,
+    } = checks;
     let mut problems: Vec<String> = Vec::new();
     let mut loaded: Vec<(usize, LoadedFile)> = Vec::new();
     for (pos, input) in inputs.iter().enumerate() {
@@ -204,22 +299,106 @@ pub(crate) fn open_set_with(
         idx.dedup();
         idx.len()
     };
-    // At least one file loaded, so there is at least one group, and every group has a file.
-    let Some((main, first)) = groups
+    // A group's first file stands for its common header (every group has a file).
+    let head = |g: &(Vec<u8>, Vec<u8>, Vec<usize>)| g.2.first().map(|&i| &loaded[i].1);
+    let restorable = |g: &(Vec<u8>, Vec<u8>, Vec<usize>)| {
+        head(g).is_some_and(|lf| distinct(g) >= usize::from(lf.file.common.threshold))
+    };
+    // At least one file loaded, so there is at least one group.
+    let Some(mut main) = groups
         .iter()
         .enumerate()
         .max_by_key(|(gi, g)| (distinct(g), usize::MAX - gi))
-        .and_then(|(gi, g)| Some((gi, &loaded.get(*g.2.first()?)?.1)))
+        .map(|(gi, _)| gi)
     else {
         return Err(SetError::NothingReadable { problems });
     };
+    // Every group, with its files, before anything is asked.
+    if groups.len() > 1 {
+        prompter
+            .info("The files given, by set (files of one set share their header byte for byte):");
+        for g in &groups {
+            let Some(lf) = head(g) else { continue };
+            let c = &lf.file.common;
+            prompter.info(&format!(
+                "  set {} (fingerprint {}, {} of {}): {}",
+                hex::encode(c.set_id),
+                crypto::fingerprint_display(&c.fingerprint),
+                c.threshold,
+                c.count,
+                g.2.iter()
+                    .map(|&i| display_path(&loaded[i].1.path))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let claimed = match groups.get(main).and_then(head) {
+        Some(lf) => lf.file.common.set_id,
+        None => return Err(SetError::NothingReadable { problems }),
+    };
+    // Two groups that claim one set id and could each restore: one of them is forged or
+    // altered, and having more shares says nothing about which. Only the record or the
+    // fingerprint the person gives can choose, when it accepts exactly one.
+    let rivals: Vec<usize> = (0..groups.len())
+        .filter(|&gi| {
+            restorable(&groups[gi])
+                && head(&groups[gi]).is_some_and(|lf| lf.file.common.set_id == claimed)
+        })
+        .collect();
+    if rivals.len() > 1 {
+        let quiet = Expectation {
+            ask: false,
+            ..expect.clone()
+        };
+        let accepted: Vec<usize> = rivals
+            .iter()
+            .copied()
+            .filter(|&gi| {
+                head(&groups[gi]).is_some_and(|lf| {
+                    check_expectation(
+                        &lf.path,
+                        &lf.file.common.set_id,
+                        &lf.file.common.fingerprint,
+                        &quiet,
+                        // Without `ask`, nothing is asked or said.
+                        &mut *prompter,
+                    )
+                    .is_ok_and(FingerprintCheck::is_checked)
+                })
+            })
+            .collect();
+        match accepted.as_slice() {
+            [one] => main = *one,
+            _ => {
+                return Err(SetError::Rivals {
+                    set_id: claimed,
+                    files: rivals
+                        .iter()
+                        .flat_map(|&gi| groups[gi].2.iter().map(|&i| loaded[i].1.path.clone()))
+                        .collect(),
+                });
+            }
+        }
+    }
+    let Some(first) = groups.get(main).and_then(head) else {
+        return Err(SetError::NothingReadable { problems });
+    };
     let set_id = first.file.common.set_id;
+    // Files that claim this set but differ from it, and files of other sets.
+    let mut altered: Vec<PathBuf> = Vec::new();
+    let mut foreign: Vec<PathBuf> = Vec::new();
     for (gi, g) in groups.iter().enumerate() {
         if gi == main {
             continue;
         }
         for &i in &g.2 {
             let lf = &loaded[i].1;
+            if lf.file.common.set_id == set_id {
+                altered.push(lf.path.clone());
+            } else {
+                foreign.push(lf.path.clone());
+            }
             problems.push(if lf.file.common.set_id == set_id {
                 format!(
                     "{}: claims set {} but its header or payload differs from {}: one of the \
@@ -289,6 +468,44 @@ pub(crate) fn open_set_with(
                 .map(|i| officer_name(&first.file, i))
                 .collect(),
             problems,
+        });
+    }
+
+    // Files of another set: named above; the restore goes on without them only when the person
+    // says so (or asked for it beforehand).
+    if !foreign.is_empty() && !ignore_foreign {
+        let question = format!(
+            "{} of another set than {} given ({}): go on without {}?",
+            if foreign.len() == 1 {
+                "a file"
+            } else {
+                "files"
+            },
+            hex::encode(set_id),
+            foreign
+                .iter()
+                .map(|p| display_path(p))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if foreign.len() == 1 { "it" } else { "them" }
+        );
+        if !prompter.confirm(&question).unwrap_or(false) {
+            return Err(SetError::Foreign {
+                set_id,
+                files: foreign,
+            });
+        }
+    }
+    // The set's fingerprint, before anything is asked for any of its files (a set
+    // too small to restore was refused above, without a question).
+    let checked = check_expectation(&first.path, &set_id, &common.fingerprint, expect, prompter)
+        .map_err(|e| SetError::Fatal(OpenFileError::Fingerprint(e)))?;
+    // A file claiming this set id was altered or forged: the set restored is the genuine one
+    // only if something besides the files says so.
+    if !altered.is_empty() && !checked.is_checked() {
+        return Err(SetError::Unconfirmed {
+            set_id,
+            files: altered,
         });
     }
 
@@ -395,6 +612,7 @@ pub(crate) fn open_set_with(
                     .map(|g| (g.file.clone(), officer_name(&first.file, g.index)))
                     .collect(),
                 opened_by: good.iter().map(|g| g.key.clone()).collect(),
+                checked,
             });
         }
         return Err(SetError::NotEnough {
@@ -468,5 +686,6 @@ pub(crate) fn open_set_with(
             .join(", "),
         label: common.label.clone(),
         opened_by: good.iter().map(|g| g.key.clone()).collect(),
+        checked,
     }))
 }

@@ -287,6 +287,8 @@ fn open_proven(
             count: c.count,
             opened: vec![(path.clone(), officer_name(file, file.own.index))],
             opened_by,
+            // --all-slots checks the slots; the fingerprint claim is compared only by restore.
+            checked: FingerprintCheck::Unchecked,
         }));
     }
     let secret =
@@ -301,6 +303,7 @@ fn open_proven(
         });
     }
     Ok(Some(SetCheck::Whole(OpenedBackup {
+        checked: FingerprintCheck::Unchecked,
         secret,
         set_id: c.set_id,
         fingerprint: c.fingerprint,

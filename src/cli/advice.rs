@@ -63,6 +63,13 @@ pub enum Cause {
     FolderMissing,
     FolderNoSpace,
     FolderNotWritable,
+    FingerprintMismatch,
+    FingerprintUnknown,
+    FingerprintNoAnswer,
+    FingerprintNeeded,
+    RivalSets,
+    ForeignFiles,
+    SetUnconfirmed,
 }
 
 impl Cause {
@@ -117,6 +124,32 @@ impl Cause {
             }
             Cause::PasswordRefused => "check the password files given and run the command again",
             Cause::BackupExists => "choose another --out, or add --force to replace it",
+            Cause::FingerprintMismatch => {
+                "do not use this file: find the backup the ceremony record names, and report the \
+                 incident"
+            }
+            Cause::FingerprintUnknown => {
+                "give the fingerprint from the paper ceremony log with --expect-fingerprint, or \
+                 use the record that made this set"
+            }
+            Cause::FingerprintNoAnswer => {
+                "type the first 8 characters of the fingerprint in your ceremony record, \"skip\" \
+                 to go on without it, or give --expect-fingerprint or --record"
+            }
+            Cause::FingerprintNeeded => {
+                "give --expect-fingerprint or --record, or run on a terminal"
+            }
+            Cause::RivalSets => {
+                "do not trust these files: give --record or --expect-fingerprint (from the paper \
+                 ceremony log) to choose the set it names, and report the incident"
+            }
+            Cause::ForeignFiles => {
+                "leave those files out, give --ignore-foreign, or run on a terminal to confirm"
+            }
+            Cause::SetUnconfirmed => {
+                "give --record or --expect-fingerprint (from the paper ceremony log), or run on a \
+                 terminal and compare the fingerprint; report the altered files"
+            }
             Cause::OutputExists => "choose another output file; custody never replaces it",
             Cause::FolderMissing => {
                 "check the output path; create the folder, or mount the medium it is on, and \
@@ -315,6 +348,17 @@ impl Advised for OpenFileError {
     fn message(&self) -> String {
         match self {
             OpenFileError::Cost(e) => e.message(),
+            // The library says "the one expected"; here it is the flag that gave it.
+            OpenFileError::Fingerprint(
+                e @ custody::FingerprintError::Mismatch {
+                    expected: custody::ExpectedBy::Given(_),
+                    ..
+                },
+            ) => e.to_string().replacen(
+                "the one expected (",
+                "the one given with --expect-fingerprint (",
+                1,
+            ),
             other => other.to_string(),
         }
     }
@@ -340,6 +384,14 @@ impl Advised for OpenFileError {
             OpenFileError::Auth { .. } => Cause::WrongPasswordOrKey,
             OpenFileError::Altered { .. } => Cause::Altered,
             OpenFileError::Prompt { error, .. } => prompt_cause(error),
+            OpenFileError::Fingerprint(e) => match e {
+                custody::FingerprintError::Mismatch { .. }
+                | custody::FingerprintError::Typed { .. } => Cause::FingerprintMismatch,
+                custody::FingerprintError::Ambiguous { .. }
+                | custody::FingerprintError::Unknown { .. } => Cause::FingerprintUnknown,
+                custody::FingerprintError::NoAnswer { .. } => Cause::FingerprintNoAnswer,
+                _ => Cause::FingerprintNeeded,
+            },
             _ => Cause::Nothing,
         }
     }
@@ -363,6 +415,9 @@ impl Advised for SetError {
             SetError::Inconsistent { .. } => Cause::Inconsistent,
             SetError::Fatal(e) => e.cause(),
             SetError::NothingReadable { .. } => Cause::NothingReadable,
+            SetError::Rivals { .. } => Cause::RivalSets,
+            SetError::Foreign { .. } => Cause::ForeignFiles,
+            SetError::Unconfirmed { .. } => Cause::SetUnconfirmed,
             _ => Cause::Nothing,
         }
     }

@@ -53,6 +53,16 @@ pub struct RecordArgs {
     pub allow_record_on_medium: bool,
 }
 
+/// `--expect-fingerprint HEX`, on every operation that opens a backup or share files.
+#[derive(Args, Debug, Default)]
+pub struct ExpectArgs {
+    /// Refuse the file unless its fingerprint is this one, as the ceremony record has it (32
+    /// hex digits, or 16 for one recorded before; case, spaces and dashes ignored). Checked
+    /// before any token, PIN or password.
+    #[arg(long, value_name = "HEX")]
+    pub expect_fingerprint: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum RecordCommand {
     /// Check every line and the chain of a ceremony record (exit 5 names the first broken line).
@@ -167,6 +177,11 @@ pub struct RestoreArgs {
     pub password_file: Vec<PathBuf>,
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
+    /// Go on without files of another set among FILE (named), without asking.
+    #[arg(long)]
+    pub ignore_foreign: bool,
     /// Argon2id cost a file may ask for without a confirmation.
     #[command(flatten)]
     pub kdf_limits: KdfLimitArgs,
@@ -186,6 +201,11 @@ pub struct VerifyArgs {
     pub password_file: Vec<PathBuf>,
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
+    /// Go on without files of another set among FILE (named), without asking.
+    #[arg(long)]
+    pub ignore_foreign: bool,
     /// Argon2id cost a file may ask for without a confirmation.
     #[command(flatten)]
     pub kdf_limits: KdfLimitArgs,
@@ -246,6 +266,8 @@ pub struct RewrapArgs {
     pub force: bool,
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
     /// Argon2id cost a file may ask for without a confirmation.
     #[command(flatten)]
     pub kdf_limits: KdfLimitArgs,
@@ -299,6 +321,11 @@ pub struct ReshareArgs {
     pub force: bool,
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
+    /// Go on without files of another set among FILE (named), without asking.
+    #[arg(long)]
+    pub ignore_foreign: bool,
     /// Argon2id cost a file may ask for without a confirmation.
     #[command(flatten)]
     pub kdf_limits: KdfLimitArgs,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use custody::{Record, RecordEvent, RecordNotWritten, RecordOp};
 
-use super::args::RecordArgs;
+use super::args::{ExpectArgs, RecordArgs};
 use super::{Failure, exit};
 
 /// The record of this run, when `--record` is given.
@@ -30,6 +30,21 @@ impl Recording {
             Some(p) => Record::open(p, op, reads, writes, a.allow_record_on_medium)
                 .map(|r| Recording(Some(r)))
                 .map_err(|e| Failure::of(&e)),
+        }
+    }
+
+    /// What the files' fingerprint is compared with before anything is asked: the record's
+    /// fingerprints, `--expect-fingerprint`, or (with neither, when `ask`) the question at a
+    /// terminal.
+    pub fn expectation(
+        &self,
+        fingerprint: Option<custody::ExpectedFingerprint>,
+        ask: bool,
+    ) -> custody::Expectation {
+        custody::Expectation {
+            fingerprint,
+            recorded: self.0.as_ref().map(Record::expected_fingerprints),
+            ask,
         }
     }
 
@@ -123,4 +138,35 @@ fn not_recorded(path: &Path, nw: RecordNotWritten, done: &str) -> Failure {
         "copy the line above into the record by hand or keep it with the paper log; check the \
          record with `custody record verify`",
     )
+}
+
+/// The last words on a fingerprint that nothing but the file vouched for.
+pub fn own_claim(fingerprint: &[u8; 16]) -> String {
+    format!(
+        "fingerprint {} is this file's own claim: compare it with the ceremony record",
+        custody::record_fingerprint_display(fingerprint)
+    )
+}
+
+/// `--expect-fingerprint`, read before anything else is done (a 16-digit one with a warning).
+pub fn expected_fingerprint(
+    e: &ExpectArgs,
+) -> Result<Option<custody::ExpectedFingerprint>, Failure> {
+    let fingerprint = e
+        .expect_fingerprint
+        .as_deref()
+        .map(|t| {
+            custody::ExpectedFingerprint::parse(t).map_err(|why| {
+                Failure::usage(format!("--expect-fingerprint is not a fingerprint: {why}"))
+            })
+        })
+        .transpose()?;
+    if fingerprint.as_ref().is_some_and(|f| f.is_short()) {
+        eprintln!(
+            "warning: --expect-fingerprint gives 16 hex digits, 64 bits: a well-funded \
+             forger can make a secret whose fingerprint starts with them. Compare all 32 \
+             digits where the ceremony record has them."
+        );
+    }
+    Ok(fingerprint)
 }

@@ -467,6 +467,31 @@ impl Prompter for TerminalPrompter {
         let _ = writeln!(t, "Insert {what} — waiting; Ctrl-C to stop");
         Ok(true)
     }
+
+    /// Asked as a confirmation is, and only when one would be: the answer is echoed (it is the
+    /// start of a fingerprint, no secret).
+    fn answer(&mut self, question: &str) -> Result<String, PromptError> {
+        let nobody = || PromptError::NotInteractive {
+            what: "an answer".into(),
+        };
+        if !interactive() {
+            return Err(nobody());
+        }
+        let Some(t) = tty() else {
+            return Err(nobody());
+        };
+        let io = |e: std::io::Error| PromptError::Io {
+            detail: e.to_string(),
+        };
+        let mut w = &t;
+        write!(w, "{question} ").map_err(io)?;
+        w.flush().map_err(io)?;
+        let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
+        let len = read_entry(&t, &mut buf).map_err(io)?;
+        Ok(String::from_utf8_lossy(buf.get(..len).unwrap_or_default())
+            .trim()
+            .to_owned())
+    }
 }
 
 /// `y` or `yes`, in any case and with spaces around; anything else (an empty line too) is no.

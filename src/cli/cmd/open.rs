@@ -21,6 +21,8 @@ pub fn open_files(
     password_files: Vec<PathBuf>,
     partial_ok: bool,
     kdf_limits: custody::KdfLimits,
+    expect: custody::Expectation,
+    ignore_foreign: bool,
 ) -> Result<Opened, Failure> {
     let overrides: Vec<custody::KeySpec> = locators(tokens)?
         .into_iter()
@@ -45,6 +47,8 @@ pub fn open_files(
         kdf_limits,
         // A Windows text-mode copy is read as the bytes it was made from, and announced.
         repair_text_copies: true,
+        expect,
+        ignore_foreign,
     };
     match custody::restore(req, token_env(), &mut p) {
         Ok(custody::SetCheck::Whole(o)) => Ok(Opened::Whole(o)),

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::output::Out;
-use crate::cli::record::Recording;
+use crate::cli::record::{Recording, expected_fingerprint};
 use crate::cli::request::refused;
 use crate::cli::shares::{per_share, share_specs, tokens_for_shares};
 use crate::cli::term::TerminalPrompter;
@@ -51,6 +51,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         .into_iter()
         .map(custody::KeySpec::Locator)
         .collect();
+    let fingerprint = expected_fingerprint(&a.expect)?;
     // Before anything is asked: the record verifies and can be written.
     let mut rec = Recording::open(&a.record, custody::RecordOp::Reshare, &a.files, &a.out)?;
     let mut p = TerminalPrompter {
@@ -64,6 +65,8 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         new_set,
         kdf_limits: kdf_limits(a.kdf_limits)?,
         repair_text_copies: true,
+        expect: rec.expectation(fingerprint, true),
+        ignore_foreign: a.ignore_foreign,
     };
     let r = custody::reshare(req, token_env(), &mut p)
         .map_err(|e| rec.failed(Failure::of(&e), false))?;
@@ -78,6 +81,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
             .join(", ")
     )?;
     stdout.flush()?;
+    super::restore::checked_line(&r.fingerprint, r.input_checked);
     rec.done(
         custody::RecordEvent::BackedUp(&r),
         "the new shares were written",

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::cli::args::{self, OutFormat};
 use crate::cli::output::Out;
-use crate::cli::record::Recording;
+use crate::cli::record::{Recording, expected_fingerprint, own_claim};
 use crate::cli::secret_out::emit_secret;
 use crate::cli::{Failure, Res, exit, kdf_limits};
 
@@ -29,14 +29,18 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
             .map_err(|e| Failure::of(&e))?;
     }
     let limits = kdf_limits(a.kdf_limits)?;
+    let fingerprint = expected_fingerprint(&a.expect)?;
     // Before anything is asked: the record exists, verifies and can be written.
     let mut rec = Recording::open(&a.record, custody::RecordOp::Restore, &a.files, &[])?;
+    let expect = rec.expectation(fingerprint, true);
     let opened = open_files(
         rec.inputs(&a.files),
         &a.tokens,
         a.password_file,
         false,
         limits,
+        expect,
+        a.ignore_foreign,
     )
     .map_err(|f| rec.failed(f, false))?;
     let Opened::Whole(o) = opened else {
@@ -55,5 +59,25 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
     if o.weak_kdf {
         eprintln!("warning: this backup uses weak password key derivation.");
     }
+    checked_line(&o.fingerprint, o.checked);
     Ok(())
+}
+
+/// The last line of a restore, rewrap or reshare: what vouched for the fingerprint of the file
+/// it read. Its own field proves nothing about which backup this is: anyone can write a file
+/// of another secret under the same token's public key, with any set id.
+pub fn checked_line(fingerprint: &[u8; 16], checked: custody::FingerprintCheck) {
+    let full = custody::record_fingerprint_display(fingerprint);
+    match checked {
+        custody::FingerprintCheck::Record => {
+            eprintln!("fingerprint {full} is the one the ceremony record holds for this set")
+        }
+        custody::FingerprintCheck::Expected => {
+            eprintln!("fingerprint {full} is the one given with --expect-fingerprint")
+        }
+        custody::FingerprintCheck::Typed => {
+            eprintln!("fingerprint {full} starts as the ceremony record has it")
+        }
+        _ => eprintln!("{}", own_claim(fingerprint)),
+    }
 }

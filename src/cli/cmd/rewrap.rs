@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::output::Out;
-use crate::cli::record::Recording;
+use crate::cli::record::{Recording, expected_fingerprint};
 use crate::cli::term::TerminalPrompter;
 use crate::cli::{Failure, Res, args, kdf_limits, locators, refuse_existing, token_env};
 
@@ -42,6 +42,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         keys(&a.new_token)?,
         locators(&a.drop_token)?,
     );
+    let fingerprint = expected_fingerprint(&a.expect)?;
     // Before anything is asked: the record exists, verifies and can be written.
     let mut rec = Recording::open(
         &a.record,
@@ -66,6 +67,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         force: a.force,
         kdf_limits: kdf_limits(a.kdf_limits)?,
         repair_text_copies: true,
+        expect: rec.expectation(fingerprint, true),
     };
     let mut p = TerminalPrompter {
         password_files: a.password_file.into_iter().collect(),
@@ -116,6 +118,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         custody::display_path(&a.file)
     )?;
     stdout.flush()?;
+    super::restore::checked_line(&r.fingerprint, r.checked);
     rec.done(
         custody::RecordEvent::Rewrapped(&r),
         "the new file was written",

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::output::Out;
-use crate::cli::record::Recording;
+use crate::cli::record::{Recording, expected_fingerprint, own_claim};
 use crate::cli::secret_in::read_secret;
 use crate::cli::term::TerminalPrompter;
 use crate::cli::{Failure, Res, args, exit, kdf_limits, locators, token_env};
@@ -12,9 +12,12 @@ use super::open::{Opened, open_files};
 
 pub fn run(mut a: args::VerifyArgs, stdout: &mut Out) -> Res {
     let record = std::mem::take(&mut a.record);
+    let fingerprint = expected_fingerprint(&a.expect)?;
     let mut rec = Recording::open(&record, custody::RecordOp::Verify, &a.files, &[])?;
     let inputs = rec.inputs(&a.files);
-    match check(a, inputs, stdout) {
+    // A verify writes nothing: it is not asked, but refused on a fingerprint not expected.
+    let expect = rec.expectation(fingerprint, false);
+    match check(a, inputs, expect, stdout) {
         Ok(c) => rec.done(
             custody::RecordEvent::Verified(&c),
             "the files were verified",
@@ -27,6 +30,7 @@ pub fn run(mut a: args::VerifyArgs, stdout: &mut Out) -> Res {
 fn check(
     a: args::VerifyArgs,
     inputs: Vec<custody::Input>,
+    expect: custody::Expectation,
     stdout: &mut Out,
 ) -> Result<custody::SetCheck, Failure> {
     if a.all_slots {
@@ -34,7 +38,15 @@ fn check(
     }
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
     let limits = kdf_limits(a.kdf_limits)?;
-    let o = match open_files(inputs, &a.tokens, a.password_file, true, limits)? {
+    let o = match open_files(
+        inputs,
+        &a.tokens,
+        a.password_file,
+        true,
+        limits,
+        expect,
+        a.ignore_foreign,
+    )? {
         Opened::Whole(o) => o,
         Opened::Shares(
             c @ custody::SetCheck::Shares {
@@ -42,6 +54,7 @@ fn check(
                 fingerprint,
                 threshold,
                 count,
+                checked,
                 ..
             },
         ) => {
@@ -71,6 +84,9 @@ fn check(
                 return Err(Failure::usage(format!(
                     "--secret needs the whole set: give {threshold} share files"
                 )));
+            }
+            if !checked.is_checked() {
+                writeln!(stdout, "{}", own_claim(&fingerprint))?;
             }
             return Ok(c);
         }
@@ -113,6 +129,9 @@ fn check(
                 "check that you compared the right secret file with the right backup",
             ));
         }
+    }
+    if !o.checked.is_checked() {
+        writeln!(stdout, "{}", own_claim(&o.fingerprint))?;
     }
     Ok(custody::SetCheck::Whole(o))
 }

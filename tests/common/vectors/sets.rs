@@ -96,6 +96,28 @@ impl Prompter for PerFile {
         self.pin_asked += 1;
         Ok(SecretString::from(self.pin.clone()))
     }
+    /// The person in every committed case goes on without a file of another set.
+    fn confirm(&mut self, _question: &str) -> Result<bool, PromptError> {
+        Ok(true)
+    }
+    /// The person in every committed case holds the ceremony record of the set the case
+    /// restores, which is the set shown: they type the first 8 digits of the fingerprint shown.
+    fn answer(&mut self, _question: &str) -> Result<String, PromptError> {
+        let shown = self
+            .info
+            .iter()
+            .rev()
+            .find_map(|m| {
+                let (_, after) = m.split_once(": fingerprint ")?;
+                after
+                    .contains("(this file's own claim)")
+                    .then(|| after.replace('-', ""))
+            })
+            .ok_or_else(|| PromptError::Refused {
+                reason: "no fingerprint was shown before the question".into(),
+            })?;
+        Ok(shown.chars().take(8).collect())
+    }
 }
 
 // ───────────────────────────── case.expect ─────────────────────────────
