@@ -135,6 +135,28 @@ pub trait Prompter {
         let _ = position;
         self.password(who).map(Some)
     }
+    /// An officer's turn at the keyboard begins (a share of a split set, at a backup or a
+    /// restore): `line` names them and asks them to take the keyboard. `position` is their
+    /// file's place among the files (as for [`Prompter::share_password`]), `new_password`
+    /// whether they are about to choose a password (a backup) or type one (a restore). A CLI
+    /// shows the line and waits for Enter only when a person is there and the password is
+    /// typed; by default there is nobody to hand over to, and nothing is done.
+    fn handover(
+        &mut self,
+        line: &str,
+        position: usize,
+        new_password: bool,
+    ) -> Result<(), PromptError> {
+        let _ = (line, position, new_password);
+        Ok(())
+    }
+    /// The officer whose turn [`Prompter::handover`] opened (with the same `position` and
+    /// `new_password`) has made their entry: a CLI that handed over clears the screen and its
+    /// scroll-back, so that the next officer sees nothing of this one's turn (their hint). By
+    /// default, nothing is done.
+    fn end_turn(&mut self, position: usize, new_password: bool) {
+        let _ = (position, new_password);
+    }
     /// The PIN a token asks for. This is the one PIN path of custody: the caller (the CLI)
     /// decides where it comes from — the locator's own `pin-value`/`pin-source`, an
     /// environment variable, a prompt — so that the library never reads a PIN file or the

@@ -478,14 +478,21 @@ fn an_absent_officer_is_skipped_with_an_empty_entry() {
     r.env("CUSTODY_PIN", "123456");
     let mut pty = Pty::spawn(r);
     skip_fingerprint_question(&mut pty);
+    // Each officer's turn opens with a handover, answered with Enter.
+    pty.expect("Officer 1 of 3, Alice: take the keyboard and press Enter");
+    pty.send("");
     let alice = pty.expect("officer Alice (share 1)");
     let hint_a = pty.expect("Password hint: ha");
     assert!(alice < hint_a);
     pty.expect("(Enter alone to skip this share): ");
     pty.send("");
+    pty.expect("Officer 2 of 3, Bob: take the keyboard and press Enter");
+    pty.send("");
     pty.expect("Password hint: hb");
     pty.expect("(Enter alone to skip this share): ");
     pty.send("bravo pw");
+    pty.expect("Officer 3 of 3, Carol: take the keyboard and press Enter");
+    pty.send("");
     pty.expect("Password hint: hc");
     pty.expect("(Enter alone to skip this share): ");
     pty.send("charlie pw");
@@ -496,5 +503,169 @@ fn an_absent_officer_is_skipped_with_an_empty_entry() {
         !screen.contains("bravo pw") && !screen.contains("charlie pw"),
         "echoed:\n{screen}"
     );
+    assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
+}
+
+/// Cursor home, erase the screen, erase the scroll-back: written between officers' turns.
+const CLEAR: &str = "\x1b[H\x1b[2J\x1b[3J";
+
+/// The arguments of a 2-of-3 split backup to a.share, b.share and c.share for Alice, Bob and
+/// Carol, with no password files: at a terminal, each officer types theirs.
+fn split_backup_args() -> Vec<&'static str> {
+    vec![
+        "backup",
+        "--secret",
+        "secret",
+        "--token",
+        "pkcs11:token=prompt;object=k",
+        "--threshold",
+        "2",
+        "--out",
+        "a.share",
+        "--out",
+        "b.share",
+        "--out",
+        "c.share",
+        "--officer",
+        "Alice",
+        "--officer",
+        "Bob",
+        "--officer",
+        "Carol",
+        "--allow-same-device",
+        "--single-token",
+        "--allow-weak-kdf",
+        "--kdf-memory",
+        "8",
+        "--kdf-iterations",
+        "1",
+        "--kdf-parallelism",
+        "1",
+    ]
+}
+
+const OFFICERS: [(&str, &str, &str, &str); 3] = [
+    ("Alice", "a.share", "alpha pw", "hint of alice"),
+    ("Bob", "b.share", "bravo pw", "hint of bob"),
+    ("Carol", "c.share", "charlie pw", "hint of carol"),
+];
+
+/// A split backup and a split restore at the terminal: each officer's turn opens with the
+/// handover and waits for Enter, the screen and scroll-back are cleared after each entry (the
+/// raw bytes of the terminal hold the clear sequence between turns), and the restore counts
+/// the shares out loud.
+#[test]
+fn officers_take_the_keyboard_in_turn() {
+    let env = Env::new("officers");
+    let mut b = env.cmd(&split_backup_args());
+    b.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(b);
+    let mut ends = Vec::new();
+    for (i, (name, file, pw, hint)) in OFFICERS.iter().enumerate() {
+        let at = pty.expect(&format!(
+            "Officer {} of 3, {name}: take the keyboard and press Enter",
+            i + 1
+        ));
+        if let Some(end) = ends.last() {
+            assert!(*end < at, "the clear comes before the next handover");
+        }
+        // Nothing is asked of the officer before they press Enter.
+        pty.send("");
+        pty.expect(&format!(
+            "New password for officer {name} (share {}) of 3, {file}: ",
+            i + 1
+        ));
+        pty.send(pw);
+        pty.expect("Type it again: ");
+        pty.send(pw);
+        pty.expect("Password hint");
+        pty.send(hint);
+        ends.push(pty.expect(CLEAR));
+    }
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(screen.matches(CLEAR).count(), 3, "{screen}");
+    for (_, _, pw, _) in OFFICERS {
+        assert!(!screen.contains(pw), "echoed:\n{screen}");
+    }
+
+    // The restore: two of the three shares, in turn.
+    let mut r = env.cmd(&["restore", "c.share", "a.share", "--out", "restored"]);
+    r.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(r);
+    skip_fingerprint_question(&mut pty);
+    let mut last_clear = 0;
+    for (turn, (name, _, pw, hint)) in [OFFICERS[2], OFFICERS[0]].iter().enumerate() {
+        let at = pty.expect(&format!(
+            "Officer {} of 2, {name}: take the keyboard and press Enter",
+            turn + 1
+        ));
+        assert!(last_clear <= at);
+        pty.send("");
+        pty.expect(&format!("Password hint: {hint}"));
+        pty.expect("(Enter alone to skip this share): ");
+        pty.send(pw);
+        last_clear = pty.expect(CLEAR);
+        pty.expect(&format!("{} of 2 shares accepted", turn + 1));
+    }
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(screen.matches(CLEAR).count(), 2, "{screen}");
+    // The first officer's hint is on the screen only before the first clear.
+    let first_clear = screen.find(CLEAR).unwrap();
+    assert!(
+        screen.rfind("hint of carol").unwrap() < first_clear,
+        "{screen}"
+    );
+    assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
+}
+
+/// With the passwords in files, nobody takes the keyboard: no handover, no clearing, even at
+/// a terminal; the count is still said.
+#[test]
+fn password_files_need_no_handover() {
+    let env = Env::new("officers-files");
+    let mut args = split_backup_args();
+    for (name, pw) in [
+        ("pw-a", "alpha pw"),
+        ("pw-b", "bravo pw"),
+        ("pw-c", "charlie pw"),
+    ] {
+        std::fs::write(env.path(name), format!("{pw}\n")).unwrap();
+    }
+    args.extend([
+        "--password-file",
+        "pw-a",
+        "--password-file",
+        "pw-b",
+        "--password-file",
+        "pw-c",
+    ]);
+    let mut b = env.cmd(&args);
+    b.env("CUSTODY_PIN", "123456");
+    let (code, screen) = Pty::spawn(b).finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("take the keyboard"), "{screen}");
+    assert!(!screen.contains(CLEAR), "{screen}");
+
+    let mut r = env.cmd(&[
+        "restore",
+        "a.share",
+        "b.share",
+        "--out",
+        "restored",
+        "--password-file",
+        "pw-a",
+        "--password-file",
+        "pw-b",
+    ]);
+    r.env("CUSTODY_PIN", "123456");
+    let mut pty = Pty::spawn(r);
+    skip_fingerprint_question(&mut pty);
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("take the keyboard"), "{screen}");
+    assert!(!screen.contains(CLEAR), "{screen}");
+    assert!(screen.contains("2 of 2 shares accepted"), "{screen}");
     assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
 }

@@ -439,9 +439,21 @@ pub(crate) fn make_set(
         } else {
             format!("the backup {}", display_path(out.name()))
         };
-        let np = prompter
-            .new_password_at(&who, i, hints[i].is_none())
-            .map_err(BackupError::Prompt)?;
+        if split {
+            prompter
+                .handover(
+                    &super::set::handover_line(i + 1, n, &officers, (i + 1) as u8),
+                    i,
+                    true,
+                )
+                .map_err(BackupError::Prompt)?;
+        }
+        let np = prompter.new_password_at(&who, i, hints[i].is_none());
+        // Whatever was typed, the next officer sees nothing of this one's turn.
+        if split {
+            prompter.end_turn(i, true);
+        }
+        let np = np.map_err(BackupError::Prompt)?;
         if let (None, Some(h)) = (&hints[i], np.hint) {
             hints[i] = Some(normalize_free_text(&h).map_err(|e| invalid(format!("the hint {e}")))?);
         }

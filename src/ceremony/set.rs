@@ -180,6 +180,24 @@ pub(crate) fn officer_name(file: &BackupFile, index: u8) -> String {
     }
 }
 
+/// The line that hands the keyboard to the officer of share `index`, the `turn`th of `turns`.
+pub(crate) fn handover_line(turn: usize, turns: usize, officers: &[String], index: u8) -> String {
+    let who = match officers.get(usize::from(index).wrapping_sub(1)) {
+        Some(o) if !o.is_empty() => display_escaped(o),
+        _ => format!("holder of share {index}"),
+    };
+    format!("Officer {turn} of {turns}, {who}: take the keyboard and press Enter")
+}
+
+/// How many shares opened so far, of the `k` needed.
+fn accepted_line(good: usize, k: usize) -> String {
+    if good <= k {
+        format!("{good} of {k} shares accepted")
+    } else {
+        format!("{good} shares accepted ({k} needed; the others are cross-checked)")
+    }
+}
+
 /// What a verify of share files found.
 pub enum SetCheck {
     /// Enough shares: the whole set opened and the secret matches its fingerprint.
@@ -518,6 +536,9 @@ pub(crate) fn open_set_with(
     }
     let mut tokens = Tokens::new(env, prompter);
     let mut good: Vec<GoodShare> = Vec::new();
+    // The officers take the keyboard in turn (a set of several shares only).
+    let turns = members.len();
+    let mut turn = 0;
     for (pos, lf) in &members {
         // Another file for this index already opened: this one is not needed, and not genuine.
         if let Some(g) = good.iter().find(|g| g.index == lf.file.own.index) {
@@ -544,6 +565,19 @@ pub(crate) fn open_set_with(
                 continue;
             }
         };
+        if n > 1 {
+            turn += 1;
+            let line = handover_line(turn, turns, &lf.file.common.officers, lf.file.own.index);
+            tokens
+                .prompter()
+                .handover(&line, *pos, false)
+                .map_err(|error| {
+                    SetError::Fatal(OpenFileError::Prompt {
+                        file: lf.path.clone(),
+                        error,
+                    })
+                })?;
+        }
         tokens.prompter().info(&format!("Share of {who}"));
         // The share's token key proves itself before its officer types anything.
         let proven = match prove_first(lf, plan, overrides, &mut tokens) {
@@ -563,7 +597,12 @@ pub(crate) fn open_set_with(
             }
         };
         show_hint(lf, tokens.prompter());
-        let password = match tokens.prompter().share_password(&who, *pos) {
+        let entry = tokens.prompter().share_password(&who, *pos);
+        // Whatever was typed, the next officer sees nothing of this one's turn (the hint).
+        if n > 1 {
+            tokens.prompter().end_turn(*pos, false);
+        }
+        let password = match entry {
             Ok(Some(p)) => p,
             Ok(None) => {
                 problems.push(format!("{who}: skipped (officer absent)"));
@@ -577,12 +616,20 @@ pub(crate) fn open_set_with(
             }
         };
         match attempt_with(lf, &proven, &password, tokens.prompter()) {
-            Ok(o) => good.push(GoodShare {
-                index: lf.file.own.index,
-                s: o.s,
-                file: lf.path.clone(),
-                key: lf.file.slots[o.slot].descriptor.clone(),
-            }),
+            Ok(o) => {
+                good.push(GoodShare {
+                    index: lf.file.own.index,
+                    s: o.s,
+                    file: lf.path.clone(),
+                    key: lf.file.slots[o.slot].descriptor.clone(),
+                });
+                // Counted out loud, so the room knows how far the restore is.
+                if n > 1 {
+                    tokens
+                        .prompter()
+                        .info(&accepted_line(good.len(), usize::from(k)));
+                }
+            }
             // A wrong PIN is never tried again on the next officer's file.
             Err(e @ OpenFileError::Token { .. }) if e.kind() != ErrorKind::NotFound => {
                 return Err(SetError::Fatal(e));

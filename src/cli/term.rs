@@ -21,6 +21,10 @@ pub struct TerminalPrompter {
     pub quiet: bool,
 }
 
+/// Cursor home, erase the screen, erase the scroll-back: what one officer saw is gone before
+/// the next takes the keyboard.
+const CLEAR_SCREEN_AND_SCROLLBACK: &[u8] = b"\x1b[H\x1b[2J\x1b[3J";
+
 /// How many times a new password and its confirmation may be typed before custody gives up.
 const MISMATCH_ROUNDS: u32 = 3;
 
@@ -261,6 +265,23 @@ impl TerminalPrompter {
         })
     }
 
+    /// Whether the password of the file at `position` (a new one, or an existing one) will be
+    /// typed at the terminal: no password file and no environment variable gives it.
+    fn typed(&self, position: usize, new_password: bool) -> bool {
+        let (file, env) = if new_password {
+            let env = if self.new_password_files.is_some() {
+                "CUSTODY_NEW_PASSWORD"
+            } else {
+                "CUSTODY_PASSWORD"
+            };
+            (self.new_file_for(position), env)
+        } else {
+            (self.file_for(position), "CUSTODY_PASSWORD")
+        };
+        // A refused choice of file is reported by the password prompt itself.
+        matches!(file, Ok(None)) && std::env::var_os(env).is_none()
+    }
+
     fn ask_line(&self, prompt: &str) -> Result<String, PromptError> {
         let Some(t) = tty() else {
             return Err(PromptError::NotInteractive {
@@ -466,6 +487,45 @@ impl Prompter for TerminalPrompter {
         };
         let _ = writeln!(t, "Insert {what} — waiting; Ctrl-C to stop");
         Ok(true)
+    }
+
+    /// An officer's turn: shown, and Enter awaited, only when custody is [`interactive`] and
+    /// the officer types their password here (a password from a file needs nobody's hands).
+    fn handover(
+        &mut self,
+        line: &str,
+        position: usize,
+        new_password: bool,
+    ) -> Result<(), PromptError> {
+        if !interactive() || !self.typed(position, new_password) {
+            return Ok(());
+        }
+        let Some(t) = tty() else {
+            return Ok(());
+        };
+        let io = |e: std::io::Error| PromptError::Io {
+            detail: e.to_string(),
+        };
+        let mut w = &t;
+        write!(w, "{line} ").map_err(io)?;
+        w.flush().map_err(io)?;
+        // Whatever is typed before Enter is dropped: it is no answer to anything.
+        let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
+        read_entry(&t, &mut buf).map_err(io)?;
+        Ok(())
+    }
+
+    /// The screen and the terminal's scroll-back cleared after an officer's turn, where
+    /// [`Prompter::handover`] showed its line: cursor home, erase the screen, erase the
+    /// scroll-back (xterm's `ESC[3J`, which most terminals honour).
+    fn end_turn(&mut self, position: usize, new_password: bool) {
+        if !interactive() || !self.typed(position, new_password) {
+            return;
+        }
+        if let Some(mut t) = tty() {
+            let _ = t.write_all(CLEAR_SCREEN_AND_SCROLLBACK);
+            let _ = t.flush();
+        }
     }
 
     /// Asked as a confirmation is, and only when one would be: the answer is echoed (it is the
