@@ -669,3 +669,85 @@ fn password_files_need_no_handover() {
     assert!(screen.contains("2 of 2 shares accepted"), "{screen}");
     assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
 }
+
+/// An officer whose password was wrong is called back after the last officer's entry, with
+/// the handover again: three tries in all, or Enter alone to stop.
+#[test]
+fn an_officer_with_a_wrong_password_is_called_back() {
+    let env = Env::new("officers-again");
+    let mut args = split_backup_args();
+    for (name, pw) in [
+        ("pw-a", "alpha pw"),
+        ("pw-b", "bravo pw"),
+        ("pw-c", "charlie pw"),
+    ] {
+        std::fs::write(env.path(name), format!("{pw}\n")).unwrap();
+    }
+    args.extend([
+        "--password-file",
+        "pw-a",
+        "--password-file",
+        "pw-b",
+        "--password-file",
+        "pw-c",
+        "--hint",
+        "hint of alice",
+        "--hint",
+        "hint of bob",
+        "--hint",
+        "hint of carol",
+    ]);
+    let mut b = env.cmd(&args);
+    b.env("CUSTODY_PIN", "123456");
+    let out = b.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let restore = |tries: &[&str]| {
+        let mut r = env.cmd(&["restore", "a.share", "b.share", "--out", "restored"]);
+        r.env("CUSTODY_PIN", "123456");
+        let mut pty = Pty::spawn(r);
+        skip_fingerprint_question(&mut pty);
+        pty.expect("Officer 1 of 2, Alice: take the keyboard and press Enter");
+        pty.send("");
+        pty.expect("(Enter alone to skip this share): ");
+        pty.send("wrong pw");
+        pty.expect("Officer 2 of 2, Bob: take the keyboard and press Enter");
+        pty.send("");
+        pty.expect("(Enter alone to skip this share): ");
+        pty.send("bravo pw");
+        pty.expect("1 of 2 shares accepted");
+        for (i, typed) in tries.iter().enumerate() {
+            // Alice again, her hint shown again after the clear.
+            pty.expect("Officer 1 of 2, Alice: take the keyboard and press Enter");
+            pty.send("");
+            pty.expect("Password hint: hint of alice");
+            pty.expect(&format!("again ({} tr", 2 - i));
+            pty.send(typed);
+        }
+        pty.finish()
+    };
+
+    // Wrong twice more: three tries in all, then the share is missing.
+    let (code, screen) = restore(&["still wrong", "wrong again"]);
+    assert_ne!(code, 0, "{screen}");
+    assert!(screen.contains("not enough shares"), "{screen}");
+    assert_eq!(screen.matches("take the keyboard").count(), 4, "{screen}");
+    assert!(!env.path("restored").exists());
+
+    // Enter alone: she stops, and is not called again.
+    let (code, screen) = restore(&[""]);
+    assert_ne!(code, 0, "{screen}");
+    assert!(screen.contains("not enough shares"), "{screen}");
+    assert_eq!(screen.matches("take the keyboard").count(), 3, "{screen}");
+
+    // Wrong once more, then right: the set restores, and her first failure is forgotten.
+    let (code, screen) = restore(&["still wrong", "alpha pw"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("2 of 2 shares accepted"), "{screen}");
+    assert!(!screen.contains("warning: officer Alice"), "{screen}");
+    assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
+}

@@ -198,6 +198,19 @@ fn accepted_line(good: usize, k: usize) -> String {
     }
 }
 
+/// An officer whose password was wrong, to call back after everyone's turn.
+struct CallBack<'a> {
+    pos: usize,
+    lf: &'a LoadedFile,
+    /// Their share's token key, proven already: no PIN is asked again.
+    proven: Proven,
+    who: String,
+    /// Their handover line.
+    line: String,
+    /// What the failure said, among the problems: gone if they get it right.
+    problem: String,
+}
+
 /// What a verify of share files found.
 pub enum SetCheck {
     /// Enough shares: the whole set opened and the secret matches its fingerprint.
@@ -539,6 +552,8 @@ pub(crate) fn open_set_with(
     // The officers take the keyboard in turn (a set of several shares only).
     let turns = members.len();
     let mut turn = 0;
+    // Officers whose password was wrong, to call back once everyone has had a turn.
+    let mut called_back: Vec<CallBack<'_>> = Vec::new();
     for (pos, lf) in &members {
         // Another file for this index already opened: this one is not needed, and not genuine.
         if let Some(g) = good.iter().find(|g| g.index == lf.file.own.index) {
@@ -565,9 +580,9 @@ pub(crate) fn open_set_with(
                 continue;
             }
         };
+        turn += 1;
+        let line = handover_line(turn, turns, &lf.file.common.officers, lf.file.own.index);
         if n > 1 {
-            turn += 1;
-            let line = handover_line(turn, turns, &lf.file.common.officers, lf.file.own.index);
             tokens
                 .prompter()
                 .handover(&line, *pos, false)
@@ -640,10 +655,73 @@ pub(crate) fn open_set_with(
             Err(e) if partial_ok && distinct_members.len() < k as usize => {
                 return Err(SetError::Fatal(e));
             }
-            Err(e) => problems.push(format!(
-                "{}: {e}",
-                officer_name(&lf.file, lf.file.own.index)
-            )),
+            Err(e) => {
+                let problem = format!("{}: {e}", officer_name(&lf.file, lf.file.own.index));
+                if matches!(e, OpenFileError::WrongPassword { .. }) && n > 1 {
+                    called_back.push(CallBack {
+                        pos: *pos,
+                        lf,
+                        proven,
+                        who,
+                        line,
+                        problem: problem.clone(),
+                    });
+                }
+                problems.push(problem);
+            }
+        }
+    }
+
+    // After the last officer's entry, each officer whose password was wrong is called back
+    // while shares are still missing: three tries in all, or Enter alone to stop. A password
+    // from a file or the environment is not asked again (the prompter says `None`).
+    for back in &called_back {
+        let mut tries_left = PASSWORD_TRIES - 1;
+        while tries_left > 0 && good.len() < k as usize {
+            let prompt_error = |error| {
+                SetError::Fatal(OpenFileError::Prompt {
+                    file: back.lf.path.clone(),
+                    error,
+                })
+            };
+            tokens
+                .prompter()
+                .handover(&back.line, back.pos, false)
+                .map_err(prompt_error)?;
+            show_hint(back.lf, tokens.prompter());
+            let again = tokens.prompter().password_again(&back.who, tries_left);
+            tokens.prompter().end_turn(back.pos, false);
+            let Some(password) = again.map_err(prompt_error)? else {
+                break;
+            };
+            tries_left -= 1;
+            match attempt_with(back.lf, &back.proven, &password, tokens.prompter()) {
+                Ok(o) => {
+                    good.push(GoodShare {
+                        index: back.lf.file.own.index,
+                        s: o.s,
+                        file: back.lf.path.clone(),
+                        key: back.lf.file.slots[o.slot].descriptor.clone(),
+                    });
+                    problems.retain(|p| *p != back.problem);
+                    tokens
+                        .prompter()
+                        .info(&accepted_line(good.len(), usize::from(k)));
+                }
+                Err(OpenFileError::WrongPassword { .. }) => continue,
+                Err(e @ OpenFileError::Token { .. }) if e.kind() != ErrorKind::NotFound => {
+                    return Err(SetError::Fatal(e));
+                }
+                Err(OpenFileError::Cost(e)) => return Err(SetError::Cost(e)),
+                Err(e) => {
+                    problems.retain(|p| *p != back.problem);
+                    problems.push(format!(
+                        "{}: {e}",
+                        officer_name(&back.lf.file, back.lf.file.own.index)
+                    ));
+                }
+            }
+            break;
         }
     }
 
