@@ -498,7 +498,14 @@ pub(crate) fn make_set(
             req.kdf.parallelism
         ));
         check_memory(out.name(), &[own.kdf]).map_err(BackupError::Cost)?;
-        let a = crypto::argon2id(&passwords[i], &own.kdf_salt, &own.kdf).map_err(|e| match e {
+        let a = super::progress::argon2id(
+            prompter,
+            &display_path(out.name()),
+            &passwords[i],
+            &own.kdf_salt,
+            &own.kdf,
+        )
+        .map_err(|e| match e {
             crypto::Argon2Error::OutOfMemory => {
                 BackupError::Cost(KdfCostError::out_of_memory(out.name(), &own.kdf))
             }
