@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::cli::{Env, exit, uri};
+use common::cli::{Env, assert_restored, exit, uri};
 use common::pty::Pty;
 
 /// Argon2id slow enough here (about half a second) to outlast one progress tick (250 ms).
@@ -55,4 +55,59 @@ fn a_slow_argon2id_shows_progress_at_a_terminal_and_nothing_otherwise() {
     let out = env.run(backup_args(&env, "pipe.cb"));
     out.code(exit::OK);
     out.stderr_lacks(&["elapsed", "expected", "\x1b["]);
+}
+
+#[test]
+fn a_split_backup_whose_officer_runs_go_in_the_background_opens() {
+    // Each officer's Argon2id runs while the next one's password is read: the files it makes
+    // must open as any others do, with the right officer's password.
+    let env = Env::new("progress-split");
+    env.init_token("prog-tok");
+    env.keygen("prog-tok", "k", "aes");
+    let secret = env.secret("secret.bin", 32);
+    let officers = ["alice", "bob", "carol"];
+    let mut args: Vec<String> = vec![
+        "backup".into(),
+        "--secret".into(),
+        env.p("secret.bin"),
+        "--threshold".into(),
+        "2".into(),
+        "--token".into(),
+        uri("prog-tok", "k"),
+        "--single-token".into(),
+        "--allow-same-device".into(),
+    ];
+    for o in officers {
+        let pw = format!("pw-{o}");
+        env.write(&pw, format!("the password of {o}\n").as_bytes());
+        args.extend([
+            "--out".into(),
+            env.p(&format!("{o}.cb")),
+            "--officer".into(),
+            o.into(),
+            "--password-file".into(),
+            env.p(&pw),
+        ]);
+    }
+    args.extend(SLOW_KDF.iter().map(|s| s.to_string()));
+    let mut c = env.command();
+    c.args(&args);
+    let (code, screen) = Pty::spawn(c).finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert!(screen.contains("s elapsed"), "{screen}");
+
+    let out = env.run([
+        "restore".to_string(),
+        env.p("carol.cb"),
+        env.p("alice.cb"),
+        "--out".into(),
+        env.p("r.bin"),
+        "--password-file".into(),
+        env.p("pw-carol"),
+        "--password-file".into(),
+        env.p("pw-alice"),
+    ]);
+    out.ok();
+    assert_restored(&env, "r.bin", &secret);
+    out.stderr_lacks(&["elapsed"]);
 }

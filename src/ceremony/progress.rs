@@ -49,26 +49,69 @@ pub(crate) fn argon2id(
             // The receiver outlives the worker; a failed send only means nobody waits.
             let _ = tx.send(crypto::argon2id(password, salt, kdf));
         });
-        let mut expect: Option<Option<Duration>> = None;
-        let result = loop {
-            match rx.recv_timeout(TICK) {
-                Ok(r) => break Some(r),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let e = *expect.get_or_insert_with(|| expected(kdf));
-                    prompter.progress(what, start.elapsed(), e);
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break None,
-            }
-        };
-        if expect.is_some() {
-            prompter.progress_done();
-        }
-        // A worker that ended without sending panicked: its result is lost, so say so.
+        let result = wait(&rx, start, kdf, prompter, what);
         let _ = worker.join();
-        result.unwrap_or_else(|| {
-            Err(crypto::Argon2Error::Other(
-                "Argon2id stopped before it finished".into(),
-            ))
-        })
+        result
     })
+}
+
+/// Wait for a run started at `start`, telling `prompter` about it every [`TICK`].
+fn wait(
+    rx: &mpsc::Receiver<Result<PasswordKey, crypto::Argon2Error>>,
+    start: Instant,
+    kdf: &KdfParams,
+    prompter: &mut dyn Prompter,
+    what: &str,
+) -> Result<PasswordKey, crypto::Argon2Error> {
+    let mut expect: Option<Option<Duration>> = None;
+    let result = loop {
+        match rx.recv_timeout(TICK) {
+            Ok(r) => break r,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let e = *expect.get_or_insert_with(|| expected(kdf));
+                prompter.progress(what, start.elapsed(), e);
+            }
+            // The worker ended without sending: it panicked, and its result is lost.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err(crypto::Argon2Error::Other(
+                    "Argon2id stopped before it finished".into(),
+                ));
+            }
+        }
+    };
+    if expect.is_some() {
+        prompter.progress_done();
+    }
+    result
+}
+
+/// An Argon2id run going on in the background (while the next officer types), on a thread of
+/// its own that owns the password: [`Background::wait`] takes its result. Dropped unwaited
+/// (the ceremony stopped), the run ends on its own and its result is dropped (zeroized).
+pub(crate) struct Background {
+    rx: mpsc::Receiver<Result<PasswordKey, crypto::Argon2Error>>,
+    start: Instant,
+    kdf: KdfParams,
+}
+
+impl Background {
+    /// Start Argon2id of `password` now.
+    pub(crate) fn start(password: Password, salt: [u8; 32], kdf: KdfParams) -> Background {
+        let (tx, rx) = mpsc::channel();
+        let start = Instant::now();
+        std::thread::spawn(move || {
+            let _ = tx.send(crypto::argon2id(&password, &salt, &kdf));
+        });
+        Background { rx, start, kdf }
+    }
+
+    /// Its result, waiting for it if it is still running: the prompter hears of the wait as of
+    /// any run, with the time since it started.
+    pub(crate) fn wait(
+        self,
+        prompter: &mut dyn Prompter,
+        what: &str,
+    ) -> Result<PasswordKey, crypto::Argon2Error> {
+        wait(&self.rx, self.start, &self.kdf, prompter, what)
+    }
 }
