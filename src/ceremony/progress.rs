@@ -115,3 +115,77 @@ impl Background {
         wait(&self.rx, self.start, &self.kdf, prompter, what)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::{NewPassword, PinRequest};
+    use secrecy::SecretString;
+
+    /// Counts what it is told about progress.
+    #[derive(Default)]
+    struct Watcher {
+        reports: Vec<(String, Duration, Option<Duration>)>,
+        done: usize,
+    }
+
+    impl Prompter for Watcher {
+        fn info(&mut self, _: &str) {}
+        fn warn(&mut self, _: &str) {}
+        fn new_password(&mut self, _: &str, _: bool) -> Result<NewPassword, PromptError> {
+            unimplemented!()
+        }
+        fn password(&mut self, _: &str) -> Result<Password, PromptError> {
+            unimplemented!()
+        }
+        fn pin(&mut self, _: &PinRequest<'_>) -> Result<SecretString, PromptError> {
+            unimplemented!()
+        }
+        fn progress(&mut self, what: &str, elapsed: Duration, expected: Option<Duration>) {
+            self.reports.push((what.to_owned(), elapsed, expected));
+        }
+        fn progress_done(&mut self) {
+            self.done += 1;
+        }
+    }
+
+    #[test]
+    fn quick_runs_report_nothing_and_slow_ones_report_then_end() {
+        let pw = Password::new("correct horse").unwrap();
+        let salt = [3u8; 32];
+        let quick = KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let mut w = Watcher::default();
+        let a = argon2id(&mut w, "q", &pw, &salt, &quick).unwrap();
+        assert_eq!(
+            a.expose(),
+            crypto::argon2id(&pw, &salt, &quick).unwrap().expose()
+        );
+        assert!(w.reports.is_empty());
+        assert_eq!(w.done, 0);
+
+        // Long enough to outlast a tick here, in the background as in a split backup.
+        let slow = KdfParams {
+            memory_kib: 256 * 1024,
+            iterations: 3,
+            parallelism: 1,
+        };
+        let bg = Background::start(Password::new("correct horse").unwrap(), salt, slow);
+        let a = bg.wait(&mut w, "s").unwrap();
+        assert_eq!(
+            a.expose(),
+            crypto::argon2id(&pw, &salt, &slow).unwrap().expose()
+        );
+        assert!(!w.reports.is_empty());
+        assert!(
+            w.reports
+                .iter()
+                .all(|(what, _, e)| what == "s" && e.is_some())
+        );
+        assert!(w.reports.windows(2).all(|r| r[0].1 < r[1].1));
+        assert_eq!(w.done, 1);
+    }
+}
