@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -184,6 +185,16 @@ pub trait Prompter {
     fn still_waiting(&mut self) -> bool {
         true
     }
+    /// A long computation (Argon2id) is still running: `what` names it, `elapsed` is how long
+    /// it has taken so far and `expected` about how long it takes in all (`None`: not known).
+    /// Called about every 250 ms while it runs, never for a run shorter than that; by default
+    /// nobody is shown anything.
+    fn progress(&mut self, what: &str, elapsed: Duration, expected: Option<Duration>) {
+        let _ = (what, elapsed, expected);
+    }
+    /// The computation last reported through [`Prompter::progress`] has ended (successfully or
+    /// not): whatever showed its progress can be cleared.
+    fn progress_done(&mut self) {}
     /// A question answered with a short text that is no secret (the first digits of a
     /// fingerprint as a ceremony record has them). Asked only of a person at a terminal; by
     /// default there is nobody to ask, and the caller decides what that means.

@@ -422,8 +422,19 @@ pub(crate) fn make_set(
         );
     }
 
-    // Each officer's password (and hint), in turn.
-    let mut passwords = Vec::with_capacity(n);
+    // Each officer's password (and hint), in turn. In a split set, each officer's Argon2id
+    // runs in the background while the next one types (its salt is drawn now), so that after
+    // the last entry the wait is about one run, not N: one run at a time, and only when this
+    // process could hold two at once (a run may still be going when the next one is due).
+    let salts: Vec<[u8; 32]> = (0..n).map(|_| crypto::random_array()).collect();
+    let ahead = split
+        && outs
+            .first()
+            .is_some_and(|o| check_memory(o.name(), &[req.kdf, req.kdf]).is_ok());
+    let mut derived: Vec<Option<Result<PasswordKey, crypto::Argon2Error>>> =
+        (0..n).map(|_| None).collect();
+    let mut running: Option<(usize, super::progress::Background)> = None;
+    let mut passwords: Vec<Option<Password>> = Vec::with_capacity(n);
     for (i, out) in outs.iter().enumerate() {
         let who = if split {
             let name = if officers[i].is_empty() {
@@ -457,7 +468,18 @@ pub(crate) fn make_set(
         if let (None, Some(h)) = (&hints[i], np.hint) {
             hints[i] = Some(normalize_free_text(&h).map_err(|e| invalid(format!("the hint {e}")))?);
         }
-        passwords.push(np.password);
+        if ahead {
+            // At most one run in the background: the previous officer's ends first.
+            if let Some((j, bg)) = running.take() {
+                derived[j] = Some(bg.wait(prompter, &display_path(outs[j].name())));
+            }
+            check_memory(out.name(), &[req.kdf]).map_err(BackupError::Cost)?;
+            let bg = super::progress::Background::start(np.password, salts[i], req.kdf);
+            running = Some((i, bg));
+            passwords.push(None);
+        } else {
+            passwords.push(Some(np.password));
+        }
     }
 
     let d = crypto::random_data_key();
@@ -500,7 +522,7 @@ pub(crate) fn make_set(
             index: values[i].0,
             hint: hints[i].clone().unwrap_or_default(),
             kdf: req.kdf,
-            kdf_salt: crypto::random_array(),
+            kdf_salt: salts[i],
         };
         prompter.info(&format!(
             "Deriving the password key for {} (Argon2id, {} MiB, t={}, p={})...",
@@ -509,8 +531,23 @@ pub(crate) fn make_set(
             req.kdf.iterations,
             req.kdf.parallelism
         ));
-        check_memory(out.name(), &[own.kdf]).map_err(BackupError::Cost)?;
-        let a = crypto::argon2id(&passwords[i], &own.kdf_salt, &own.kdf).map_err(|e| match e {
+        let what = display_path(out.name());
+        let result = match (derived[i].take(), running.take()) {
+            (Some(r), bg) => {
+                running = bg;
+                r
+            }
+            (None, Some((j, bg))) if j == i => bg.wait(prompter, &what),
+            (None, bg) => {
+                running = bg;
+                let password = passwords[i]
+                    .as_ref()
+                    .ok_or_else(|| invalid(format!("no password for {what}")))?;
+                check_memory(out.name(), &[own.kdf]).map_err(BackupError::Cost)?;
+                super::progress::argon2id(prompter, &what, password, &own.kdf_salt, &own.kdf)
+            }
+        };
+        let a = result.map_err(|e| match e {
             crypto::Argon2Error::OutOfMemory => {
                 BackupError::Cost(KdfCostError::out_of_memory(out.name(), &own.kdf))
             }

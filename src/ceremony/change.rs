@@ -366,7 +366,14 @@ pub fn rewrap(
             .info("Deriving the new password key (Argon2id)...");
         check_memory(req.out.name(), &[own.kdf])
             .map_err(|e| RewrapError::Make(BackupError::Cost(e)))?;
-        let a = crypto::argon2id(&password, &own.kdf_salt, &own.kdf).map_err(|e| match e {
+        let a = super::progress::argon2id(
+            tokens.prompter(),
+            &display_path(req.out.name()),
+            &password,
+            &own.kdf_salt,
+            &own.kdf,
+        )
+        .map_err(|e| match e {
             crypto::Argon2Error::OutOfMemory => RewrapError::Make(BackupError::Cost(
                 super::KdfCostError::out_of_memory(req.out.name(), &own.kdf),
             )),

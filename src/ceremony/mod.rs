@@ -88,6 +88,7 @@ mod inspect;
 mod keys;
 mod open;
 mod plan;
+mod progress;
 mod record_io;
 mod request;
 mod restore;

@@ -687,11 +687,17 @@ pub fn attempt_with(
 ) -> Result<Opened, OpenFileError> {
     let file = &lf.file;
     let path = &lf.path;
-    let _ = prompter;
     // Checked before any prompt already; again now, as memory may have gone since.
     check_memory(path, &[file.own.kdf]).map_err(OpenFileError::Cost)?;
     // Argon2id that could not get its memory is the machine's failure, never the password's.
-    let a = crypto::argon2id(password, &file.own.kdf_salt, &file.own.kdf).map_err(|e| match e {
+    let a = super::progress::argon2id(
+        prompter,
+        &display_path(path),
+        password,
+        &file.own.kdf_salt,
+        &file.own.kdf,
+    )
+    .map_err(|e| match e {
         crypto::Argon2Error::OutOfMemory => {
             OpenFileError::Cost(KdfCostError::out_of_memory(path, &file.own.kdf))
         }

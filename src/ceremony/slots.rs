@@ -183,17 +183,22 @@ fn open_proven(
     let mut results = loop {
         // Checked before any prompt already; again now, as memory may have gone since.
         check_memory(path, &[file.own.kdf]).map_err(OpenFileError::Cost)?;
-        let a = crypto::argon2id(&password, &file.own.kdf_salt, &file.own.kdf).map_err(
-            |e| match e {
-                crypto::Argon2Error::OutOfMemory => {
-                    OpenFileError::Cost(KdfCostError::out_of_memory(path, &file.own.kdf))
-                }
-                crypto::Argon2Error::Other(reason) => OpenFileError::Prompt {
-                    file: path.clone(),
-                    error: PromptError::Refused { reason },
-                },
+        let a = super::progress::argon2id(
+            prompter,
+            &display_path(path),
+            &password,
+            &file.own.kdf_salt,
+            &file.own.kdf,
+        )
+        .map_err(|e| match e {
+            crypto::Argon2Error::OutOfMemory => {
+                OpenFileError::Cost(KdfCostError::out_of_memory(path, &file.own.kdf))
+            }
+            crypto::Argon2Error::Other(reason) => OpenFileError::Prompt {
+                file: path.clone(),
+                error: PromptError::Refused { reason },
             },
-        )?;
+        })?;
         let results: Vec<(usize, Result<FileSecret, OpenError>)> = proven
             .iter()
             .map(|p| (p.slot, slot::open_with_z(file, &lf.enc, p.slot, &p.z, &a)))

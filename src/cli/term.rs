@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use rustix::termios::{self, LocalModes, OptionalActions, Termios};
 use secrecy::{ExposeSecret, SecretString};
@@ -473,6 +474,41 @@ impl Prompter for TerminalPrompter {
         let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
         let len = read_entry(&t, &mut buf).map_err(io)?;
         Ok(is_yes(buf.get(..len).unwrap_or_default()))
+    }
+
+    /// One line on the terminal, redrawn in place (carriage return, then erase to the end of
+    /// the line), and only when custody is [`interactive`] and not quiet: a log or a pipe gets
+    /// no progress. Cut to the terminal's width, as a wrapped line cannot be redrawn.
+    fn progress(&mut self, what: &str, elapsed: Duration, expected: Option<Duration>) {
+        if self.quiet || !interactive() {
+            return;
+        }
+        let Some(mut t) = tty() else {
+            return;
+        };
+        let mut line = format!("{what}: Argon2id, {:.1} s elapsed", elapsed.as_secs_f64());
+        if let Some(e) = expected {
+            line.push_str(&format!(", about {:.1} s expected", e.as_secs_f64()));
+        }
+        if let Ok(ws) = termios::tcgetwinsize(&t) {
+            let cols = usize::from(ws.ws_col);
+            if cols > 1 && line.chars().count() >= cols {
+                line = line.chars().take(cols - 1).collect();
+            }
+        }
+        let _ = write!(t, "\r{line}\x1b[K");
+        let _ = t.flush();
+    }
+
+    /// The progress line is erased, so that what follows starts on a clean line.
+    fn progress_done(&mut self) {
+        if self.quiet || !interactive() {
+            return;
+        }
+        if let Some(mut t) = tty() {
+            let _ = write!(t, "\r\x1b[K");
+            let _ = t.flush();
+        }
     }
 
     /// Waiting for a token is a question too: only when custody is [`interactive`]. Ctrl-C
