@@ -453,7 +453,7 @@ pub(crate) fn make_set(
         if split {
             prompter
                 .handover(
-                    &super::set::handover_line(i + 1, n, &officers, (i + 1) as u8),
+                    &super::set_types::handover_line(i + 1, n, &officers, (i + 1) as u8),
                     i,
                     true,
                 )
