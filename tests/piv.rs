@@ -447,3 +447,28 @@ fn zz_a_blocked_pin_is_reported_as_blocked() {
     );
     restore_with(cli::USER_PIN).ok();
 }
+
+#[test]
+fn a_new_password_over_a_yubikey_slot_is_refused_before_anything_is_written() {
+    let (env, _) = with_key("piv-rewrap", 0x8e);
+    env.secret("secret.bin", 32);
+    env.backup("secret.bin", &[&yk(0x8e)], "b.custody", &["--single-token"])
+        .ok();
+    env.write("new-pw", b"a brand new password\n");
+    env.run([
+        "rewrap",
+        &env.p("b.custody"),
+        "--out",
+        &env.p("n.custody"),
+        "--password-file",
+        &env.password_file(),
+        "--new-password-file",
+        &env.p("new-pw"),
+    ])
+    .code(exit::USAGE)
+    .error_has(&[
+        "PIV slot 8e cannot be wrapped again under a new password or KDF yet",
+        "keep this file's password and KDF",
+    ]);
+    assert!(!std::path::Path::new(&env.p("n.custody")).exists());
+}

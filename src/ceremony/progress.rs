@@ -133,13 +133,19 @@ mod tests {
         fn info(&mut self, _: &str) {}
         fn warn(&mut self, _: &str) {}
         fn new_password(&mut self, _: &str, _: bool) -> Result<NewPassword, PromptError> {
-            unimplemented!()
+            Err(PromptError::Refused {
+                reason: "this test asks for no password or PIN".into(),
+            })
         }
         fn password(&mut self, _: &str) -> Result<Password, PromptError> {
-            unimplemented!()
+            Err(PromptError::Refused {
+                reason: "this test asks for no password or PIN".into(),
+            })
         }
         fn pin(&mut self, _: &PinRequest<'_>) -> Result<SecretString, PromptError> {
-            unimplemented!()
+            Err(PromptError::Refused {
+                reason: "this test asks for no password or PIN".into(),
+            })
         }
         fn progress(&mut self, what: &str, elapsed: Duration, expected: Option<Duration>) {
             self.reports.push((what.to_owned(), elapsed, expected));

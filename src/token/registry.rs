@@ -477,13 +477,19 @@ mod tests {
             self.warned.push(msg.to_owned());
         }
         fn new_password(&mut self, _: &str, _: bool) -> Result<NewPassword, PromptError> {
-            unimplemented!()
+            Err(PromptError::Refused {
+                reason: "this test asks for no password or PIN".into(),
+            })
         }
         fn password(&mut self, _: &str) -> Result<Password, PromptError> {
-            unimplemented!()
+            Err(PromptError::Refused {
+                reason: "this test asks for no password or PIN".into(),
+            })
         }
         fn pin(&mut self, _: &PinRequest<'_>) -> Result<SecretString, PromptError> {
-            unimplemented!()
+            Err(PromptError::Refused {
+                reason: "this test asks for no password or PIN".into(),
+            })
         }
         fn wait_for(&mut self, what: &str) -> Result<bool, PromptError> {
             self.asked.push(what.to_owned());
