@@ -2,12 +2,9 @@
 //! terminal and the controlling terminal opens. And plug it in when asked (item 14): an absent
 //! token is waited for on a terminal, and reported at once otherwise.
 //!
-//! SoftHSM2 reads its token directory once, at C_Initialize: a token initialised by another
-//! process while custody waits is not seen by the waiting process (checked by hand with a
-//! C program: C_GetSlotList, with or without a NULL list first, shows the same slots until a
-//! C_Finalize/C_Initialize). So these tests show the wait and its end by Ctrl-C, not a token
-//! appearing; the loop's handling of a token that appears is tested in the library
-//! (token::registry tests).
+//! SoftHSM2 reads its token directory only at C_Initialize, so while it waits custody finalises
+//! and initialises the module again at each look (when it has no session open on it): a token
+//! initialised, or moved into the token directory, by another process is then taken.
 
 mod common;
 
@@ -177,4 +174,88 @@ fn a_file_whose_tokens_are_all_absent_is_waited_for_on_a_terminal() {
 fn skip_fingerprint_question(pty: &mut Pty) {
     pty.expect("as written in your ceremony record (or \"skip\")? ");
     pty.send("skip");
+}
+
+#[test]
+fn a_token_initialised_by_another_process_while_custody_waits_is_taken() {
+    let env = Env::new("inter-plug-init");
+    let mut c = env.command();
+    c.args([
+        "token",
+        "keygen",
+        "--token",
+        "pkcs11:token=New%20HSM;object=k",
+        "--type",
+        "aes",
+    ]);
+    let mut pty = Pty::spawn(c);
+    pty.expect("Insert token \"New HSM\" — waiting; Ctrl-C to stop");
+    std::thread::sleep(Duration::from_millis(600));
+    // softhsm2-util, another process, initialises the token custody waits for.
+    env.init_token("New HSM");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    // The key was made on the token that appeared: a backup to it now works.
+    env.secret("secret.bin", 32);
+    env.backup(
+        "secret.bin",
+        &[&uri("New%20HSM", "k")],
+        "b.cb",
+        &["--single-token", "--hint", "blue"],
+    )
+    .ok();
+}
+
+#[test]
+fn a_file_waits_for_its_token_and_restores_once_it_is_plugged_in() {
+    let env = Env::new("inter-plug-file");
+    backed_up(&env, "roaming");
+    let secret = env.read("secret.bin");
+    let serial = env.serial_of("roaming");
+    // The ceremony machine, with no token until the admin plugs it in.
+    let other = Env::new("inter-plug-file-1");
+    other.write("b.cb", &env.read("b.cb"));
+    let mut c = other.command();
+    c.args([
+        "restore",
+        &other.p("b.cb"),
+        "--out",
+        &other.p("r.bin"),
+        "--password-file",
+        &other.password_file(),
+    ]);
+    let mut pty = Pty::spawn(c);
+    skip_fingerprint_question(&mut pty);
+    pty.expect(&format!(
+        "Insert token \"roaming\" (serial {serial}) — waiting; Ctrl-C to stop"
+    ));
+    std::thread::sleep(Duration::from_millis(600));
+    other.plug_in_token_from(&env, "roaming");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(other.read("r.bin"), secret, "{screen}");
+}
+
+#[test]
+fn a_wrong_token_plugged_in_is_named_and_the_wait_goes_on() {
+    let env = Env::new("inter-plug-wrong");
+    let mut c = env.command();
+    c.args([
+        "token",
+        "keygen",
+        "--token",
+        "pkcs11:token=Right;object=k",
+        "--type",
+        "aes",
+    ]);
+    let mut pty = Pty::spawn(c);
+    pty.expect("Insert token \"Right\" — waiting; Ctrl-C to stop");
+    std::thread::sleep(Duration::from_millis(600));
+    let wrong = env.init_token("Wrong");
+    pty.expect(&format!(
+        "token \"Wrong\" (serial {wrong}) is not the one needed: still waiting for token \"Right\""
+    ));
+    env.init_token("Right");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
 }

@@ -164,6 +164,42 @@ fn another_card_is_named() {
 }
 
 #[test]
+fn a_token_naming_another_card_says_which_card_the_file_needs() {
+    let (env, _) = with_key("piv-wrongserial", 0x8b);
+    env.secret("secret.bin", 32);
+    env.backup("secret.bin", &[&yk(0x8b)], "b.custody", &["--single-token"])
+        .ok();
+    // The file's own card is present; --token names one that is not.
+    env.restore(
+        "b.custody",
+        "r.bin",
+        &["--token", "yubikey:serial=999;slot=8b"],
+    )
+    .code(exit::NOT_FOUND)
+    .error_has(&[
+        "--token names YubiKey 999, which is not present",
+        &format!("this file needs YubiKey {}, which is", serial()),
+        "leave out --token",
+    ]);
+    // A file for card 999 and a --token naming card 998: the file's need first, then what is
+    // present, then what --token said.
+    let tok = edited_pubkey(&env, 0x8b, "card-serial", "999");
+    env.backup("secret.bin", &[&tok], "c.custody", &["--single-token"])
+        .ok();
+    env.restore(
+        "c.custody",
+        "r.bin",
+        &["--token", "yubikey:serial=998;slot=8b"],
+    )
+    .code(exit::NOT_FOUND)
+    .error_has(&[&format!(
+        "this file needs YubiKey 999; present: YubiKey {} (--token names YubiKey 998)",
+        serial()
+    )]);
+    env.assert_absent("r.bin");
+}
+
+#[test]
 fn the_right_card_without_the_key_is_named() {
     let (env, _) = with_key("piv-nokey", 0x86);
     env.secret("secret.bin", 32);

@@ -186,6 +186,14 @@ fn named_present(
                         card_name(y.serial),
                         names(&present)
                     )
+                } else if let Some(right) = needed.iter().find(|s| present.contains(s)) {
+                    // The card the file needs is right there: the mistake is in --token.
+                    format!(
+                        "--token names {}, which is not present; this file needs {}, which is: \
+                         leave out --token or name that card",
+                        card_name(y.serial),
+                        card_name(*right)
+                    )
                 } else {
                     format!(
                         "this file needs {}; present: {} (--token names {})",

@@ -131,6 +131,9 @@ impl<'p> Tokens<'p> {
             WAIT_INTERVAL,
             present_names(&first),
             || {
+                if slots.iter().any(|d| matches!(d, Descriptor::Pkcs11 { .. })) {
+                    pkcs11.rescan(None);
+                }
                 let p = presence_of(pkcs11, piv, slots);
                 if any_present(&p) {
                     Ok(p)
@@ -176,7 +179,10 @@ impl<'p> Tokens<'p> {
             &p11::wanted_name(uri),
             WAIT_INTERVAL,
             seen,
-            || listed(pkcs11),
+            || {
+                pkcs11.rescan(module);
+                listed(pkcs11)
+            },
         );
     }
 
@@ -285,7 +291,8 @@ impl<'p> Tokens<'p> {
 /// enough that a plugged-in token is taken at once, seldom enough to cost nothing. Modules
 /// are polled (`C_GetSlotList`, the PC/SC reader list) rather than waited on with
 /// `C_WaitForSlotEvent`: one loop serves both backends, and SoftHSM2 does not support the
-/// event call at all.
+/// event call at all. Before each look a module with no session open is initialised again
+/// (`Module::rescan`): SoftHSM2 sees new tokens only then.
 pub const WAIT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Wait for something absent: if the prompter has someone to plug `what` in, `look` again

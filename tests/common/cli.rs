@@ -11,7 +11,7 @@
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -547,6 +547,23 @@ impl Env {
     /// Copy the token labelled `label` (its SoftHSM directory) from `other` into this world.
     /// The copy has the same serial and keys: the same token, moved to another machine.
     pub fn copy_token_from(&self, other: &Env, label: &str) {
+        self.copy_token_into(other, label, &self.path("tokens"));
+    }
+
+    /// Plug in the token labelled `label` from `other` while custody runs here: copied whole
+    /// beside the token directory first, then moved in with one rename, so that a look at the
+    /// token directory never sees half a token.
+    pub fn plug_in_token_from(&self, other: &Env, label: &str) {
+        let staging = self.path("tokens.staging");
+        self.copy_token_into(other, label, &staging);
+        for e in std::fs::read_dir(&staging).expect("list staging") {
+            let e = e.expect("entry");
+            std::fs::rename(e.path(), self.path("tokens").join(e.file_name()))
+                .expect("move the token in");
+        }
+    }
+
+    fn copy_token_into(&self, other: &Env, label: &str, root: &Path) {
         let src_root = other.path("tokens");
         let mut found = Vec::new();
         for e in std::fs::read_dir(&src_root).expect("list tokens") {
@@ -567,9 +584,7 @@ impl Env {
             "want one token directory for {label:?} in {}",
             src_root.display()
         );
-        let dst = self
-            .path("tokens")
-            .join(found[0].file_name().expect("name"));
+        let dst = root.join(found[0].file_name().expect("name"));
         std::fs::create_dir_all(&dst).expect("mkdir");
         for e in std::fs::read_dir(&found[0]).expect("list token") {
             let e = e.expect("entry");

@@ -16,6 +16,23 @@ use super::error::{Pkcs11Error, describe, error_chain, map_err};
 pub struct Module {
     path: PathBuf,
     ctx: Pkcs11,
+    /// Sessions of this process open on the module: a rescan ends them all, so it waits for none.
+    open: Arc<Mutex<usize>>,
+}
+
+/// Counts a session as open on its module until it is dropped (after the session itself, which
+/// is declared before it in [`Session`]).
+#[derive(Debug)]
+pub(super) struct OpenSession(Arc<Mutex<usize>>);
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *open = open.saturating_sub(1);
+    }
 }
 
 type ModuleCache = Mutex<HashMap<PathBuf, Arc<Module>>>;
@@ -59,6 +76,7 @@ impl Module {
         let module = Arc::new(Module {
             path: canonical.clone(),
             ctx,
+            open: Arc::new(Mutex::new(0)),
         });
         cache.insert(canonical, Arc::clone(&module));
         Ok(module)
@@ -123,11 +141,52 @@ impl Module {
 
     /// Opens a read-write session on `token`, not logged in.
     pub fn open(&self, token: &TokenInfo) -> Result<Session, Pkcs11Error> {
+        // Held while opening, so that a rescan cannot end the session being opened.
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let inner = self
             .ctx
             .open_rw_session(token.slot)
             .map_err(|e| map_err(e, "C_OpenSession"))?;
-        Ok(Session { inner })
+        *open += 1;
+        Ok(Session {
+            inner,
+            _open: OpenSession(Arc::clone(&self.open)),
+        })
+    }
+
+    /// Look for tokens afresh, so that a token plugged in (or, for SoftHSM2, initialised or
+    /// copied into its token directory by another process) since the module was loaded is seen.
+    ///
+    /// SoftHSM2 reads its token directory only in `C_Initialize`, and `C_GetSlotList` goes on
+    /// showing the same slots until the module is finalised and initialised again. That ends
+    /// every session and login of this process on the module, so it is done only when this
+    /// process has none open (`Ok(false)`: nothing was done). Slot ids may differ afterwards:
+    /// list the tokens again.
+    pub fn rescan(&self) -> Result<bool, Pkcs11Error> {
+        let open = self
+            .open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *open != 0 {
+            return Ok(false);
+        }
+        // A module that refuses C_Finalize is still initialised as it was: nothing lost.
+        if self.ctx.clone().finalize().is_err() {
+            return Ok(false);
+        }
+        match self
+            .ctx
+            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(true),
+            Err(e) => Err(Pkcs11Error::LibraryLoad {
+                path: self.path.clone(),
+                reason: format!("C_Initialize: {}", describe(&e)),
+            }),
+        }
     }
 }
 

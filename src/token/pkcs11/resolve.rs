@@ -134,6 +134,14 @@ impl Pkcs11Tokens {
         })
     }
 
+    /// Look for tokens plugged in since the module was loaded ([`Module::rescan`]). Errors are
+    /// left to the next [`Pkcs11Tokens::list`], which reports them.
+    pub fn rescan(&self, module: Option<&Path>) {
+        if let Ok(m) = self.module(module) {
+            let _ = m.rescan();
+        }
+    }
+
     /// Every token present in a module.
     pub fn list(&self, module: Option<&Path>) -> Result<(Arc<Module>, Vec<TokenInfo>), TokenError> {
         let m = self.module(module)?;

@@ -80,6 +80,7 @@ pub struct PublicKeyInfo {
 #[derive(Debug)]
 pub struct Session {
     pub(super) inner: cryptoki::session::Session,
+    pub(super) _open: super::module::OpenSession,
 }
 
 /// Destroys a temporary session object however the function holding it returns.
