@@ -485,9 +485,9 @@ fn zz_a_blocked_pin_is_reported_as_blocked() {
 }
 
 #[test]
-fn a_new_password_over_a_yubikey_slot_is_refused_before_anything_is_written() {
-    let (env, _) = with_key("piv-rewrap", 0x8e);
-    env.secret("secret.bin", 32);
+fn a_new_password_over_a_yubikey_slot_round_trips() {
+    let (env, hash) = with_key("piv-rewrap", 0x8e);
+    let secret = env.secret("secret.bin", 32);
     env.backup("secret.bin", &[&yk(0x8e)], "b.custody", &["--single-token"])
         .ok();
     env.write("new-pw", b"a brand new password\n");
@@ -500,11 +500,24 @@ fn a_new_password_over_a_yubikey_slot_is_refused_before_anything_is_written() {
         &env.password_file(),
         "--new-password-file",
         &env.p("new-pw"),
+        "--hint",
+        "the new one",
     ])
-    .code(exit::USAGE)
-    .error_has(&[
-        "PIV slot 8e cannot be wrapped again under a new password or KDF yet",
-        "keep this file's password and KDF",
-    ]);
-    assert!(!std::path::Path::new(&env.p("n.custody")).exists());
+    .ok();
+    let v = cli::inspect_json(&env, "n.custody");
+    assert!(v.to_string().contains(&hash), "{v}");
+    // The new file opens with the new password only; the old one still with the old.
+    env.run([
+        "restore",
+        &env.p("n.custody"),
+        "--out",
+        &env.p("r.bin"),
+        "--password-file",
+        &env.p("new-pw"),
+    ])
+    .ok();
+    assert_eq!(env.read("r.bin"), secret);
+    env.restore("n.custody", "r2.bin", &[]).code(exit::AUTH);
+    env.assert_absent("r2.bin");
+    env.restore("b.custody", "r3.bin", &[]).ok();
 }

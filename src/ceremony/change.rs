@@ -199,15 +199,6 @@ fn key_for_kept(tokens: &mut Tokens<'_>, d: &Descriptor) -> Result<TokenKey<'sta
             d.describe()
         ))
     };
-    // Not built: the PIV backend reads a card's slot once per run (a second read of the same
-    // slot in one run finds no key), and wrapping again needs a second use after the open.
-    if matches!(d, Descriptor::Piv { .. }) {
-        return Err(invalid(format!(
-            "{} cannot be wrapped again under a new password or KDF yet: keep this file's \
-             password and KDF, or drop this slot with --drop-token if another slot remains",
-            d.describe()
-        )));
-    }
     let presence = tokens.presence(&[d]);
     if let Some(e) = presence.pkcs11_error() {
         return Err(missing(e.to_string()));

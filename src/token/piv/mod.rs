@@ -48,12 +48,30 @@ fn open_all() -> Result<Vec<(String, YubiKey)>, TokenError> {
     Ok(out)
 }
 
+/// Let go of a card handle that was only looked at. Dropping a `YubiKey` resets the card
+/// (`SCARD_RESET_CARD`), and a reset ends every other handle's session on it: the card kept
+/// open for an operation then fails its next command with "card was reset" (seen as a slot that
+/// suddenly "holds no key" when a rewrap read the same slot again after a card listing).
+/// Handles that verified a PIN are still dropped with a reset at the end of an operation, so
+/// that the PIN does not stay verified on the card.
+pub(crate) fn leave(yk: YubiKey) {
+    let _ = yk.disconnect(pcsc::Disposition::LeaveCard);
+}
+
 /// Open the YubiKey with this serial, naming what is present when it is not.
 pub fn open_card(serial: u32) -> Result<YubiKey, TokenError> {
     let cards = open_all()?;
     let present: Vec<u32> = cards.iter().map(|(_, yk)| yk.serial().0).collect();
-    match cards.into_iter().find(|(_, yk)| yk.serial().0 == serial) {
-        Some((_, yk)) => Ok(yk),
+    let mut wanted = None;
+    for (_, yk) in cards {
+        if wanted.is_none() && yk.serial().0 == serial {
+            wanted = Some(yk);
+        } else {
+            leave(yk);
+        }
+    }
+    match wanted {
+        Some(yk) => Ok(yk),
         None if present.is_empty() => Err(TokenError::NotFound {
             what: format!(
                 "{} is needed, but no YubiKey is present: plug it in",
@@ -108,7 +126,14 @@ pub fn slot_public_key(yk: &mut YubiKey, slot: u8) -> Option<([u8; 65], bool)> {
 
 /// Serials of the YubiKeys present.
 pub fn list_serials() -> Result<Vec<u32>, TokenError> {
-    Ok(open_all()?.iter().map(|(_, yk)| serial_of(yk)).collect())
+    Ok(open_all()?
+        .into_iter()
+        .map(|(_, yk)| {
+            let serial = serial_of(&yk);
+            leave(yk);
+            serial
+        })
+        .collect())
 }
 
 /// Whether the slot's key needs a touch: from its metadata (firmware ≥ 5.3); `None` when the
@@ -135,6 +160,7 @@ pub fn list_cards() -> Result<Vec<CardSummary>, TokenError> {
                 _ => None,
             })
             .collect();
+        leave(yk);
         out.push(CardSummary {
             reader,
             serial,
