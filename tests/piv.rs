@@ -5,7 +5,14 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
 use common::cli::{self, Env, exit, fix_checksum, replace_line, uri};
+use common::pty::Pty;
 
 /// The card's serial (the harness's `--serial`, default 12345678).
 fn serial() -> u32 {
@@ -520,4 +527,102 @@ fn a_new_password_over_a_yubikey_slot_round_trips() {
     env.restore("n.custody", "r2.bin", &[]).code(exit::AUTH);
     env.assert_absent("r2.bin");
     env.restore("b.custody", "r3.bin", &[]).ok();
+}
+
+/// A second virtual card, plugged in by starting it in reader "Virtual PCD 00 01" (vpcd's
+/// second port) and pulled out when dropped. Its state lives in `state`, so it keeps its keys
+/// from one plugging in to the next.
+struct SecondCard(Child);
+
+/// The second card's serial: another YubiKey than the harness's.
+const SECOND_SERIAL: u32 = 87654321;
+
+impl SecondCard {
+    fn plug_in(state: &Path) -> SecondCard {
+        let bin = std::env::var("PIV_CARD_BIN")
+            .expect("PIV_CARD_BIN is set by tools/piv-card/run-with-card.sh");
+        let mut child = Command::new(bin)
+            .args(["--serial", &SECOND_SERIAL.to_string()])
+            .args(["--vpcd", "127.0.0.1:35964"])
+            .arg("--state")
+            .arg(state)
+            .env("RUST_LOG", "warn,piv_authenticator=off")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the second piv-card");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("piv-card ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let card = SecondCard(child);
+        rx.recv_timeout(Duration::from_secs(40))
+            .expect("the second card printed 'piv-card ready'");
+        card
+    }
+}
+
+impl Drop for SecondCard {
+    fn drop(&mut self) {
+        // SIGTERM: the card finishes the APDU in progress and saves its state.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_yubikey_plugged_in_while_custody_waits_is_taken() {
+    let env = Env::new("piv-plug");
+    let state = env.path("second-card");
+    std::fs::create_dir_all(&state).unwrap();
+    let second = |slot: &str| format!("yubikey:serial={SECOND_SERIAL};slot={slot}");
+    let waiting = format!("Insert YubiKey {SECOND_SERIAL} — waiting; Ctrl-C to stop");
+
+    // Key generation waits for the card it names.
+    let mut c = env.command();
+    c.args([
+        "token",
+        "keygen",
+        "--token",
+        &second("90"),
+        "--type",
+        "p256",
+    ])
+    .args(["--force", "--touch-policy", "never"]);
+    let mut pty = Pty::spawn(c);
+    pty.expect(&waiting);
+    std::thread::sleep(Duration::from_millis(600));
+    let card = SecondCard::plug_in(&state);
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+
+    let secret = env.secret("secret.bin", 32);
+    env.backup(
+        "secret.bin",
+        &[&second("90")],
+        "b.custody",
+        &["--single-token"],
+    )
+    .ok();
+    drop(card);
+
+    // A restore of a file for the absent card waits for it (only the harness's card is here).
+    let mut c = env.command();
+    c.args(["restore", &env.p("b.custody"), "--out", &env.p("r.bin")])
+        .args(["--password-file", &env.password_file()]);
+    let mut pty = Pty::spawn(c);
+    pty.expect("as written in your ceremony record (or \"skip\")? ");
+    pty.send("skip");
+    pty.expect(&waiting);
+    std::thread::sleep(Duration::from_millis(600));
+    let _card = SecondCard::plug_in(&state);
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(env.read("r.bin"), secret);
 }

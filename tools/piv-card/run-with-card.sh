@@ -15,7 +15,8 @@
 #   vpcd driver and no card in "Virtual PCD 00 00") and leaves it running afterwards;
 # - two runs of this script at once take turns on a lock (/run/lock/custody-piv-card.lock).
 #
-# The command gets PIV_CARD_READER ("Virtual PCD 00 00") and PIV_CARD_SERIAL in its environment.
+# The command gets PIV_CARD_READER ("Virtual PCD 00 00"), PIV_CARD_SERIAL and PIV_CARD_BIN (the
+# piv-card binary, so a test can plug a second card into "Virtual PCD 00 01", vpcd port 35964).
 #
 # Settings (environment):
 #   PIV_CARD_SERIAL=N            serial the card reports (default 12345678)
@@ -218,7 +219,7 @@ fi
 say "card ready in reader '$READER' (serial $serial, state ${PIV_CARD_STATE:-RAM}): started in $(((t_ready - t0) / 1000000)) ms, status check took $((($(date +%s%N) - t_ready) / 1000000)) ms"
 
 # --- 6. the command -------------------------------------------------------------------------------
-export PIV_CARD_READER="$READER" PIV_CARD_SERIAL="$serial"
+export PIV_CARD_READER="$READER" PIV_CARD_SERIAL="$serial" PIV_CARD_BIN="$card_bin"
 "$@" 9>&-
 rc=$?
 if ! kill -0 "$card_pid" 2>/dev/null; then
