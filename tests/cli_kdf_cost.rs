@@ -13,17 +13,19 @@ use common::pty::Pty;
 
 /// A token with an AES key and a weak (fast) backup `b.cb` with a hint.
 fn fixture(name: &str) -> Env {
+    fixture_with(name, &[])
+}
+
+/// The same, with `extra` backup arguments.
+fn fixture_with(name: &str, extra: &[&str]) -> Env {
     let env = Env::new(name);
     env.init_token("cost-tok");
     env.keygen("cost-tok", "k", "aes");
     env.secret("secret.bin", 32);
-    env.backup(
-        "secret.bin",
-        &[&uri("cost-tok", "k")],
-        "b.cb",
-        &["--single-token", "--hint", "blue"],
-    )
-    .ok();
+    let mut a = vec!["--single-token", "--hint", "blue"];
+    a.extend_from_slice(extra);
+    env.backup("secret.bin", &[&uri("cost-tok", "k")], "b.cb", &a)
+        .ok();
     env
 }
 
@@ -281,4 +283,70 @@ fn on_a_terminal_the_cost_is_confirmed_or_declined() {
     let (code, screen) = pty.finish();
     assert_eq!(code, exit::OTHER, "{screen}");
     assert!(screen.contains("empty password"), "{screen}");
+}
+
+/// The record `rec` with its last line's `"kdf"` object replaced by `kdf`. Only the last line:
+/// no later line holds its hash, so the chain still verifies (whoever can write a record can do
+/// as much, which is why the head goes into the paper log).
+fn record_last_kdf(env: &Env, rec: &str, kdf: &str) {
+    let text = String::from_utf8(env.read(rec)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let last = lines.last_mut().expect("a line");
+    let start = last.find("\"kdf\":{").expect("a kdf object") + "\"kdf\":".len();
+    let end = start + last[start..].find('}').expect("its end") + 1;
+    last.replace_range(start..end, kdf);
+    env.write(rec, (lines.join("\n") + "\n").as_bytes());
+}
+
+#[test]
+fn with_a_record_a_file_is_compared_with_the_parameters_recorded_for_its_set() {
+    // The record's path is relative to the folder custody runs in: the test's own.
+    let env = fixture_with(
+        "cost-record",
+        &["--record", "rec", "--allow-record-on-medium"],
+    );
+    // Each verify below appends a line: the backup's line is kept to start again from.
+    env.write("rec.backup", &env.read("rec"));
+    // The set was recorded with 4 GiB × 16 passes (the line edited: no such Argon2id runs in a
+    // test), and the file asks for the same.
+    record_last_kdf(
+        &env,
+        "rec",
+        "{\"memory_kib\":4194304,\"iterations\":16,\"parallelism\":1}",
+    );
+    with_kdf(&env, "costly.cb", 4 * 1024 * 1024, 16, 1);
+    let costly = env.p("costly.cb");
+    // Without the record: refused, as more than custody's defaults.
+    let out = run_limited(&env, None, &args(&["verify", &costly]));
+    out.code(exit::USAGE)
+        .error_has(&["asks for 4096 MiB × 16 passes", "custody's default"]);
+    // With it: what the set was written with is expected, so the cost is accepted; the memory
+    // check that follows (a 1 GiB address-space limit) shows the cost check was passed.
+    let record_args = |file: &str| {
+        args(&[
+            "verify",
+            file,
+            "--record",
+            &env.p("rec"),
+            "--allow-record-on-medium",
+        ])
+    };
+    let out = run_limited(&env, Some(1024 * MIB), &record_args(&costly));
+    out.code(exit::OTHER)
+        .error_has(&["Argon2id needs 4096 MiB of memory"]);
+    out.stderr_lacks(&["asks for"]);
+    nothing_asked(&out);
+    // A file of the set asking for more than the record holds is named against the record.
+    env.write("rec", &env.read("rec.backup"));
+    record_last_kdf(
+        &env,
+        "rec",
+        "{\"memory_kib\":2097152,\"iterations\":16,\"parallelism\":1}",
+    );
+    let out = run_limited(&env, None, &record_args(&costly));
+    out.code(exit::USAGE).error_has(&[
+        "asks for 4096 MiB × 16 passes",
+        "the parameters expected for its set (2048 MiB × 16 passes)",
+    ]);
+    nothing_asked(&out);
 }

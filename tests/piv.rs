@@ -626,3 +626,30 @@ fn a_yubikey_plugged_in_while_custody_waits_is_taken() {
     assert_eq!(code, 0, "{screen}");
     assert_eq!(env.read("r.bin"), secret);
 }
+
+#[test]
+fn an_empty_yubikey_slot_is_named_before_any_pin() {
+    let env = Env::new("piv-before-pin");
+    env.init_token("piv-bp");
+    env.keygen("piv-bp", "k", "aes");
+    env.secret("secret.bin", 32);
+    // Slot 94 never holds a key in these tests: found without a PIN, before the token's PIN.
+    let out = env.run_setsid(
+        [
+            "backup",
+            "--secret",
+            &env.p("secret.bin"),
+            "--token",
+            &uri("piv-bp", "k"),
+            "--token",
+            &yk(0x94),
+            "--out",
+            &env.p("b.custody"),
+        ],
+        &[("CUSTODY_PIN", None), ("CUSTODY_PASSWORD", None)],
+    );
+    out.code(exit::NOT_FOUND)
+        .error_has(&["has no key in PIV slot 94"])
+        .stderr_lacks(&["logging in", "PIN for"]);
+    env.assert_absent("b.custody");
+}

@@ -384,6 +384,8 @@ pub(crate) fn make_set(
     let mut all_keys: Vec<TokenKey<'static>> = Vec::new();
     let mut share_keys: Vec<Vec<usize>> = Vec::with_capacity(n);
     let mut outs: Vec<Output> = Vec::with_capacity(n);
+    super::check_keys_before_login(&mut tokens, req.shares.iter().flat_map(|s| s.keys.iter()))
+        .map_err(|error| BackupError::Token { error })?;
     for sh in req.shares {
         outs.push(sh.out);
         let mut mine = Vec::new();

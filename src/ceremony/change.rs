@@ -191,14 +191,16 @@ fn matches(loc: &TokenLocator, d: &Descriptor) -> Result<bool, RewrapError> {
 }
 
 /// The key of a slot that is kept when everything must be wrapped again: its token must be here.
+fn kept_missing(d: &Descriptor, detail: String) -> RewrapError {
+    invalid(format!(
+        "{} must be present to wrap its slot again under the new password ({detail}); plug it \
+         in, or drop it with --drop-token",
+        d.describe()
+    ))
+}
+
 fn key_for_kept(tokens: &mut Tokens<'_>, d: &Descriptor) -> Result<TokenKey<'static>, RewrapError> {
-    let missing = |detail: String| {
-        invalid(format!(
-            "{} must be present to wrap its slot again under the new password ({detail}); plug \
-             it in, or drop it with --drop-token",
-            d.describe()
-        ))
-    };
+    let missing = |detail: String| kept_missing(d, detail);
     let presence = tokens.presence(&[d]);
     if let Some(e) = presence.pkcs11_error() {
         return Err(missing(e.to_string()));
@@ -284,6 +286,19 @@ pub fn rewrap(
     }
 
     let mut tokens = Tokens::new(env, prompter);
+    // Every token this rewrap will need, before any PIN: the added keys', and, when every kept
+    // slot is wrapped again, the kept slots' (a YubiKey slot's key is even checked).
+    super::check_keys_before_login(&mut tokens, req.add.iter())
+        .map_err(|error| RewrapError::Make(BackupError::Token { error }))?;
+    if req.new_password || new_kdf.is_some() || hint.is_some() {
+        for (i, s) in file.slots.iter().enumerate() {
+            if keep[i] {
+                tokens
+                    .check_slot_before_login(&s.descriptor)
+                    .map_err(|e| kept_missing(&s.descriptor, e.to_string()))?;
+            }
+        }
+    }
     let mut added: Vec<TokenKey<'static>> = Vec::new();
     for spec in req.add {
         let k = match spec {
@@ -552,6 +567,16 @@ pub fn reshare(
     if let Some(first) = req.new_set.shares.first() {
         check_memory(first.out.name(), &[req.new_set.kdf])
             .map_err(|e| ReshareError::Make(BackupError::Cost(e)))?;
+    }
+    // And the new set's tokens: a token missing for the new set, found after the officers of
+    // the old one typed, wastes the ceremony just the same.
+    {
+        let mut tokens = Tokens::new(env.clone(), prompter);
+        super::check_keys_before_login(
+            &mut tokens,
+            req.new_set.shares.iter().flat_map(|s| s.keys.iter()),
+        )
+        .map_err(|error| ReshareError::Make(BackupError::Token { error }))?;
     }
     let options = LoadOptions {
         repair_text_copies: req.repair_text_copies,

@@ -42,6 +42,25 @@ pub(crate) fn resolve_key(
     })
 }
 
+/// Before any PIN (issue 8, item 6): every token and card the keys name is present, a YubiKey
+/// slot holds a key and a public-key file reads. Otherwise a PIN typed for the first token is
+/// wasted on an operation that then fails on the second.
+pub(crate) fn check_keys_before_login<'a>(
+    tokens: &mut Tokens<'_>,
+    specs: impl IntoIterator<Item = &'a KeySpec>,
+) -> Result<(), TokenError> {
+    for spec in specs {
+        match spec {
+            KeySpec::Locator(TokenLocator::Pubkey(path)) => {
+                resolve_pubkey(path)?;
+            }
+            KeySpec::Locator(loc) => tokens.check_before_login(loc)?,
+            KeySpec::Key(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Resolve a locator into `keys`, reusing an entry for the same key: its index.
 pub(crate) fn resolve_cached(
     tokens: &mut Tokens<'_>,

@@ -191,6 +191,8 @@ pub struct Record {
     last: [u8; 32],
     /// The fingerprints the record held for each set id when it was opened.
     recorded: std::collections::BTreeMap<[u8; 16], Vec<(usize, [u8; 16])>>,
+    /// The Argon2id parameters the record held for each set id when it was opened.
+    recorded_kdf: Vec<([u8; 16], KdfParams)>,
 }
 
 fn unusable(path: &Path) -> impl Fn(std::io::Error) -> RecordError + '_ {
@@ -271,6 +273,7 @@ impl Record {
             path: path.to_owned(),
             last: checked.last_hash(),
             recorded: checked.recorded_fingerprints(),
+            recorded_kdf: checked.recorded_kdf(),
             file,
             op,
             host: media::host_name(),
@@ -281,6 +284,15 @@ impl Record {
     /// The record's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `limits` with the Argon2id parameters the record holds for each set id (issue 8, item 4):
+    /// a file of a recorded set is compared with what its set was written with, not with
+    /// custody's defaults.
+    pub fn kdf_limits(&self, limits: KdfLimits) -> KdfLimits {
+        let mut limits = limits;
+        limits.expected.extend(self.recorded_kdf.iter().copied());
+        limits
     }
 
     /// The fingerprint each set id was given by the generate, backup, rewrap and reshare lines

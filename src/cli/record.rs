@@ -48,6 +48,15 @@ impl Recording {
         }
     }
 
+    /// The Argon2id cost files may ask for: `--max-kdf-*`, and with a record, the parameters
+    /// it holds for each set.
+    pub fn kdf_limits(&self, limits: custody::KdfLimits) -> custody::KdfLimits {
+        match &self.0 {
+            Some(r) => r.kdf_limits(limits),
+            None => limits,
+        }
+    }
+
     /// The files the operation reads: with a record, the very bytes it hashed.
     pub fn inputs(&self, files: &[PathBuf]) -> Vec<custody::Input> {
         match &self.0 {

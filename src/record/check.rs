@@ -108,6 +108,27 @@ impl Checked {
             .find(|e| hex::encode(e.hash).starts_with(prefix))
     }
 
+    /// For each set id, the Argon2id parameters its files were written with: by the same lines
+    /// as [`Checked::recorded_fingerprints`] (generate, backup, rewrap and reshare, outcome
+    /// `ok`). A set rewrapped with other parameters is listed once for each.
+    pub fn recorded_kdf(&self) -> Vec<([u8; 16], KdfParams)> {
+        let mut out: Vec<([u8; 16], KdfParams)> = Vec::new();
+        for e in &self.entries {
+            let l = &e.line;
+            let (true, Outcome::Ok, Some(kdf)) = (l.op.sets_expectation(), l.outcome, l.kdf) else {
+                continue;
+            };
+            for f in l.files.iter().filter(|f| f.role == Role::Written) {
+                if let Some(set) = f.set
+                    && !out.contains(&(set, kdf))
+                {
+                    out.push((set, kdf));
+                }
+            }
+        }
+        out
+    }
+
     /// For each set id, the fingerprints recorded for it: by the files written by generate,
     /// backup, rewrap and reshare lines whose outcome is `ok`, each with its line number. Restore
     /// and verify lines never state one.

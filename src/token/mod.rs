@@ -76,7 +76,7 @@ pub trait Backend {
 }
 
 /// What went wrong with a token, independent of the backend.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum TokenError {
     /// The PIN was refused; `final_try` when the token says one more wrong PIN locks it.

@@ -100,6 +100,38 @@ impl<'p> Tokens<'p> {
             .find_map(|b| b.resolve(&mut *self.prompter, loc))
     }
 
+    /// What can be checked of a key locator before any PIN (issue 8, item 6): the token or card
+    /// it names is present (waited for, as usual, when someone can plug it in), a PKCS#11 URI
+    /// names a key and one token, and a YubiKey slot holds a key. AES and private keys on a
+    /// PKCS#11 token are invisible before a login: they are looked for right after it.
+    pub fn check_before_login(&mut self, loc: &TokenLocator) -> Result<(), TokenError> {
+        self.await_locator(loc);
+        match loc {
+            TokenLocator::Pkcs11(uri) => self.pkcs11.check_uri(uri),
+            TokenLocator::Yubikey(y) => self.piv.locator_key(y).map(|_| ()),
+            TokenLocator::Pubkey(_) => Ok(()),
+        }
+    }
+
+    /// What can be checked of a file's slot before any PIN: its token or card is present and,
+    /// for a YubiKey slot, the card holds the slot's very key (its public key is readable
+    /// without a PIN). The error says what is missing.
+    pub fn check_slot_before_login(&mut self, d: &Descriptor) -> Result<(), TokenError> {
+        let presence = self.presence(&[d]);
+        if let Some(e) = presence.pkcs11_error() {
+            return Err(e.clone());
+        }
+        if slot_present(&presence, d).is_none() {
+            return Err(TokenError::NotFound {
+                what: format!("{} is not present", wanted_for_slot(d)),
+            });
+        }
+        match self.piv.slot_key(d) {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// What is present, looking only for the kinds of token the file's slots name.
     pub fn presence(&mut self, slots: &[&Descriptor]) -> Presence {
         presence_of(&self.pkcs11, &self.piv, slots)

@@ -63,7 +63,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         old: rec.inputs(&a.files),
         open_with,
         new_set,
-        kdf_limits: kdf_limits(a.kdf_limits)?,
+        kdf_limits: rec.kdf_limits(kdf_limits(a.kdf_limits)?),
         repair_text_copies: true,
         expect: rec.expectation(fingerprint, true),
         ignore_foreign: a.ignore_foreign,

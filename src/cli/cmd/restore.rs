@@ -32,6 +32,7 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
     let fingerprint = expected_fingerprint(&a.expect)?;
     // Before anything is asked: the record exists, verifies and can be written.
     let mut rec = Recording::open(&a.record, custody::RecordOp::Restore, &a.files, &[])?;
+    let limits = rec.kdf_limits(limits);
     let expect = rec.expectation(fingerprint, true);
     let opened = open_files(
         rec.inputs(&a.files),

@@ -65,7 +65,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         add,
         drop,
         force: a.force,
-        kdf_limits: kdf_limits(a.kdf_limits)?,
+        kdf_limits: rec.kdf_limits(kdf_limits(a.kdf_limits)?),
         repair_text_copies: true,
         expect: rec.expectation(fingerprint, true),
     };

@@ -17,7 +17,8 @@ pub fn run(mut a: args::VerifyArgs, stdout: &mut Out) -> Res {
     let inputs = rec.inputs(&a.files);
     // A verify writes nothing: it is not asked, but refused on a fingerprint not expected.
     let expect = rec.expectation(fingerprint, false);
-    match check(a, inputs, expect, stdout) {
+    let limits = rec.kdf_limits(kdf_limits(a.kdf_limits)?);
+    match check(a, inputs, expect, limits, stdout) {
         Ok(c) => rec.done(
             custody::RecordEvent::Verified(&c),
             "the files were verified",
@@ -31,13 +32,13 @@ fn check(
     a: args::VerifyArgs,
     inputs: Vec<custody::Input>,
     expect: custody::Expectation,
+    limits: custody::KdfLimits,
     stdout: &mut Out,
 ) -> Result<custody::SetCheck, Failure> {
     if a.all_slots {
-        return all_slots(a, inputs, stdout);
+        return all_slots(a, inputs, limits, stdout);
     }
     let expected = a.secret.as_deref().map(read_secret).transpose()?;
-    let limits = kdf_limits(a.kdf_limits)?;
     let o = match open_files(
         inputs,
         &a.tokens,
@@ -142,6 +143,7 @@ fn check(
 fn all_slots(
     a: args::VerifyArgs,
     mut inputs: Vec<custody::Input>,
+    limits: custody::KdfLimits,
     stdout: &mut Out,
 ) -> Result<custody::SetCheck, Failure> {
     let (Some(file), true) = (inputs.pop(), inputs.is_empty()) else {
@@ -168,7 +170,7 @@ fn all_slots(
     let req = custody::AllSlotsRequest {
         file,
         keys,
-        kdf_limits: kdf_limits(a.kdf_limits)?,
+        kdf_limits: limits,
         repair_text_copies: true,
     };
     let report =

@@ -21,6 +21,9 @@ use crate::token::{
     pin_error,
 };
 
+/// A card serial, a PIV slot and the public key in it.
+pub type SlotPoint = (u32, u8, [u8; 65]);
+
 /// The YubiKeys opened in one operation, by serial, with their PIN once it was verified.
 #[derive(Default)]
 pub struct PivCards {
@@ -62,6 +65,17 @@ impl PivCards {
         prompter: &mut dyn Prompter,
         y: &YubikeyLocator,
     ) -> Result<TokenKey<'static>, TokenError> {
+        let (slot, point) = self.locator_key(y)?;
+        let pin = PinHint {
+            value: y.pin_value.as_ref(),
+            source: y.pin_source.as_deref(),
+        };
+        self.piv_key(prompter, y.serial, slot, point, pin, PinReason::Named)
+    }
+
+    /// The slot a `yubikey:` locator means and the public key in it, read without a PIN: the
+    /// card is present and the slot holds a key, or the error says which is not so.
+    pub fn locator_key(&mut self, y: &YubikeyLocator) -> Result<(u8, [u8; 65]), TokenError> {
         let card = self.card(y.serial)?;
         let slot = default_slot(&mut card.borrow_mut(), y.slot);
         let Some((point, _)) = slot_public_key(&mut card.borrow_mut(), slot) else {
@@ -74,11 +88,7 @@ impl PivCards {
                 ),
             });
         };
-        let pin = PinHint {
-            value: y.pin_value.as_ref(),
-            source: y.pin_source.as_deref(),
-        };
-        self.piv_key(prompter, y.serial, slot, point, pin, PinReason::Named)
+        Ok((slot, point))
     }
 
     /// A PIV key whose public key is known: say whether touch is needed, verify the PIN once per
@@ -159,8 +169,7 @@ impl PivCards {
     }
 
     /// Restore: the PIV key a slot names. The card and the slot's public key are checked before
-    /// any PIN is asked: a missing card, another card, and the right card without the key each
-    /// get their own message. `None`: the slot is not a PIV slot.
+    /// any PIN is asked ([`PivCards::slot_key`]). `None`: the slot is not a PIV slot.
     pub fn key_for_slot(
         &mut self,
         prompter: &mut dyn Prompter,
@@ -168,6 +177,16 @@ impl PivCards {
         pin: PinHint<'_>,
         reason: PinReason,
     ) -> Option<Result<TokenKey<'static>, TokenError>> {
+        Some(match self.slot_key(d)? {
+            Err(e) => Err(e),
+            Ok((serial, slot, point)) => self.piv_key(prompter, serial, slot, point, pin, reason),
+        })
+    }
+
+    /// The public key in the card slot a file's slot names, read without a PIN: a missing card,
+    /// another card, and the right card without the key each get their own message. `None`:
+    /// the slot is not a PIV slot.
+    pub fn slot_key(&mut self, d: &Descriptor) -> Option<Result<SlotPoint, TokenError>> {
         let Descriptor::Piv {
             card_serial,
             piv_slot,
@@ -198,7 +217,7 @@ impl PivCards {
                     ),
                 })
             }
-            Ok(Some((point, _))) => self.piv_key(prompter, serial, slot, point, pin, reason),
+            Ok(Some((point, _))) => Ok((serial, slot, point)),
         })
     }
 

@@ -271,12 +271,9 @@ impl Pkcs11Tokens {
         Ok((s, token))
     }
 
-    /// The key a `--token` URI names (backup, or a restore override).
-    pub fn resolve_uri(
-        &mut self,
-        prompter: &mut dyn Prompter,
-        uri: &Pkcs11Uri,
-    ) -> Result<TokenKey<'static>, TokenError> {
+    /// What can be known of a key URI before a login: it names a key, and the one token it
+    /// names is present. AES and private keys are invisible until the login.
+    pub fn check_uri(&self, uri: &Pkcs11Uri) -> Result<(), TokenError> {
         if uri.object_label.is_none() && uri.object_id.is_none() {
             return Err(TokenError::NotFound {
                 what: format!(
@@ -285,6 +282,16 @@ impl Pkcs11Tokens {
                 ),
             });
         }
+        self.find_token(uri).map(|_| ())
+    }
+
+    /// The key a `--token` URI names (backup, or a restore override).
+    pub fn resolve_uri(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        uri: &Pkcs11Uri,
+    ) -> Result<TokenKey<'static>, TokenError> {
+        self.check_uri(uri)?;
         let (session, token) = self.open_uri(prompter, uri)?;
         let kinds: &[KeyKind] = match uri.object_type.as_deref() {
             Some("secret-key") => &[KeyKind::Aes],
