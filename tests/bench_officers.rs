@@ -3,6 +3,8 @@
 //! alone. Each officer's run goes on while the next one types, so the wait after the last
 //! entry should be about one run (target: at most 1.3 × the single backup's wait), not three.
 //!
+//! The same for a restore: three officers' shares against one officer's backup.
+//!
 //! A benchmark, not a test (it takes about a minute): run it on a release build with
 //! `cargo test --release --features internals --test bench_officers -- --ignored --nocapture`.
 
@@ -58,6 +60,37 @@ fn wait_after_last_entry(env: &Env, outs: &[&str]) -> (Duration, Duration) {
     (waited, start.elapsed())
 }
 
+/// A restore at a terminal of `files` (one file: a single backup; more: the shares of a set),
+/// each officer typing their password after [`TYPING`]: the time from the last Enter to the end
+/// of custody, and from the start to the end.
+fn restore_wait_after_last_entry(env: &Env, files: &[&str]) -> (Duration, Duration) {
+    let _ = std::fs::remove_file(env.path("r.bin"));
+    let mut c = env.command();
+    c.arg("restore");
+    for f in files {
+        c.arg(env.p(f));
+    }
+    c.args(["--out", &env.p("r.bin")]);
+    let start = Instant::now();
+    let mut pty = Pty::spawn(c);
+    pty.expect("(or \"skip\")? ");
+    pty.send("skip");
+    for i in 0..files.len() {
+        if files.len() > 1 {
+            pty.expect("take the keyboard and press Enter");
+            pty.send("");
+        }
+        pty.expect("Password for ");
+        std::thread::sleep(TYPING);
+        pty.send(&format!("the password of officer {i}, long enough"));
+    }
+    let last = Instant::now();
+    let (code, screen) = pty.finish();
+    let waited = last.elapsed();
+    assert_eq!(code, exit::OK, "{screen}");
+    (waited, start.elapsed())
+}
+
 #[test]
 #[ignore = "a benchmark: about a minute on a release build"]
 fn three_officers_wait_about_one_argon2id_after_the_last_entry() {
@@ -71,6 +104,28 @@ fn three_officers_wait_about_one_argon2id_after_the_last_entry() {
     println!(
         "wait after the last entry: one officer {:.2} s, three officers {:.2} s ({ratio:.2} × one); \
          whole backup: {:.2} s and {:.2} s",
+        one.as_secs_f64(),
+        three.as_secs_f64(),
+        one_total.as_secs_f64(),
+        three_total.as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore = "a benchmark: about a minute on a release build"]
+fn three_officers_restoring_wait_about_one_argon2id_after_the_last_entry() {
+    let env = Env::new("bench-officers-restore");
+    env.init_token("bench-tok");
+    env.keygen("bench-tok", "k", "aes");
+    env.secret("secret.bin", 32);
+    wait_after_last_entry(&env, &["one.cb"]);
+    wait_after_last_entry(&env, &["a.cb", "b.cb", "c.cb"]);
+    let (one, one_total) = restore_wait_after_last_entry(&env, &["one.cb"]);
+    let (three, three_total) = restore_wait_after_last_entry(&env, &["a.cb", "b.cb", "c.cb"]);
+    let ratio = three.as_secs_f64() / one.as_secs_f64();
+    println!(
+        "restore, wait after the last entry: one officer {:.2} s, three officers {:.2} s \
+         ({ratio:.2} × one); whole restore: {:.2} s and {:.2} s",
         one.as_secs_f64(),
         three.as_secs_f64(),
         one_total.as_secs_f64(),

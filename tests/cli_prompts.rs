@@ -606,18 +606,31 @@ fn officers_take_the_keyboard_in_turn() {
         pty.expect("(Enter alone to skip this share): ");
         pty.send(pw);
         last_clear = pty.expect(CLEAR);
-        pty.expect(&format!("{} of 2 shares accepted", turn + 1));
     }
     let (code, screen) = pty.finish();
     assert_eq!(code, 0, "{screen}");
     assert_eq!(screen.matches(CLEAR).count(), 2, "{screen}");
+    // Counted out loud, in order. Each officer's Argon2id runs while the next one types, so
+    // the first share is counted before the second handover when its run has ended by then,
+    // else after the second entry.
+    let one = screen
+        .find("1 of 2 shares accepted")
+        .expect("1 of 2 counted");
+    let two = screen
+        .find("2 of 2 shares accepted")
+        .expect("2 of 2 counted");
+    assert!(first_clear_of(&screen) < one && one < two, "{screen}");
     // The first officer's hint is on the screen only before the first clear.
-    let first_clear = screen.find(CLEAR).unwrap();
+    let first_clear = first_clear_of(&screen);
     assert!(
         screen.rfind("hint of carol").unwrap() < first_clear,
         "{screen}"
     );
     assert_eq!(std::fs::read(env.path("restored")).unwrap(), [7u8; 32]);
+}
+
+fn first_clear_of(screen: &str) -> usize {
+    screen.find(CLEAR).expect("a clear")
 }
 
 /// With the passwords in files, nobody takes the keyboard: no handover, no clearing, even at

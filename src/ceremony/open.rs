@@ -315,15 +315,27 @@ pub fn attempt_with(
     let path = &lf.path;
     // Checked before any prompt already; again now, as memory may have gone since.
     check_memory(path, &[file.own.kdf]).map_err(OpenFileError::Cost)?;
-    // Argon2id that could not get its memory is the machine's failure, never the password's.
     let a = super::progress::argon2id(
         prompter,
         &display_path(path),
         password,
         &file.own.kdf_salt,
         &file.own.kdf,
-    )
-    .map_err(|e| match e {
+    );
+    finish_with(lf, proven, a)
+}
+
+/// The rest of [`attempt_with`] once Argon2id has run (here or in the background): the key
+/// commitment, then the file's own checks.
+pub(crate) fn finish_with(
+    lf: &LoadedFile,
+    proven: &Proven,
+    a: Result<PasswordKey, crypto::Argon2Error>,
+) -> Result<Opened, OpenFileError> {
+    let file = &lf.file;
+    let path = &lf.path;
+    // Argon2id that could not get its memory is the machine's failure, never the password's.
+    let a = a.map_err(|e| match e {
         crypto::Argon2Error::OutOfMemory => {
             OpenFileError::Cost(KdfCostError::out_of_memory(path, &file.own.kdf))
         }

@@ -92,6 +92,8 @@ pub(crate) struct Background {
     rx: mpsc::Receiver<Result<PasswordKey, crypto::Argon2Error>>,
     start: Instant,
     kdf: KdfParams,
+    /// The result, once [`Background::ready`] saw it.
+    done: Option<Result<PasswordKey, crypto::Argon2Error>>,
 }
 
 impl Background {
@@ -102,7 +104,25 @@ impl Background {
         std::thread::spawn(move || {
             let _ = tx.send(crypto::argon2id(&password, &salt, &kdf));
         });
-        Background { rx, start, kdf }
+        Background {
+            rx,
+            start,
+            kdf,
+            done: None,
+        }
+    }
+
+    /// Whether the run has ended, without waiting for it.
+    pub(crate) fn ready(&mut self) -> bool {
+        if self.done.is_none() {
+            match self.rx.try_recv() {
+                Ok(r) => self.done = Some(r),
+                Err(mpsc::TryRecvError::Empty) => {}
+                // Ended without a result: waiting says so.
+                Err(mpsc::TryRecvError::Disconnected) => return true,
+            }
+        }
+        self.done.is_some()
     }
 
     /// Its result, waiting for it if it is still running: the prompter hears of the wait as of
@@ -112,7 +132,10 @@ impl Background {
         prompter: &mut dyn Prompter,
         what: &str,
     ) -> Result<PasswordKey, crypto::Argon2Error> {
-        wait(&self.rx, self.start, &self.kdf, prompter, what)
+        match self.done {
+            Some(r) => r,
+            None => wait(&self.rx, self.start, &self.kdf, prompter, what),
+        }
     }
 }
 

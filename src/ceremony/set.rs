@@ -316,22 +316,52 @@ pub(crate) fn open_set_with(
     if let Some(lf) = to_derive.iter().max_by_key(|lf| lf.file.own.kdf.memory_kib) {
         check_memory(&lf.path, &[lf.file.own.kdf]).map_err(SetError::Cost)?;
     }
+    // Each officer's Argon2id runs in the background while the next officer takes the
+    // keyboard, so that after the last entry the wait is about one run, not one per officer:
+    // one run at a time in the background, and only when this process could hold two at once.
+    let ahead = members.len() > 1
+        && to_derive
+            .iter()
+            .max_by_key(|lf| lf.file.own.kdf.memory_kib)
+            .is_some_and(|lf| check_memory(&lf.path, &[lf.file.own.kdf, lf.file.own.kdf]).is_ok());
+    let strict = partial_ok && distinct_members.len() < k as usize;
+    // A share checked alone stops at its own failure: in turn, so the first is the one named.
+    let ahead = ahead && !strict;
     let mut tokens = Tokens::new(env, prompter);
-    let mut good: Vec<GoodShare> = Vec::new();
+    let mut tally = Tally {
+        good: Vec::new(),
+        // What was found before the officers' turns comes first.
+        problems: problems.into_iter().map(|p| (0, p)).collect(),
+        called_back: Vec::new(),
+        n: n.into(),
+        k,
+        strict,
+    };
     // The officers take the keyboard in turn (a set of several shares only).
     let turns = members.len();
     let mut turn = 0;
-    // Officers whose password was wrong, to call back once everyone has had a turn.
-    let mut called_back: Vec<CallBack<'_>> = Vec::new();
+    let mut running: Option<(Attempt<'_>, super::progress::Background)> = None;
     for (pos, lf) in &members {
+        // The previous officer's share, counted as soon as it is known: here if its run has
+        // ended (or this file has the same index, which needs to know), else once this officer
+        // has typed.
+        if let Some((prev, bg)) = &mut running
+            && (bg.ready() || prev.lf.file.own.index == lf.file.own.index)
+            && let Some((prev, bg)) = running.take()
+        {
+            let a = bg.wait(tokens.prompter(), &display_path(&prev.lf.path));
+            let result = finish_with(prev.lf, &prev.proven, a);
+            tally.settle(prev, result, tokens.prompter())?;
+        }
         // Another file for this index already opened: this one is not needed, and not genuine.
-        if let Some(g) = good.iter().find(|g| g.index == lf.file.own.index) {
-            problems.push(format!(
+        if let Some(g) = tally.good.iter().find(|g| g.index == lf.file.own.index) {
+            let problem = format!(
                 "{}: another file for share {} than {}, which opened: this one is not genuine",
                 display_path(&lf.path),
                 g.index,
                 display_path(&g.file)
-            ));
+            );
+            tally.problems.push((*pos, problem));
             continue;
         }
         let who = format!(
@@ -341,11 +371,9 @@ pub(crate) fn open_set_with(
         );
         let plan = match plan_file(lf, overrides, &mut tokens) {
             Ok(p) => p,
-            Err(e) if partial_ok && distinct_members.len() < k as usize => {
-                return Err(SetError::Fatal(e));
-            }
+            Err(e) if strict => return Err(SetError::Fatal(e)),
             Err(e) => {
-                problems.push(format!("{who}: {e}"));
+                tally.problems.push((*pos, format!("{who}: {e}")));
                 continue;
             }
         };
@@ -369,14 +397,10 @@ pub(crate) fn open_set_with(
             Err(e @ OpenFileError::Token { .. }) if e.kind() != ErrorKind::NotFound => {
                 return Err(SetError::Fatal(e));
             }
-            Err(e) if partial_ok && distinct_members.len() < k as usize => {
-                return Err(SetError::Fatal(e));
-            }
+            Err(e) if strict => return Err(SetError::Fatal(e)),
             Err(e) => {
-                problems.push(format!(
-                    "{}: {e}",
-                    officer_name(&lf.file, lf.file.own.index)
-                ));
+                let problem = format!("{}: {e}", officer_name(&lf.file, lf.file.own.index));
+                tally.problems.push((*pos, problem));
                 continue;
             }
         };
@@ -389,7 +413,8 @@ pub(crate) fn open_set_with(
         let password = match entry {
             Ok(Some(p)) => p,
             Ok(None) => {
-                problems.push(format!("{who}: skipped (officer absent)"));
+                let problem = format!("{who}: skipped (officer absent)");
+                tally.problems.push((*pos, problem));
                 continue;
             }
             Err(error) => {
@@ -399,47 +424,44 @@ pub(crate) fn open_set_with(
                 }));
             }
         };
-        match attempt_with(lf, &proven, &password, tokens.prompter()) {
-            Ok(o) => {
-                good.push(GoodShare {
-                    index: lf.file.own.index,
-                    s: o.s,
-                    file: lf.path.clone(),
-                    key: lf.file.slots[o.slot].descriptor.clone(),
-                });
-                // Counted out loud, so the room knows how far the restore is.
-                if n > 1 {
-                    tokens
-                        .prompter()
-                        .info(&accepted_line(good.len(), usize::from(k)));
-                }
-            }
-            // A wrong PIN is never tried again on the next officer's file.
-            Err(e @ OpenFileError::Token { .. }) if e.kind() != ErrorKind::NotFound => {
-                return Err(SetError::Fatal(e));
-            }
-            // Memory gone since the check before the prompts: the next share would fail too.
-            Err(OpenFileError::Cost(e)) => return Err(SetError::Cost(e)),
-            // Checking shares one by one: each share's own failure is the answer.
-            Err(e) if partial_ok && distinct_members.len() < k as usize => {
-                return Err(SetError::Fatal(e));
-            }
-            Err(e) => {
-                let problem = format!("{}: {e}", officer_name(&lf.file, lf.file.own.index));
-                if matches!(e, OpenFileError::WrongPassword { .. }) && n > 1 {
-                    called_back.push(CallBack {
-                        pos: *pos,
-                        lf,
-                        proven,
-                        who,
-                        line,
-                        problem: problem.clone(),
-                    });
-                }
-                problems.push(problem);
-            }
+        let attempt = Attempt {
+            pos: *pos,
+            lf,
+            proven,
+            who,
+            line,
+        };
+        // The previous officer's run ends first: at most one in the background.
+        if let Some((prev, bg)) = running.take() {
+            let a = bg.wait(tokens.prompter(), &display_path(&prev.lf.path));
+            let result = finish_with(prev.lf, &prev.proven, a);
+            tally.settle(prev, result, tokens.prompter())?;
+        }
+        if ahead {
+            check_memory(&lf.path, &[lf.file.own.kdf]).map_err(SetError::Cost)?;
+            let own = &lf.file.own;
+            let bg = super::progress::Background::start(password, own.kdf_salt, own.kdf);
+            running = Some((attempt, bg));
+        } else {
+            let result = attempt_with(lf, &attempt.proven, &password, tokens.prompter());
+            tally.settle(attempt, result, tokens.prompter())?;
         }
     }
+    if let Some((prev, bg)) = running.take() {
+        let a = bg.wait(tokens.prompter(), &display_path(&prev.lf.path));
+        let result = finish_with(prev.lf, &prev.proven, a);
+        tally.settle(prev, result, tokens.prompter())?;
+    }
+    let Tally {
+        mut good,
+        problems,
+        called_back,
+        ..
+    } = tally;
+    // In the order of the files, whenever each officer's run ended.
+    let mut problems = problems;
+    problems.sort_by_key(|(pos, _)| *pos);
+    let mut problems: Vec<String> = problems.into_iter().map(|(_, p)| p).collect();
 
     // After the last officer's entry, each officer whose password was wrong is called back
     // while shares are still missing: three tries in all, or Enter alone to stop. A password

@@ -199,6 +199,81 @@ pub(crate) fn accepted_line(good: usize, k: usize) -> String {
 }
 
 /// An officer whose password was wrong, to call back after everyone's turn.
+/// One officer's entry whose Argon2id is running (here, or in the background while the next
+/// officer types), and what settling it needs.
+pub(crate) struct Attempt<'a> {
+    pub(crate) pos: usize,
+    pub(crate) lf: &'a LoadedFile,
+    /// Their share's token key, proven already.
+    pub(crate) proven: Proven,
+    pub(crate) who: String,
+    /// Their handover line, to call them back with.
+    pub(crate) line: String,
+}
+
+/// What the officers' entries have given so far.
+pub(crate) struct Tally<'a> {
+    pub(crate) good: Vec<GoodShare>,
+    /// Each with the position of its file among those given.
+    pub(crate) problems: Vec<(usize, String)>,
+    /// Officers whose password was wrong, to call back once everyone has had a turn.
+    pub(crate) called_back: Vec<CallBack<'a>>,
+    /// Files in the set, and shares needed.
+    pub(crate) n: usize,
+    pub(crate) k: u8,
+    /// Checking shares one by one (a verify of fewer than K): each share's own failure is the
+    /// answer, and ends the check.
+    pub(crate) strict: bool,
+}
+
+impl<'a> Tally<'a> {
+    /// Take in how an officer's attempt ended.
+    pub(crate) fn settle(
+        &mut self,
+        at: Attempt<'a>,
+        result: Result<Opened, OpenFileError>,
+        prompter: &mut dyn Prompter,
+    ) -> Result<(), SetError> {
+        let lf = at.lf;
+        match result {
+            Ok(o) => {
+                self.good.push(GoodShare {
+                    index: lf.file.own.index,
+                    s: o.s,
+                    file: lf.path.clone(),
+                    key: lf.file.slots[o.slot].descriptor.clone(),
+                });
+                // Counted out loud, so the room knows how far the restore is.
+                if self.n > 1 {
+                    prompter.info(&accepted_line(self.good.len(), usize::from(self.k)));
+                }
+            }
+            // A wrong PIN is never tried again on the next officer's file.
+            Err(e @ OpenFileError::Token { .. }) if e.kind() != ErrorKind::NotFound => {
+                return Err(SetError::Fatal(e));
+            }
+            // Memory gone since the check before the prompts: the next share would fail too.
+            Err(OpenFileError::Cost(e)) => return Err(SetError::Cost(e)),
+            Err(e) if self.strict => return Err(SetError::Fatal(e)),
+            Err(e) => {
+                let problem = format!("{}: {e}", officer_name(&lf.file, lf.file.own.index));
+                if matches!(e, OpenFileError::WrongPassword { .. }) && self.n > 1 {
+                    self.called_back.push(CallBack {
+                        pos: at.pos,
+                        lf,
+                        proven: at.proven,
+                        who: at.who,
+                        line: at.line,
+                        problem: problem.clone(),
+                    });
+                }
+                self.problems.push((at.pos, problem));
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(crate) struct CallBack<'a> {
     pub(crate) pos: usize,
     pub(crate) lf: &'a LoadedFile,
