@@ -3,7 +3,8 @@
 # so that a re-run needs neither root nor the network.
 set -euo pipefail
 
-packages=(softhsm2 opensc openssl util-linux libpcsclite-dev pkg-config)
+# tmux: tests/cli_tmux.rs reads what a terminal keeps of an officer's turn.
+packages=(softhsm2 opensc openssl util-linux libpcsclite-dev pkg-config tmux)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -47,6 +47,10 @@ fn wait_after_last_entry(env: &Env, outs: &[&str]) -> (Duration, Duration) {
     let mut pty = Pty::spawn(c);
     for i in 0..outs.len() {
         let pw = format!("the password of officer {i}, long enough");
+        if outs.len() > 1 {
+            pty.expect("take the keyboard and press Enter");
+            pty.send("");
+        }
         pty.expect("New password for");
         std::thread::sleep(TYPING);
         pty.send(&pw);
