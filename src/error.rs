@@ -41,3 +41,20 @@ pub enum ErrorKind {
     /// The machine has not the memory the work needs (Argon2id's, counted before it starts).
     Memory,
 }
+
+/// Set by [`request_stop`]: checked where a long wait or a write can stop cleanly.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ask every operation in progress to stop at its next safe point: an Argon2id wait ends with an
+/// error (the run itself is left to finish on its thread, its result dropped), a write removes
+/// its temporary file before the output would be moved into place, and a wait for a token ends.
+/// One atomic store: an embedder's signal handler may call it (the custody binary's does, on
+/// SIGINT, SIGTERM and SIGHUP). It cannot be undone: the process is expected to end.
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether [`request_stop`] was called.
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}

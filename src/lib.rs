@@ -209,7 +209,7 @@ pub use crypto::{
     KdfParams, ct_eq as constant_time_eq, fill_random, fingerprint, fingerprint_display,
     p256_key_hash,
 };
-pub use error::ErrorKind;
+pub use error::{ErrorKind, request_stop, stop_requested};
 pub use format::{
     Descriptor, FormatError, MAX_SECRET_BYTES, MIN_SECRET_BYTES, SlotKind, display_escaped,
     display_path, percent_encode, repair_text_copy,

@@ -1,4 +1,5 @@
-// Terminal control goes through rustix's safe calls, so the binary needs no unsafe code of its own.
+// Terminal control goes through rustix's safe calls; the one exception is installing the signal
+// handler (src/cli/signals.rs, which allows it for itself).
 #![deny(unsafe_code)]
 
 mod cli;

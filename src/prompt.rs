@@ -54,6 +54,9 @@ pub enum PromptError {
         /// Which source and why, for people; never its content.
         detail: String,
     },
+    /// The person stopped the operation at the prompt (Ctrl-C, or a signal to end the process);
+    /// the terminal was given back as it was.
+    Interrupted,
 }
 
 impl fmt::Display for PromptError {
@@ -73,6 +76,7 @@ impl fmt::Display for PromptError {
             PromptError::Source { detail } => write!(f, "{detail}"),
             PromptError::Skipped => write!(f, "skipped"),
             PromptError::Declined { detail } => write!(f, "{detail}"),
+            PromptError::Interrupted => write!(f, "interrupted at the prompt"),
         }
     }
 }

@@ -88,13 +88,13 @@ fn with_standard_input_redirected_a_label_only_token_is_not_asked_for_its_pin() 
     other.assert_absent("r.bin");
 }
 
-/// Ctrl-C on the terminal ends the wait (the default SIGINT action): no exit code, nothing
-/// written.
+/// Ctrl-C on the terminal ends the wait: exit 130 (128 + SIGINT), nothing written.
 fn interrupt(mut pty: Pty) -> String {
     std::thread::sleep(Duration::from_millis(800));
     pty.send("\x03");
     let (code, screen) = pty.finish();
-    assert_eq!(code, -1, "killed by SIGINT\n{screen}");
+    assert_eq!(code, 130, "stopped by SIGINT\n{screen}");
+    assert!(screen.contains("stopped by SIGINT (Ctrl-C)"), "{screen}");
     screen
 }
 

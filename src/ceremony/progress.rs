@@ -67,6 +67,12 @@ fn wait(
     let result = loop {
         match rx.recv_timeout(TICK) {
             Ok(r) => break r,
+            // Asked to stop: the run goes on on its thread until it ends, unwaited.
+            Err(mpsc::RecvTimeoutError::Timeout) if crate::error::stop_requested() => {
+                break Err(crypto::Argon2Error::Other(
+                    "stopped before Argon2id finished (interrupted)".into(),
+                ));
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let e = *expect.get_or_insert_with(|| expected(kdf));
                 prompter.progress(what, start.elapsed(), e);

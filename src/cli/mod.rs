@@ -14,6 +14,7 @@ mod request;
 mod secret_in;
 mod secret_out;
 mod shares;
+mod signals;
 mod term;
 
 use std::io::{self, Write};
@@ -55,6 +56,26 @@ impl Failure {
     fn reader_gone() -> Self {
         Failure::new(exit::OK, "", "")
     }
+    /// After a signal (see `signals`), whatever failed failed because of it: 128 + the
+    /// signal's number, as a shell reports a command a signal ended, and a message that says so.
+    fn or_interrupted(self) -> Self {
+        let Some(sig) = signals::caught() else {
+            return self;
+        };
+        Failure::new(
+            128 + sig,
+            format!(
+                "stopped by {} ({})",
+                signals::name(sig),
+                if self.msg.is_empty() {
+                    "nothing more was done".to_owned()
+                } else {
+                    self.msg
+                }
+            ),
+            "nothing was left half done; run the command again when ready",
+        )
+    }
 }
 
 impl From<io::Error> for Failure {
@@ -75,6 +96,8 @@ impl From<io::Error> for Failure {
 type Res = Result<(), Failure>;
 
 pub fn main() -> i32 {
+    // Before anything can prompt or write: a signal then ends custody through its normal path.
+    signals::install();
     // This build ignores the variable, so it would write normally where a test expects a
     // failure: refuse it, so that a test run against the wrong build fails loudly.
     #[cfg(not(feature = "fault-injection"))]
@@ -101,8 +124,15 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    match run(cli) {
+    match run(cli).map_err(Failure::or_interrupted) {
         Ok(()) => exit::OK,
+        Err(f) if signals::caught().is_some() => {
+            // The prompt's line was left where Enter would have ended it.
+            eprintln!();
+            eprintln!("error: {}", f.msg);
+            eprintln!("  what to do: {}", f.advice);
+            f.code
+        }
         // Only `reader_gone` has no message: there is nothing to say.
         Err(f) if f.msg.is_empty() => f.code,
         Err(f) => {

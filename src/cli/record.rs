@@ -109,6 +109,8 @@ impl Recording {
     /// Record a failure and hand it back. A failure to record it is said, and does not
     /// replace it. `after_restore`: the secret of a recorded restore was not written.
     pub fn failed(&mut self, f: Failure, after_restore: bool) -> Failure {
+        // A signal's failure is recorded as one: its exit is 128 + the signal.
+        let f = f.or_interrupted();
         let Some(r) = &mut self.0 else {
             return f;
         };

@@ -2,7 +2,7 @@
 //! no-echo prompt on the controlling terminal; PINs from CUSTODY_PIN or a prompt.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -134,9 +134,7 @@ fn read_hidden<T>(
     prompt: &str,
     take: impl FnOnce(&str) -> Result<T, PromptError>,
 ) -> Result<T, PromptError> {
-    let io = |e: std::io::Error| PromptError::Io {
-        detail: e.to_string(),
-    };
+    let io = prompt_io;
     let guard = EchoGuard::hide(t).map_err(io)?;
     let mut w = t;
     w.write_all(prompt.as_bytes()).map_err(io)?;
@@ -178,7 +176,7 @@ fn read_entry(mut r: impl std::io::Read, buf: &mut [u8; MAX_ENTRY]) -> std::io::
         }
         room
     };
-    while r.read(&mut byte[..])? != 0 && byte[0] != b'\n' {
+    while read_byte(&mut r, &mut byte[..])? != 0 && byte[0] != b'\n' {
         if too_long {
             // Still read to the end of the line, so the rest of the entry is neither echoed
             // nor left for whatever reads the terminal next.
@@ -199,6 +197,32 @@ fn read_entry(mut r: impl std::io::Read, buf: &mut [u8; MAX_ENTRY]) -> std::io::
         ));
     }
     Ok(len)
+}
+
+/// One read of `buf`, going on after a signal that custody does not stop for, and ending with
+/// `Interrupted` after one it does (see `signals`).
+fn read_byte(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                if super::signals::caught().is_some() {
+                    return Err(e);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A failed read at a prompt: stopped by a signal, or the terminal's own error.
+fn prompt_io(e: std::io::Error) -> PromptError {
+    if e.kind() == std::io::ErrorKind::Interrupted && super::signals::caught().is_some() {
+        PromptError::Interrupted
+    } else {
+        PromptError::Io {
+            detail: e.to_string(),
+        }
+    }
 }
 
 fn env_secret(name: &str) -> Option<SecretString> {
@@ -289,18 +313,14 @@ impl TerminalPrompter {
                 what: "an answer".into(),
             });
         };
-        let mut w = t.try_clone().map_err(|e| PromptError::Io {
-            detail: e.to_string(),
-        })?;
+        let mut w = &t;
         let _ = write!(w, "{prompt}");
         let _ = w.flush();
-        let mut line = String::new();
-        BufReader::new(t)
-            .read_line(&mut line)
-            .map_err(|e| PromptError::Io {
-                detail: e.to_string(),
-            })?;
-        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+        // Byte by byte (as every entry): a buffered line reader would retry a read that a
+        // signal interrupted, and the prompt could not be left.
+        let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
+        let len = read_entry(&t, &mut buf).map_err(prompt_io)?;
+        Ok(String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned())
     }
 }
 
@@ -464,9 +484,7 @@ impl Prompter for TerminalPrompter {
         let Some(t) = tty() else {
             return Err(nobody());
         };
-        let io = |e: std::io::Error| PromptError::Io {
-            detail: e.to_string(),
-        };
+        let io = prompt_io;
         let mut w = &t;
         write!(w, "{question} [y/N] ").map_err(io)?;
         w.flush().map_err(io)?;
@@ -512,8 +530,8 @@ impl Prompter for TerminalPrompter {
     }
 
     /// Waiting for a token is a question too: only when custody is [`interactive`]. Ctrl-C
-    /// ends the wait by the default SIGINT action (custody installs no handler): the process
-    /// ends, nothing having been written yet.
+    /// ends the wait ([`Prompter::still_waiting`] says no), and custody exits 130 with nothing
+    /// written.
     fn wait_for(&mut self, what: &str) -> Result<bool, PromptError> {
         if !interactive() {
             return Ok(false);
@@ -539,9 +557,7 @@ impl Prompter for TerminalPrompter {
         let Some(t) = tty() else {
             return Ok(());
         };
-        let io = |e: std::io::Error| PromptError::Io {
-            detail: e.to_string(),
-        };
+        let io = prompt_io;
         let mut w = &t;
         write!(w, "{line} ").map_err(io)?;
         w.flush().map_err(io)?;
@@ -576,9 +592,7 @@ impl Prompter for TerminalPrompter {
         let Some(t) = tty() else {
             return Err(nobody());
         };
-        let io = |e: std::io::Error| PromptError::Io {
-            detail: e.to_string(),
-        };
+        let io = prompt_io;
         let mut w = &t;
         write!(w, "{question} ").map_err(io)?;
         w.flush().map_err(io)?;

@@ -40,6 +40,12 @@ pub enum MediaError {
         /// The destination.
         path: PathBuf,
     },
+    /// The write was asked to stop ([`crate::request_stop`]) before the output was moved into
+    /// place: the temporary file was removed.
+    Interrupted {
+        /// The destination.
+        path: PathBuf,
+    },
     /// The bytes read back differ from the bytes written.
     ReadBackMismatch {
         /// The destination.
@@ -107,7 +113,9 @@ impl MediaError {
             MediaError::Io { step, .. } => Some(*step),
             #[cfg(feature = "fault-injection")]
             MediaError::InjectedFault { step, .. } => Some(*step),
-            MediaError::Exists { .. } | MediaError::NoSafeCreate { .. } => Some(WriteStep::Rename),
+            MediaError::Exists { .. }
+            | MediaError::NoSafeCreate { .. }
+            | MediaError::Interrupted { .. } => Some(WriteStep::Rename),
             MediaError::ReadBackMismatch { .. } => Some(WriteStep::ReadBack),
             MediaError::VerifyFailed { .. } => Some(WriteStep::Verify),
             MediaError::NotRestored { error, .. } => error.step(),
@@ -139,6 +147,11 @@ impl MediaError {
                 "could not write {}: {step} failed (injected by {FAULT_INJECT_ENV}={})",
                 display_path(path),
                 step.name()
+            ),
+            MediaError::Interrupted { path } => write!(
+                f,
+                "writing {} was stopped (interrupted) before it was moved into place",
+                display_path(path)
             ),
             MediaError::ReadBackMismatch { path } => write!(
                 f,
@@ -209,6 +222,7 @@ impl fmt::Display for MediaError {
                     | MediaError::Io { path, .. }
                     | MediaError::ReadBackMismatch { path }
                     | MediaError::VerifyFailed { path, .. }
+                    | MediaError::Interrupted { path }
                     | MediaError::NoSafeCreate { path, .. } => Some(path),
                     #[cfg(feature = "fault-injection")]
                     MediaError::InjectedFault { path, .. } => Some(path),
@@ -236,6 +250,7 @@ impl fmt::Display for MediaError {
             MediaError::Io { .. }
             | MediaError::ReadBackMismatch { .. }
             | MediaError::VerifyFailed { .. }
+            | MediaError::Interrupted { .. }
             | MediaError::NoSafeCreate { .. } => f.write_str(NOTHING_CHANGED),
             #[cfg(feature = "fault-injection")]
             MediaError::InjectedFault { .. } => f.write_str(NOTHING_CHANGED),

@@ -36,11 +36,29 @@ fn parse_fault(value: Option<OsString>) -> Result<(Option<WriteStep>, Option<usi
     }
 }
 
+/// `CUSTODY_FAULT_PAUSE=STEP`: every write pauses before that step until it is asked to stop
+/// (a signal, in the binary) or for at most [`PAUSE_LIMIT`], so that a test can act while a
+/// write is half done (its temporary file there, the output not yet in place).
+pub const FAULT_PAUSE_ENV: &str = "CUSTODY_FAULT_PAUSE";
+
+const PAUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn pause_at(step: WriteStep) {
+    if std::env::var_os(FAULT_PAUSE_ENV).is_none_or(|v| v != step.name()) {
+        return;
+    }
+    let start = std::time::Instant::now();
+    while !crate::error::stop_requested() && start.elapsed() < PAUSE_LIMIT {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 pub(super) fn inject(
     fault: Option<WriteStep>,
     step: WriteStep,
     path: &Path,
 ) -> Result<(), MediaError> {
+    pause_at(step);
     if fault == Some(step) {
         return Err(MediaError::InjectedFault {
             step,

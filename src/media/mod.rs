@@ -25,6 +25,11 @@
 //! `<step>@N` fails that step of the N-th write of the process only (the N-th share of a split
 //! set), to test what a partly written set reports.
 //! [`write_secret_new`] has no read-back or verify step, so those two values do not affect it.
+//! `CUSTODY_FAULT_PAUSE=<step>` pauses every write before that step until
+//! [`crate::request_stop`] (at most a minute), to test a signal while a write is half done.
+//!
+//! Asked to stop ([`crate::request_stop`]), a write that has not yet moved its output into
+//! place removes its temporary file and fails with `MediaError::Interrupted`.
 //!
 //! Without the feature the library never reads the variable and the write path has no failure
 //! points to inject; the binary refuses a non-empty value rather than ignore it, so tests run

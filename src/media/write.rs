@@ -153,6 +153,12 @@ pub(super) fn write_impl(
     if let Err(e) = inject(fault, WriteStep::Rename, path) {
         return Err(undo.fail(e));
     }
+    // The last point where stopping leaves nothing behind: after it, the output is in place.
+    if crate::error::stop_requested() {
+        return Err(undo.fail(MediaError::Interrupted {
+            path: path.to_owned(),
+        }));
+    }
     match place(&temp, path, force) {
         Ok(Placed::Renamed { replaced_existing }) => {
             undo.temp = None;

@@ -343,7 +343,7 @@ pub(crate) fn wait_until<T>(
     }
     loop {
         std::thread::sleep(interval);
-        if !prompter.still_waiting() {
+        if crate::error::stop_requested() || !prompter.still_waiting() {
             return None;
         }
         match look() {

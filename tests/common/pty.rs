@@ -15,6 +15,9 @@ pub struct Pty {
     seen: String,
     /// Where the next `expect` starts looking: each prompt is matched once, in order.
     pos: usize,
+    /// The terminal's own end, kept open so that its settings can be read after the child
+    /// exits ([`Pty::spawn_keeping_terminal`]).
+    kept: Option<OwnedFd>,
 }
 
 impl Pty {
@@ -28,7 +31,37 @@ impl Pty {
         Self::spawn_with(cmd, Some(stdin))
     }
 
-    fn spawn_with(mut cmd: Command, stdin: Option<File>) -> Pty {
+    /// The same as [`Pty::spawn`], keeping the terminal open after the child exits, so that
+    /// [`Pty::echo_on`] can read the settings it left.
+    pub fn spawn_keeping_terminal(cmd: Command) -> Pty {
+        Self::spawn_full(cmd, None, true)
+    }
+
+    /// Whether the terminal echoes what is typed (its settings now, e.g. after custody ended).
+    pub fn echo_on(&self) -> bool {
+        let fd = self
+            .kept
+            .as_ref()
+            .expect("spawned with spawn_keeping_terminal")
+            .as_raw_fd();
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0, "tcgetattr");
+        t.c_lflag & libc::ECHO != 0
+    }
+
+    /// Send a signal to the child.
+    pub fn signal(&self, sig: libc::c_int) {
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as libc::pid_t, sig) },
+            0
+        );
+    }
+
+    fn spawn_with(cmd: Command, stdin: Option<File>) -> Pty {
+        Self::spawn_full(cmd, stdin, false)
+    }
+
+    fn spawn_full(mut cmd: Command, stdin: Option<File>, keep: bool) -> Pty {
         let mut master: libc::c_int = 0;
         let mut slave: libc::c_int = 0;
         let r = unsafe {
@@ -62,12 +95,13 @@ impl Pty {
             });
         }
         let child = cmd.spawn().expect("spawn custody on a pty");
-        drop(slave_fd);
+        let kept = keep.then_some(slave_fd);
         Pty {
             child,
             master,
             seen: String::new(),
             pos: 0,
+            kept,
         }
     }
 
@@ -108,6 +142,12 @@ impl Pty {
         }
     }
 
+    /// Bytes as typed, without Enter (`\x03` is Ctrl-C: the terminal sends SIGINT).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).unwrap();
+        self.master.flush().unwrap();
+    }
+
     pub fn send(&mut self, line: &str) {
         self.master.write_all(line.as_bytes()).unwrap();
         self.master.write_all(b"\r").unwrap();
@@ -116,6 +156,11 @@ impl Pty {
 
     /// Wait for the exit code, collecting the rest of the screen.
     pub fn finish(mut self) -> (i32, String) {
+        self.wait_end()
+    }
+
+    /// The same, keeping the `Pty` (to read the terminal's settings after).
+    pub fn wait_end(&mut self) -> (i32, String) {
         let start = Instant::now();
         loop {
             let mut pfd = libc::pollfd {
@@ -140,6 +185,6 @@ impl Pty {
             );
         }
         let status = self.child.wait().unwrap();
-        (status.code().unwrap_or(-1), self.seen)
+        (status.code().unwrap_or(-1), self.seen.clone())
     }
 }
