@@ -211,8 +211,9 @@ pub use crypto::{
 };
 pub use error::{ErrorKind, request_stop, stop_requested};
 pub use format::{
-    Descriptor, FormatError, MAX_SECRET_BYTES, MIN_SECRET_BYTES, SlotKind, display_escaped,
-    display_path, percent_encode, repair_text_copy,
+    Descriptor, FormatError, MAX_SECRET_BYTES, MIN_SECRET_BYTES, SlotKind,
+    UNICODE_VERSION as FREE_TEXT_UNICODE_VERSION, display_escaped, display_path, percent_encode,
+    repair_text_copy,
 };
 pub use media::{DirProblem, check_output_dir};
 pub use media::{

@@ -618,6 +618,49 @@ fn a_secret_that_looks_like_text_is_warned_about() {
     .stderr_lacks(&["looks like text"]);
 }
 
+/// RFC 7512's slot and library attributes narrow the match; module-name= and vendor
+/// attributes are refused by name, never ignored.
+#[test]
+fn uri_slot_and_library_attributes_narrow_the_match_and_the_rest_is_refused() {
+    let env = Env::new("uri-attrs");
+    env.init_token("attrs-tok");
+    env.keygen("attrs-tok", "k", "aes");
+    let secret = env.secret("secret.bin", 32);
+    // SoftHSM2 2.6 says of itself: manufacturer "SoftHSM", library version 2.x.
+    let narrowed = "pkcs11:token=attrs-tok;object=k;library-manufacturer=SoftHSM;\
+                    library-version=2;slot-manufacturer=SoftHSM%20project";
+    env.backup("secret.bin", &[narrowed], "b.cb", &["--single-token"])
+        .ok();
+    env.restore("b.cb", "r.bin", &["--token", narrowed]).ok();
+    assert_restored(&env, "r.bin", &secret);
+    // A library attribute that does not match: no such token, exit 4, naming what was asked.
+    let other = "pkcs11:token=attrs-tok;object=k;library-manufacturer=Nobody";
+    env.backup("secret.bin", &[other], "c.cb", &["--single-token"])
+        .code(exit::NOT_FOUND)
+        .error_has(&[
+            "library-manufacturer=Nobody",
+            "present: token \"attrs-tok\"",
+        ]);
+    // module-name= and a vendor attribute: refused as usage errors, with what to do.
+    env.backup(
+        "secret.bin",
+        &["pkcs11:token=attrs-tok;object=k?module-name=softhsm2"],
+        "c.cb",
+        &["--single-token"],
+    )
+    .code(exit::USAGE)
+    .error_has(&["module-name=", "module-path="]);
+    env.backup(
+        "secret.bin",
+        &["pkcs11:token=attrs-tok;object=k;x-vendor=1"],
+        "c.cb",
+        &["--single-token"],
+    )
+    .code(exit::USAGE)
+    .error_has(&["\"x-vendor\"", "refuses it rather than ignore it"]);
+    env.assert_absent("c.cb");
+}
+
 #[test]
 fn pin_value_in_uri_works_and_warns() {
     let env = Env::new("pin-value");

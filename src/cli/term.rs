@@ -140,7 +140,7 @@ fn read_hidden<T>(
     w.write_all(prompt.as_bytes()).map_err(io)?;
     w.flush().map_err(io)?;
     let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
-    let len = read_entry(t, &mut buf).map_err(io)?;
+    let len = read_entry(Tty(t), &mut buf).map_err(io)?;
     drop(guard);
     let text = std::str::from_utf8(buf.get(..len).unwrap_or_default()).map_err(|_| {
         io(std::io::Error::new(
@@ -197,6 +197,36 @@ fn read_entry(mut r: impl std::io::Read, buf: &mut [u8; MAX_ENTRY]) -> std::io::
         ));
     }
     Ok(len)
+}
+
+/// The terminal, read so that a signal custody stops for ends the read however it falls: a
+/// signal that arrives just before a blocking `read` starts would not interrupt it (the read
+/// would wait for a key that may never come), so the terminal is polled in short slices and the
+/// flag looked at between them.
+struct Tty<'a>(&'a File);
+
+/// How long one slice of waiting for a key lasts.
+const KEY_POLL: rustix::event::Timespec = rustix::event::Timespec {
+    tv_sec: 0,
+    tv_nsec: 100_000_000,
+};
+
+impl std::io::Read for Tty<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use rustix::event::{PollFd, PollFlags, poll};
+        loop {
+            if super::signals::caught().is_some() {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let mut fds = [PollFd::new(self.0, PollFlags::IN)];
+            match poll(&mut fds, Some(&KEY_POLL)) {
+                Ok(0) => continue,
+                Ok(_) => return (&mut &*self.0).read(buf),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 /// One read of `buf`, going on after a signal that custody does not stop for, and ending with
@@ -319,7 +349,7 @@ impl TerminalPrompter {
         // Byte by byte (as every entry): a buffered line reader would retry a read that a
         // signal interrupted, and the prompt could not be left.
         let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
-        let len = read_entry(&t, &mut buf).map_err(prompt_io)?;
+        let len = read_entry(Tty(&t), &mut buf).map_err(prompt_io)?;
         Ok(String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned())
     }
 }
@@ -490,7 +520,7 @@ impl Prompter for TerminalPrompter {
         w.flush().map_err(io)?;
         // Byte by byte, like a PIN, so that nothing past the answer's line is taken.
         let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
-        let len = read_entry(&t, &mut buf).map_err(io)?;
+        let len = read_entry(Tty(&t), &mut buf).map_err(io)?;
         Ok(is_yes(buf.get(..len).unwrap_or_default()))
     }
 
@@ -563,7 +593,7 @@ impl Prompter for TerminalPrompter {
         w.flush().map_err(io)?;
         // Whatever is typed before Enter is dropped: it is no answer to anything.
         let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
-        read_entry(&t, &mut buf).map_err(io)?;
+        read_entry(Tty(&t), &mut buf).map_err(io)?;
         Ok(())
     }
 
@@ -597,7 +627,7 @@ impl Prompter for TerminalPrompter {
         write!(w, "{question} ").map_err(io)?;
         w.flush().map_err(io)?;
         let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
-        let len = read_entry(&t, &mut buf).map_err(io)?;
+        let len = read_entry(Tty(&t), &mut buf).map_err(io)?;
         Ok(String::from_utf8_lossy(buf.get(..len).unwrap_or_default())
             .trim()
             .to_owned())

@@ -20,7 +20,9 @@ pub use pubkey::PubkeyFile;
 #[cfg(feature = "internals")]
 pub use read::check_checksum;
 pub use read::parse;
-pub use text::{display_escaped, display_path, normalize_free_text, validate_free_text};
+pub use text::{
+    UNICODE_VERSION, display_escaped, display_path, normalize_free_text, validate_free_text,
+};
 pub use textcopy::repair_text_copy;
 pub use types::{
     BackupFile, CommonHeader, Descriptor, Encoded, FileFields, FormatError, KdfParams, Slot,

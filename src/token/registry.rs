@@ -33,7 +33,7 @@ pub struct Present(PresentInner);
 
 #[derive(Clone)]
 enum PresentInner {
-    Pkcs11(Arc<Module>, TokenInfo),
+    Pkcs11(Arc<Module>, Box<TokenInfo>),
     Piv,
 }
 
@@ -253,7 +253,7 @@ impl<'p> Tokens<'p> {
     pub fn find_token(&mut self, uri: &Pkcs11Uri) -> Result<Present, TokenError> {
         self.await_token(uri);
         let (m, t) = self.pkcs11.find_token(uri)?;
-        Ok(Present(PresentInner::Pkcs11(m, t)))
+        Ok(Present(PresentInner::Pkcs11(m, Box::new(t))))
     }
 
     /// The key a slot names on a present token or card, logging in as needed. `pin` is what
@@ -410,7 +410,7 @@ fn slot_present(presence: &Presence, d: &Descriptor) -> Option<(Present, PinReas
                 return None;
             };
             Pkcs11Tokens::token_for_slot(d, present)
-                .map(|(t, why)| (Present(PresentInner::Pkcs11(m.clone(), t)), why))
+                .map(|(t, why)| (Present(PresentInner::Pkcs11(m.clone(), Box::new(t))), why))
         }
         Descriptor::Piv { card_serial, .. } => presence
             .cards()

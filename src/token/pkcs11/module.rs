@@ -106,6 +106,12 @@ impl Module {
             .map_err(|e| map_err(e, "C_GetSlotList"))?;
         let mut tokens = Vec::with_capacity(slots.len());
         let mut unreadable = None;
+        // What RFC 7512's library-* attributes match: the same for every token of the module.
+        let library = self.ctx.get_library_info().ok().map(|i| LibraryInfo {
+            manufacturer: i.manufacturer_id().trim_end().to_owned(),
+            description: i.library_description().trim_end().to_owned(),
+            version: (i.library_version().major(), i.library_version().minor()),
+        });
         for slot in slots {
             let info = match self.ctx.get_token_info(slot) {
                 Ok(info) => info,
@@ -119,8 +125,17 @@ impl Module {
                     continue;
                 }
             };
+            // Only what a URI's slot-* attributes match; a slot that will not say matches none.
+            let slot_info = self.ctx.get_slot_info(slot).ok();
             tokens.push(TokenInfo {
                 slot,
+                slot_description: slot_info
+                    .as_ref()
+                    .map(|i| i.slot_description().trim_end().to_owned()),
+                slot_manufacturer: slot_info
+                    .as_ref()
+                    .map(|i| i.manufacturer_id().trim_end().to_owned()),
+                library: library.clone(),
                 label: info.label().trim_end().to_owned(),
                 serial: info.serial_number().trim().to_owned(),
                 manufacturer: info.manufacturer_id().trim_end().to_owned(),
@@ -216,4 +231,21 @@ pub struct TokenInfo {
     pub pin_locked: bool,
     /// `CKF_TOKEN_INITIALIZED`: an empty slot of SoftHSM2 shows an uninitialised token.
     pub initialized: bool,
+    /// The slot's description (`C_GetSlotInfo`), padding removed; `None` if it would not say.
+    pub slot_description: Option<String>,
+    /// The slot's manufacturer id, padding removed; `None` if it would not say.
+    pub slot_manufacturer: Option<String>,
+    /// The module's `C_GetInfo`; `None` if it would not say.
+    pub library: Option<LibraryInfo>,
+}
+
+/// A module as `C_GetInfo` describes it (what RFC 7512's `library-*` attributes match).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LibraryInfo {
+    /// `manufacturerID`, padding removed.
+    pub manufacturer: String,
+    /// `libraryDescription`, padding removed.
+    pub description: String,
+    /// `libraryVersion`: major, minor.
+    pub version: (u8, u8),
 }

@@ -57,6 +57,27 @@ pub fn uri_matches(uri: &Pkcs11Uri, t: &TokenInfo) -> bool {
             .is_none_or(|s| &t.manufacturer == s)
         && uri.model.as_ref().is_none_or(|s| &t.model == s)
         && uri.slot_id.is_none_or(|s| t.slot.id() == s)
+        && uri
+            .slot_description
+            .as_ref()
+            .is_none_or(|s| t.slot_description.as_ref() == Some(s))
+        && uri
+            .slot_manufacturer
+            .as_ref()
+            .is_none_or(|s| t.slot_manufacturer.as_ref() == Some(s))
+        && uri
+            .library_manufacturer
+            .as_ref()
+            .is_none_or(|s| t.library.as_ref().is_some_and(|l| &l.manufacturer == s))
+        && uri
+            .library_description
+            .as_ref()
+            .is_none_or(|s| t.library.as_ref().is_some_and(|l| &l.description == s))
+        && uri.library_version.is_none_or(|(major, minor)| {
+            t.library
+                .as_ref()
+                .is_some_and(|l| l.version.0 == major && minor.is_none_or(|m| l.version.1 == m))
+        })
 }
 
 /// How people see the token a URI names, before it is present: `token "L" (serial S)` with
@@ -237,7 +258,12 @@ impl Pkcs11Tokens {
                             if uri.token_serial.is_none()
                                 && uri.manufacturer.is_none()
                                 && uri.model.is_none()
-                                && uri.slot_id.is_none() =>
+                                && uri.slot_id.is_none()
+                                && uri.slot_description.is_none()
+                                && uri.slot_manufacturer.is_none()
+                                && uri.library_manufacturer.is_none()
+                                && uri.library_description.is_none()
+                                && uri.library_version.is_none() =>
                             format!("labelled \"{}\"", display_escaped(l)),
                         _ => format!("matching {}", uri.display_without_query()),
                     },

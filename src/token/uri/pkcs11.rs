@@ -34,9 +34,21 @@ pub struct Pkcs11Uri {
     pub object_id: Option<Vec<u8>>,
     /// `type=`: `secret-key`, `private` or `public`.
     pub object_type: Option<String>,
+    /// `slot-description=`: the slot's description (`C_GetSlotInfo`).
+    pub slot_description: Option<String>,
+    /// `slot-manufacturer=`: the slot's manufacturer id (`C_GetSlotInfo`).
+    pub slot_manufacturer: Option<String>,
+    /// `library-manufacturer=`: the module's manufacturer id (`C_GetInfo`).
+    pub library_manufacturer: Option<String>,
+    /// `library-description=`: the module's description (`C_GetInfo`).
+    pub library_description: Option<String>,
+    /// `library-version=`: the module's version, `major` or `major.minor` (`C_GetInfo`).
+    pub library_version: Option<(u8, Option<u8>)>,
     /// `module-path=` (query): the PKCS#11 module to load; never empty.
     pub module_path: Option<PathBuf>,
-    /// `module-name=` (query); never empty.
+    /// `module-name=` (query): a module registered with p11-kit. Always `None` in this
+    /// version: custody does not read p11-kit's registry yet, so a URI that names one is
+    /// refused when parsed rather than used with another module.
     pub module_name: Option<String>,
     /// `pin-source=` (query): a file holding the PIN. Only the path: nothing here reads it.
     pub pin_source: Option<PathBuf>,
@@ -57,9 +69,6 @@ impl Pkcs11Uri {
         // One match per part: an attribute is either stored (once: `note_seen` refuses a
         // second) or refused, so no name can fall through unhandled.
         for (name, raw) in split_attributes(path, ';', KIND, Component::Path)? {
-            if is_vendor(name) {
-                continue;
-            }
             match name {
                 "token" => {
                     note_seen(&mut seen, name, KIND)?;
@@ -100,28 +109,41 @@ impl Pkcs11Uri {
                     }
                     uri.object_type = Some(v);
                 }
-                "library-manufacturer"
-                | "library-description"
-                | "library-version"
-                | "slot-description"
-                | "slot-manufacturer" => {
-                    return Err(UriError::UnsupportedAttribute {
-                        kind: KIND,
-                        name: name.to_owned(),
-                    });
+                "slot-description" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.slot_description = Some(decode_string(raw, KIND, name)?);
+                }
+                "slot-manufacturer" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.slot_manufacturer = Some(decode_string(raw, KIND, name)?);
+                }
+                "library-manufacturer" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.library_manufacturer = Some(decode_string(raw, KIND, name)?);
+                }
+                "library-description" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    uri.library_description = Some(decode_string(raw, KIND, name)?);
+                }
+                "library-version" => {
+                    note_seen(&mut seen, name, KIND)?;
+                    let v = decode_string(raw, KIND, name)?;
+                    uri.library_version = Some(parse_version(&v).ok_or_else(|| {
+                        invalid(KIND, name, "a version: MAJOR or MAJOR.MINOR, each 0 to 255")
+                    })?);
                 }
                 "module-path" | "module-name" | "pin-source" | "pin-value" => {
                     return Err(misplaced(KIND, name, Component::Path));
                 }
+                // A vendor's attribute narrows the match in a way custody cannot honour:
+                // refused by name, never accepted and ignored.
+                _ if is_vendor(name) => return Err(unsupported(name)),
                 _ => return Err(unknown(KIND, name)),
             }
         }
 
         if let Some(query) = query {
             for (name, raw) in split_attributes(query, '&', KIND, Component::Query)? {
-                if is_vendor(name) {
-                    continue;
-                }
                 match name {
                     "module-path" => {
                         note_seen(&mut seen, name, KIND)?;
@@ -137,7 +159,10 @@ impl Pkcs11Uri {
                         if v.is_empty() {
                             return Err(invalid(KIND, name, "a PKCS#11 module name"));
                         }
-                        uri.module_name = Some(v);
+                        // p11-kit's registry is not read yet: a module named there is refused,
+                        // never swapped for another one.
+                        let _ = v;
+                        return Err(unsupported(name));
                     }
                     "pin-source" => {
                         note_seen(&mut seen, name, KIND)?;
@@ -163,6 +188,7 @@ impl Pkcs11Uri {
                     | "slot-manufacturer" => {
                         return Err(misplaced(KIND, name, Component::Query));
                     }
+                    _ if is_vendor(name) => return Err(unsupported(name)),
                     _ => return Err(unknown(KIND, name)),
                 }
             }
@@ -217,6 +243,31 @@ impl Pkcs11Uri {
             "type",
             self.object_type.as_ref().map(|v| v.as_bytes()),
         );
+        text(
+            &mut parts,
+            "slot-description",
+            self.slot_description.as_ref().map(|v| v.as_bytes()),
+        );
+        text(
+            &mut parts,
+            "slot-manufacturer",
+            self.slot_manufacturer.as_ref().map(|v| v.as_bytes()),
+        );
+        text(
+            &mut parts,
+            "library-manufacturer",
+            self.library_manufacturer.as_ref().map(|v| v.as_bytes()),
+        );
+        text(
+            &mut parts,
+            "library-description",
+            self.library_description.as_ref().map(|v| v.as_bytes()),
+        );
+        match self.library_version {
+            Some((major, Some(minor))) => parts.push(format!("library-version={major}.{minor}")),
+            Some((major, None)) => parts.push(format!("library-version={major}")),
+            None => {}
+        }
         format!("pkcs11:{}", parts.join(";"))
     }
 }
@@ -232,6 +283,11 @@ impl fmt::Debug for Pkcs11Uri {
             .field("object_label", &self.object_label)
             .field("object_id", &self.object_id)
             .field("object_type", &self.object_type)
+            .field("slot_description", &self.slot_description)
+            .field("slot_manufacturer", &self.slot_manufacturer)
+            .field("library_manufacturer", &self.library_manufacturer)
+            .field("library_description", &self.library_description)
+            .field("library_version", &self.library_version)
             .field("module_path", &self.module_path)
             .field("module_name", &self.module_name)
             .field("pin_source", &self.pin_source)
@@ -242,6 +298,27 @@ impl fmt::Debug for Pkcs11Uri {
 
 fn is_vendor(name: &str) -> bool {
     name.starts_with("x-")
+}
+
+fn unsupported(name: &str) -> UriError {
+    UriError::UnsupportedAttribute {
+        kind: LocatorKind::Pkcs11,
+        name: name.to_owned(),
+    }
+}
+
+/// RFC 7512's `library-version`: `MAJOR` or `MAJOR.MINOR`, decimal, each a `CK_VERSION` byte.
+fn parse_version(v: &str) -> Option<(u8, Option<u8>)> {
+    let byte = |s: &str| -> Option<u8> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    match v.split_once('.') {
+        Some((major, minor)) => Some((byte(major)?, Some(byte(minor)?))),
+        None => Some((byte(v)?, None)),
+    }
 }
 
 #[cfg(test)]
@@ -257,7 +334,7 @@ mod tests {
         let u = p11(
             "pkcs11:token=My%20Token;object=backup-key;id=%01%02%ff;serial=0123abc;\
              manufacturer=ACME%2C%20Inc.;model=HSM%2F2;type=secret-key;slot-id=42\
-             ?module-path=/usr/lib/softhsm/libsofthsm2.so&module-name=softhsm2\
+             ?module-path=/usr/lib/softhsm/libsofthsm2.so\
              &pin-source=file:/run/pin",
         );
         assert_eq!(u.token_label.as_deref(), Some("My Token"));
@@ -272,7 +349,6 @@ mod tests {
             u.module_path.as_deref(),
             Some(Path::new("/usr/lib/softhsm/libsofthsm2.so"))
         );
-        assert_eq!(u.module_name.as_deref(), Some("softhsm2"));
         assert_eq!(u.pin_source.as_deref(), Some(Path::new("/run/pin")));
         assert!(u.pin_value.is_none());
     }
@@ -338,14 +414,48 @@ mod tests {
             UriError::UnknownAttribute { .. }
         ));
 
-        let u = p11("pkcs11:x-vendor=%zz;token=a;x-vendor=2?x-foo=bar&module-name=m");
-        assert_eq!(u.token_label.as_deref(), Some("a"));
-        assert_eq!(u.module_name.as_deref(), Some("m"));
+        // Vendor attributes and module-name= are refused by name, never ignored.
+        for (uri, name) in [
+            ("pkcs11:x-vendor=2;token=a", "x-vendor"),
+            ("pkcs11:token=a?x-foo=bar", "x-foo"),
+            ("pkcs11:token=a?module-name=softhsm2", "module-name"),
+        ] {
+            let e = p11_err(uri);
+            assert!(
+                matches!(e, UriError::UnsupportedAttribute { name: ref n, .. } if n == name),
+                "{uri}: {e:?}"
+            );
+        }
+        let e = p11_err("pkcs11:token=a?module-name=softhsm2");
+        assert!(e.to_string().contains("module-path="), "{e}");
 
-        assert!(matches!(
-            p11_err("pkcs11:slot-description=x"),
-            UriError::UnsupportedAttribute { ref name, .. } if name == "slot-description"
-        ));
+        // The slot and library attributes of RFC 7512 are read, to narrow the match.
+        let u = p11(
+            "pkcs11:slot-description=SoftHSM%20slot;slot-manufacturer=SoftHSM;\
+             library-manufacturer=SoftHSM;library-description=Implementation%20of%20PKCS11;\
+             library-version=2.6",
+        );
+        assert_eq!(u.slot_description.as_deref(), Some("SoftHSM slot"));
+        assert_eq!(u.slot_manufacturer.as_deref(), Some("SoftHSM"));
+        assert_eq!(u.library_manufacturer.as_deref(), Some("SoftHSM"));
+        assert_eq!(
+            u.library_description.as_deref(),
+            Some("Implementation of PKCS11")
+        );
+        assert_eq!(u.library_version, Some((2, Some(6))));
+        assert_eq!(
+            p11("pkcs11:library-version=3").library_version,
+            Some((3, None))
+        );
+        for bad in ["2.", ".6", "2.6.1", "256", "a", "-1", ""] {
+            assert!(
+                matches!(
+                    p11_err(&format!("pkcs11:library-version={bad}")),
+                    UriError::InvalidValue { .. }
+                ),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             p11_err("pkcs11:token=a;pin-value=1234"),
             UriError::MisplacedAttribute {
