@@ -83,7 +83,12 @@
 //! let secret = MasterSecret::from_slice(b"the vault's root key, 32 bytes!!")?;
 //! // Weak Argon2id parameters keep the example quick; real backups use the default.
 //! let kdf = KdfParams { memory_kib: 8 * 1024, iterations: 1, parallelism: 1 };
-//! let options = BackupOptions { allow_weak_kdf: true, ..BackupOptions::default() };
+//! // A key held in software is not bound to any token: it must be allowed in so many words.
+//! let options = BackupOptions {
+//!     allow_weak_kdf: true,
+//!     allow_exportable_key: true,
+//!     ..BackupOptions::default()
+//! };
 //! let request = SetRequest::single(
 //!     Output::Memory { name: "example.custody".into() },
 //!     vec![KeySpec::Key(software_key(key_bytes))],

@@ -863,6 +863,61 @@ fn a_sign_only_ec_key_is_refused_naming_cka_derive() {
     env.assert_no_temp_files(".");
 }
 
+/// An AES key written into the token (made elsewhere: its value exists off the token) is refused
+/// at backup unless --allow-exportable-key, and warned about at every use after that.
+#[test]
+fn an_imported_aes_key_is_refused_at_backup_and_warned_about_at_restore() {
+    let env = Env::new("imported-aes");
+    env.init_token("imp-aes");
+    env.write("aes.key", &[0x42; 32]);
+    pkcs11_tool(
+        &env,
+        "imp-aes",
+        &[
+            "--write-object",
+            &env.p("aes.key"),
+            "--type",
+            "secrkey",
+            "--key-type",
+            "AES:32",
+            "--label",
+            "W",
+            "--id",
+            "04",
+            "--usage-decrypt",
+            "--sensitive",
+        ],
+    );
+    let secret = env.secret("secret.bin", 32);
+    env.backup(
+        "secret.bin",
+        &[&uri("imp-aes", "W")],
+        "b.cb",
+        &["--single-token"],
+    )
+    .code(exit::NOT_FOUND)
+    .error_has(&[
+        "key \"W\" (id 04)",
+        "is not bound to its token",
+        "CKA_LOCAL is false: imported, not made on the token",
+        "whoever has its value and the password could open the backup without the token",
+    ]);
+    env.assert_absent("b.cb");
+    let out = env.backup(
+        "secret.bin",
+        &[&uri("imp-aes", "W")],
+        "b.cb",
+        &["--single-token", "--allow-exportable-key"],
+    );
+    out.ok()
+        .stderr_has(&["key \"W\" (id 04)", "is not bound to its token"]);
+    // A restore never refuses a key for its attributes: it warns.
+    env.restore("b.cb", "r.bin", &[])
+        .ok()
+        .stderr_has(&["is not bound to its token", "CKA_LOCAL is false"]);
+    assert_restored(&env, "r.bin", &secret);
+}
+
 #[test]
 fn an_imported_ec_key_is_refused_by_name_and_reason() {
     let env = Env::new("imported");
@@ -896,11 +951,26 @@ fn an_imported_ec_key_is_refused_by_name_and_reason() {
         ],
     );
     env.secret("secret.bin", 32);
+    // First of all, it was imported: refused by name, saying which attribute and what it means.
     let out = env.backup(
         "secret.bin",
         &[&uri("imp-tok", "Z")],
         "b.cb",
         &["--single-token"],
+    );
+    out.code(exit::NOT_FOUND).error_has(&[
+        "key \"Z\"",
+        "\"imp-tok\"",
+        "is not bound to its token",
+        "CKA_LOCAL is false: imported",
+        "--allow-exportable-key",
+    ]);
+    // Accepted as exportable, it still cannot do the job: the next reason is named.
+    let out = env.backup(
+        "secret.bin",
+        &[&uri("imp-tok", "Z")],
+        "b.cb",
+        &["--single-token", "--allow-exportable-key"],
     );
     out.code(exit::NOT_FOUND)
         .error_has(&["key \"Z\"", "\"imp-tok\"", "cannot be used"]);

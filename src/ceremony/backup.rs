@@ -386,11 +386,16 @@ pub(crate) fn make_set(
     let mut outs: Vec<Output> = Vec::with_capacity(n);
     super::check_keys_before_login(&mut tokens, req.shares.iter().flat_map(|s| s.keys.iter()))
         .map_err(|error| BackupError::Token { error })?;
+    // Keys that are not bound to their token are refused, not only warned about.
+    let allow_exportable = req.options.allow_exportable_key;
+    tokens.require_bound(!allow_exportable);
     for sh in req.shares {
         outs.push(sh.out);
         let mut mine = Vec::new();
         for spec in sh.keys {
             let key = resolve_cached(&mut tokens, spec, &mut all_keys)
+                .map_err(|error| BackupError::Token { error })?;
+            super::check_bound(&all_keys[key], allow_exportable)
                 .map_err(|error| BackupError::Token { error })?;
             if mine.contains(&key) {
                 return Err(invalid(format!("{} is given twice", all_keys[key].name)));

@@ -67,6 +67,9 @@ pub struct RewrapRequest {
     pub allow_weak_kdf: bool,
     /// Keys to add a slot for.
     pub add: Vec<KeySpec>,
+    /// Accept an added key that is not bound to its token (see
+    /// [`BackupOptions::allow_exportable_key`](super::BackupOptions)).
+    pub allow_exportable_key: bool,
     /// Locators naming slots to drop.
     pub drop: Vec<TokenLocator>,
     /// Replace an existing output file.
@@ -300,12 +303,17 @@ pub fn rewrap(
         }
     }
     let mut added: Vec<TokenKey<'static>> = Vec::new();
+    // The keys added are refused when not bound to their token; the file's own are only
+    // warned about when they are used to open it.
+    tokens.require_bound(!req.allow_exportable_key);
     for spec in req.add {
         let k = match spec {
             KeySpec::Locator(loc) => super::resolve_key(&mut tokens, &loc)
                 .map_err(|error| RewrapError::Make(BackupError::Token { error }))?,
             KeySpec::Key(k) => k,
         };
+        super::check_bound(&k, req.allow_exportable_key)
+            .map_err(|error| RewrapError::Make(BackupError::Token { error }))?;
         let dup = file
             .slots
             .iter()
@@ -323,6 +331,7 @@ pub fn rewrap(
         ));
     }
 
+    tokens.require_bound(false);
     // Open the file as a restore does: the token key proven first, then hint and password.
     let plan = plan_file(&lf, &req.open_with, &mut tokens).map_err(RewrapError::Open)?;
     let proven = prove_first(&lf, plan, &req.open_with, &mut tokens).map_err(RewrapError::Open)?;

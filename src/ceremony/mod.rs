@@ -61,6 +61,20 @@ pub(crate) fn check_keys_before_login<'a>(
     Ok(())
 }
 
+/// A key a backup adds must be bound to its token unless `allow` (PKCS#11 keys are checked
+/// when they are found, by [`Tokens::require_bound`]; this is for an embedder's own keys, which
+/// answer for themselves). A public key alone is never refused here: its key lives on a token
+/// elsewhere, which custody cannot see.
+pub(crate) fn check_bound(key: &TokenKey<'_>, allow: bool) -> Result<(), TokenError> {
+    if key.hardware_bound || allow || matches!(key.ops, KeyOps::PublicOnly(_)) {
+        return Ok(());
+    }
+    Err(TokenError::NotBound {
+        key: key.name.clone(),
+        reason: "it says it is not hardware-bound".into(),
+    })
+}
+
 /// Resolve a locator into `keys`, reusing an entry for the same key: its index.
 pub(crate) fn resolve_cached(
     tokens: &mut Tokens<'_>,

@@ -271,6 +271,10 @@ pub struct BackupOptions {
     pub force: bool,
     /// Accept two shares on one filesystem.
     pub allow_same_device: bool,
+    /// Accept a key that is not bound to its token: a PKCS#11 key that was imported or that
+    /// the token could let out, or an embedder's key that says it is not hardware-bound. Warned
+    /// about at every use. Off, such a key is refused (`TokenError::NotBound`).
+    pub allow_exportable_key: bool,
 }
 
 /// One file of a set, as asked for: where it goes, whose it is, what locks it.

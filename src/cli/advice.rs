@@ -17,6 +17,8 @@ use custody::{
 pub enum Cause {
     /// Nothing to add to the message.
     Nothing,
+    /// A backup's key that is not bound to its token.
+    KeyNotBound,
     Usage,
     InvalidRequest,
     PinRefused,
@@ -101,6 +103,10 @@ impl Cause {
             }
             Cause::KeyUnusable => {
                 "use a key made with `custody token keygen`, or one with the attributes named above"
+            }
+            Cause::KeyNotBound => {
+                "make the key on the token (`custody token keygen`), or pass \
+                 --allow-exportable-key to accept this one (warned about at every use)"
             }
             Cause::WrongKey => "use the token and key this file was made with",
             Cause::ManagementKeyRefused => {
@@ -298,6 +304,7 @@ impl Advised for TokenError {
             TokenError::NoPin { .. } => Cause::NoPin,
             TokenError::NotFound { .. } => Cause::TokenAbsent,
             TokenError::KeyUnusable { .. } => Cause::KeyUnusable,
+            TokenError::NotBound { .. } => Cause::KeyNotBound,
             TokenError::WrongKey { .. } => Cause::WrongKey,
             TokenError::ManagementKeyRefused { .. } => Cause::ManagementKeyRefused,
             TokenError::KeyExists { .. } => Cause::KeyExists,

@@ -154,6 +154,10 @@ pub struct BackupArgs {
     /// Allow two shares on the same filesystem (a rehearsal; never for real custody).
     #[arg(long)]
     pub allow_same_device: bool,
+    /// Accept a key that is not bound to its token (imported, or one the token could let out);
+    /// it is warned about at every use. Without it such a key is refused.
+    #[arg(long)]
+    pub allow_exportable_key: bool,
     #[command(flatten)]
     pub record: RecordArgs,
 }
@@ -246,6 +250,10 @@ pub struct RewrapArgs {
     /// Add a token that opens the file (with the password).
     #[arg(long, value_name = "URI")]
     pub new_token: Vec<String>,
+    /// Accept a key that is not bound to its token (imported, or one the token could let out);
+    /// it is warned about at every use. Without it such a key is refused.
+    #[arg(long)]
+    pub allow_exportable_key: bool,
     /// Remove the slot(s) of this token or key (pkcs11:token=...;object=..., pubkey:FILE).
     #[arg(long, value_name = "URI")]
     pub drop_token: Vec<String>,
@@ -317,6 +325,9 @@ pub struct ReshareArgs {
     pub single_token: bool,
     #[arg(long)]
     pub allow_same_device: bool,
+    /// Accept a new key that is not bound to its token (see `backup --help`).
+    #[arg(long)]
+    pub allow_exportable_key: bool,
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]

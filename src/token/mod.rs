@@ -110,6 +110,14 @@ pub enum TokenError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// The key is not bound to its token (imported, or the token could let its value out), and
+    /// the operation adds it to a backup: refused unless the request allows exportable keys.
+    NotBound {
+        /// Which key, for people.
+        key: String,
+        /// Each attribute that failed, and what it means.
+        reason: String,
+    },
     /// The key did not open this slot: another key than the one the slot was made with.
     WrongKey {
         /// Which key, for people.
@@ -159,6 +167,11 @@ impl fmt::Display for TokenError {
             TokenError::NoPin { token, detail } => write!(f, "no PIN for {token}: {detail}"),
             TokenError::NotFound { what } => write!(f, "{what}"),
             TokenError::KeyUnusable { key, reason } => write!(f, "{key} cannot be used: {reason}"),
+            TokenError::NotBound { key, reason } => write!(
+                f,
+                "{key} is not bound to its token ({reason}): whoever has its value and the \
+                 password could open the backup without the token"
+            ),
             TokenError::WrongKey { key } => write!(
                 f,
                 "{key} did not open this slot: it is another key than the one the slot was made \
@@ -189,6 +202,7 @@ impl TokenError {
             }
             TokenError::PinLocked { .. } => ErrorKind::PinBlocked,
             TokenError::NotFound { .. } | TokenError::KeyUnusable { .. } => ErrorKind::NotFound,
+            TokenError::NotBound { .. } => ErrorKind::NotFound,
             TokenError::KeyExists { .. } => ErrorKind::OutputExists,
             TokenError::NoPin { .. } => ErrorKind::Interaction,
             TokenError::PinSource { .. } => ErrorKind::Io,

@@ -85,6 +85,13 @@ impl<'p> Tokens<'p> {
         }
     }
 
+    /// From now on, refuse a PKCS#11 key that is not bound to its token (imported, or one the
+    /// token could let out: see `binding_problems`) instead of warning about it: for the keys a
+    /// backup, rewrap or reshare adds. Restore and verify only warn.
+    pub fn require_bound(&mut self, on: bool) {
+        self.pkcs11.require_bound(on);
+    }
+
     /// The person at the keyboard, for messages between token operations.
     pub fn prompter(&mut self) -> &mut dyn Prompter {
         self.prompter

@@ -188,3 +188,13 @@ impl Pty {
         (status.code().unwrap_or(-1), self.seen.clone())
     }
 }
+
+impl Drop for Pty {
+    /// A test that failed half-way leaves no custody behind, waiting at a prompt for ever.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

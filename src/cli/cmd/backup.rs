@@ -27,6 +27,7 @@ pub fn run(a: args::BackupArgs, stdout: &mut Out) -> Res {
         Some(&a.label),
         kdf,
         custody::BackupOptions {
+            allow_exportable_key: a.allow_exportable_key,
             allow_weak_kdf: a.allow_weak_kdf,
             single_token: a.single_token,
             force: a.force,

@@ -32,6 +32,7 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
         a.label.as_deref(),
         kdf,
         custody::BackupOptions {
+            allow_exportable_key: a.allow_exportable_key,
             allow_weak_kdf: a.allow_weak_kdf,
             single_token: a.single_token,
             force: a.force,

@@ -55,6 +55,7 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
         .pop()
         .unwrap_or_else(|| custody::Input::Path(a.file.clone()));
     let req = custody::RewrapRequest {
+        allow_exportable_key: a.allow_exportable_key,
         file,
         out: custody::Output::Path(a.out),
         open_with,

@@ -23,6 +23,8 @@ pub const SOFTHSM_DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub struct Pkcs11Tokens {
     default_module: PathBuf,
     sessions: HashMap<(PathBuf, u64), Rc<Session>>,
+    /// Refuse a key that is not bound to its token (a backup's new keys), instead of warning.
+    require_bound: bool,
 }
 
 /// How people see a token in messages.
@@ -138,7 +140,14 @@ impl Pkcs11Tokens {
         Pkcs11Tokens {
             default_module,
             sessions: HashMap::new(),
+            require_bound: false,
         }
+    }
+
+    /// Refuse keys that are not bound to their token from now on (a backup's keys), instead of
+    /// warning about them.
+    pub fn require_bound(&mut self, on: bool) {
+        self.require_bound = on;
     }
 
     /// The module used when a locator names none.
@@ -354,7 +363,7 @@ impl Pkcs11Tokens {
                 });
             }
         };
-        key_from(prompter, session, &token, key)
+        key_from(prompter, session, &token, key, self.require_bound)
     }
 
     /// Restore without `--token`: the present token a slot names (by serial, then by label),
@@ -423,7 +432,7 @@ impl Pkcs11Tokens {
             .find_keys(label, id, kk)
             .map_err(|e| token_error(&token_name(token), e))?;
         match (found.pop(), found.len()) {
-            (Some(k), 0) => key_from(prompter, session, token, k),
+            (Some(k), 0) => key_from(prompter, session, token, k, self.require_bound),
             (one, rest) => Err(TokenError::NotFound {
                 what: format!(
                     "{} has {} keys labelled \"{}\"{}",
@@ -504,30 +513,85 @@ fn descriptor(token: &TokenInfo, key: &KeyInfo, kind: SlotKind) -> Descriptor {
     }
 }
 
-/// Check a key can do the job, warn about weak protection, and wrap it.
+/// Why a key is not bound to its token, from what the token says of it: each attribute that
+/// fails, and what that means. An attribute the token does not reveal fails too (nothing says
+/// the key is safe). Empty: bound.
+pub fn binding_problems(key: &KeyInfo) -> Vec<String> {
+    let says = |v: Option<bool>, want: bool, attr: &str, meaning: &str| -> Option<String> {
+        match v {
+            Some(b) if b == want => None,
+            Some(_) => Some(format!("{attr} is {}: {meaning}", !want)),
+            None => Some(format!(
+                "the token does not say {attr}: {meaning} for all it says"
+            )),
+        }
+    };
+    [
+        says(
+            key.local,
+            true,
+            "CKA_LOCAL",
+            "imported, not made on the token: its value exists off the token",
+        ),
+        says(
+            key.sensitive,
+            true,
+            "CKA_SENSITIVE",
+            "its value can be read off the token",
+        ),
+        says(
+            key.always_sensitive,
+            true,
+            "CKA_ALWAYS_SENSITIVE",
+            "its value could be read off the token once",
+        ),
+        says(
+            key.extractable,
+            false,
+            "CKA_EXTRACTABLE",
+            "it can be copied off the token, wrapped",
+        ),
+        says(
+            key.never_extractable,
+            true,
+            "CKA_NEVER_EXTRACTABLE",
+            "it could be copied off the token once",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Check a key can do the job and is bound to its token (refused when `require_bound`, else a
+/// warning, at every use), and wrap it.
 fn key_from(
     prompter: &mut dyn Prompter,
     session: Rc<Session>,
     token: &TokenInfo,
     key: KeyInfo,
+    require_bound: bool,
 ) -> Result<TokenKey<'static>, TokenError> {
     let name = key_name(token, &key);
     let unusable = |reason: &str| TokenError::KeyUnusable {
         key: name.clone(),
         reason: reason.to_owned(),
     };
-    if key.extractable == Some(true) {
+    let problems = binding_problems(&key);
+    let bound = problems.is_empty();
+    if !bound {
+        let why = problems.join("; ");
+        if require_bound {
+            return Err(TokenError::NotBound {
+                key: name.clone(),
+                reason: why,
+            });
+        }
         prompter.warn(&format!(
-            "{name} is extractable (CKA_EXTRACTABLE is true): it can be copied off the token."
+            "{name} is not bound to its token ({why}): whoever has its value and the password \
+             can open the backup without the token."
         ));
     }
-    if key.sensitive == Some(false) {
-        prompter.warn(&format!(
-            "{name} is not sensitive (CKA_SENSITIVE is false): its value can be read off the token."
-        ));
-    }
-    // What the token says of the key: a key it may reveal or let out is not bound to it.
-    let bound = key.sensitive == Some(true) && key.extractable == Some(false);
     match key.kind {
         KeyKind::Aes => {
             if key.value_len.is_some_and(|l| l != 32) {

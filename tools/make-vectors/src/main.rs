@@ -181,6 +181,8 @@ fn main() {
                 ceremony::BackupOptions {
                     allow_weak_kdf: true,
                     single_token: true,
+                    // The vector keys are imported (tests/vectors/keys), never bound to a token.
+                    allow_exportable_key: true,
                     ..ceremony::BackupOptions::default()
                 },
             )

@@ -166,6 +166,8 @@ fn deal(b: &BaseSet, secret: &[u8], scratch: &Path, env: &TokenEnv) -> Vec<Vec<u
             single_token: true,
             force: false,
             allow_same_device: true,
+            // The vector keys are imported (tests/vectors/keys), never bound to a token.
+            allow_exportable_key: true,
         },
     )
     .expect("a valid set request");
