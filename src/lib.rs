@@ -232,8 +232,8 @@ pub use record::{
     fingerprint_full as record_fingerprint_display,
 };
 pub use secret::{
-    DataKey, FileSecret, MAX_PASSWORD_BYTES, MasterSecret, Password, PasswordKey, SecretError,
-    ShareValue, TokenSecret,
+    DataKey, FileSecret, Hardening, MAX_PASSWORD_BYTES, MasterSecret, Password, PasswordKey,
+    SecretError, ShareValue, TokenSecret, harden_process, take_env_secret,
 };
 pub use token::registry::{Inventory, SOFTHSM_DEFAULT_MODULE, TokenEnv};
 pub use token::uri::{TokenLocator, UriError};

@@ -40,6 +40,8 @@
 //! }
 //! ```
 
+mod process;
+pub use process::{Hardening, harden_process, take_env_secret};
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;

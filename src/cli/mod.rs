@@ -96,8 +96,23 @@ impl From<io::Error> for Failure {
 type Res = Result<(), Failure>;
 
 pub fn main() -> i32 {
+    // Before anything else, while the process has one thread: no core dump and no ptrace of
+    // this process, and no secret left in its environment.
+    let hardening = custody::harden_process();
+    term::capture_env_secrets();
     // Before anything can prompt or write: a signal then ends custody through its normal path.
     signals::install();
+    for (what, why) in [
+        ("core dumps could not be turned off", &hardening.core_dumps),
+        (
+            "the process could not be made non-dumpable (no ptrace, no core)",
+            &hardening.dumpable,
+        ),
+    ] {
+        if let Some(why) = why {
+            eprintln!("warning: {what}: {why}");
+        }
+    }
     // This build ignores the variable, so it would write normally where a test expects a
     // failure: refuse it, so that a test run against the wrong build fails loudly.
     #[cfg(not(feature = "fault-injection"))]

@@ -16,7 +16,7 @@ pub(super) fn pin_for(
     p: &mut TerminalPrompter,
     req: &PinRequest<'_>,
 ) -> Result<SecretString, PromptError> {
-    let env_pin = std::env::var("CUSTODY_PIN").ok();
+    let env_pin = super::term::env_secret("CUSTODY_PIN");
     if req.after_refusal {
         // Never the same PIN twice: only a PIN from CUSTODY_PIN is followed by this token's
         // own PIN, typed now; a PIN from the locator or typed already stands refused.
@@ -70,7 +70,7 @@ pub(super) fn pin_for(
         return read_pin_file(path);
     }
     if let Some(v) = env_pin {
-        return Ok(SecretString::from(v));
+        return Ok(v);
     }
     ask_pin(p, req.token)
 }

@@ -255,8 +255,36 @@ fn prompt_io(e: std::io::Error) -> PromptError {
     }
 }
 
-fn env_secret(name: &str) -> Option<SecretString> {
-    std::env::var(name).ok().map(SecretString::from)
+/// The secrets custody reads from its environment, taken out of it first thing in `main`
+/// ([`capture_env_secrets`]): read from here afterwards, never from the environment.
+struct EnvSecrets {
+    password: Option<SecretString>,
+    new_password: Option<SecretString>,
+    pin: Option<SecretString>,
+}
+
+static ENV_SECRETS: std::sync::OnceLock<EnvSecrets> = std::sync::OnceLock::new();
+
+/// Take `CUSTODY_PASSWORD`, `CUSTODY_NEW_PASSWORD` and `CUSTODY_PIN` out of the environment
+/// (removed, and overwritten in the block the process started with) into secret storage. Run
+/// while the process has one thread: first thing in `main`.
+pub fn capture_env_secrets() {
+    let _ = ENV_SECRETS.set(EnvSecrets {
+        password: custody::take_env_secret("CUSTODY_PASSWORD"),
+        new_password: custody::take_env_secret("CUSTODY_NEW_PASSWORD"),
+        pin: custody::take_env_secret("CUSTODY_PIN"),
+    });
+}
+
+/// A secret custody was given in its environment (see [`capture_env_secrets`]).
+pub fn env_secret(name: &str) -> Option<SecretString> {
+    let e = ENV_SECRETS.get()?;
+    match name {
+        "CUSTODY_PASSWORD" => e.password.clone(),
+        "CUSTODY_NEW_PASSWORD" => e.new_password.clone(),
+        "CUSTODY_PIN" => e.pin.clone(),
+        _ => None,
+    }
 }
 
 impl TerminalPrompter {
@@ -334,7 +362,7 @@ impl TerminalPrompter {
             (self.file_for(position), "CUSTODY_PASSWORD")
         };
         // A refused choice of file is reported by the password prompt itself.
-        matches!(file, Ok(None)) && std::env::var_os(env).is_none()
+        matches!(file, Ok(None)) && env_secret(env).is_none()
     }
 
     fn ask_line(&self, prompt: &str) -> Result<String, PromptError> {
@@ -452,7 +480,7 @@ impl Prompter for TerminalPrompter {
         tries_left: u32,
     ) -> Result<Option<Password>, PromptError> {
         // A password from a file or the environment would only be tried again unchanged.
-        if self.file_for(0)?.is_some() || std::env::var_os("CUSTODY_PASSWORD").is_some() {
+        if self.file_for(0)?.is_some() || env_secret("CUSTODY_PASSWORD").is_some() {
             return Ok(None);
         }
         self.ask_hidden_as(

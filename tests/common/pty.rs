@@ -49,6 +49,11 @@ impl Pty {
         t.c_lflag & libc::ECHO != 0
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Send a signal to the child.
     pub fn signal(&self, sig: libc::c_int) {
         assert_eq!(
