@@ -653,3 +653,95 @@ fn an_empty_yubikey_slot_is_named_before_any_pin() {
         .stderr_lacks(&["logging in", "PIN for"]);
     env.assert_absent("b.custody");
 }
+
+#[test]
+fn a_new_password_over_an_absent_yubikey_wraps_its_slot_from_its_public_key() {
+    let env = Env::new("piv-rewrap-absent");
+    env.init_token("rw-tok");
+    env.keygen("rw-tok", "k", "aes");
+    let state = env.path("second-card");
+    std::fs::create_dir_all(&state).unwrap();
+    let second = format!("yubikey:serial={SECOND_SERIAL};slot=91");
+    let card = SecondCard::plug_in(&state);
+    env.run([
+        "token",
+        "keygen",
+        "--token",
+        &second,
+        "--type",
+        "p256",
+        "--force",
+        "--touch-policy",
+        "never",
+    ])
+    .ok();
+    env.run([
+        "token",
+        "pubkey",
+        "--token",
+        &second,
+        "--out",
+        &env.p("second.pub"),
+    ])
+    .ok();
+    let secret = env.secret("secret.bin", 32);
+    env.backup(
+        "secret.bin",
+        &[&uri("rw-tok", "k"), &second],
+        "b.custody",
+        &[],
+    )
+    .ok();
+    drop(card);
+
+    env.write("new-pw", b"a brand new password\n");
+    let rewrap = |out: &str, extra: &[&str]| {
+        let mut a = vec![
+            "rewrap".to_string(),
+            env.p("b.custody"),
+            "--out".into(),
+            env.p(out),
+            "--password-file".into(),
+            env.password_file(),
+            "--new-password-file".into(),
+            env.p("new-pw"),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        env.run(&a)
+    };
+    // The card is absent and no public key is given: stopped before any PIN, naming the slot.
+    rewrap("m.custody", &[])
+        .code(exit::USAGE)
+        .error_has(&["PIV slot 91", "must be present to wrap its slot again"]);
+    env.assert_absent("m.custody");
+    // With its public key: the slot is made again for the same key, not verified.
+    let pubkey = format!("pubkey:{}", env.p("second.pub"));
+    rewrap("n.custody", &["--token", &pubkey])
+        .ok()
+        .stderr_has(&["is absent: its slot is wrapped again from the public key given"]);
+    let v = cli::inspect_json(&env, "n.custody");
+    let slots = v["slots"].as_array().expect("slots");
+    let verified = |kind: &str| {
+        slots
+            .iter()
+            .find(|s| s["kind"] == kind)
+            .map(|s| s["verified"].clone())
+    };
+    assert_eq!(verified("pkcs11-aes"), Some(serde_json::json!(true)), "{v}");
+    assert_eq!(verified("piv-p256"), Some(serde_json::json!(false)), "{v}");
+
+    // The card back: the re-made slot opens with the new password.
+    let _card = SecondCard::plug_in(&state);
+    env.run([
+        "restore",
+        &env.p("n.custody"),
+        "--out",
+        &env.p("r.bin"),
+        "--password-file",
+        &env.p("new-pw"),
+        "--token",
+        &second,
+    ])
+    .ok();
+    assert_eq!(env.read("r.bin"), secret);
+}

@@ -194,6 +194,23 @@ fn matches(loc: &TokenLocator, d: &Descriptor) -> Result<bool, RewrapError> {
 }
 
 /// The key of a slot that is kept when everything must be wrapped again: its token must be here.
+/// A public key given for a kept slot (its key hash matches), as a key that makes a slot and
+/// opens none.
+fn public_for(public: &[TokenKey<'static>], d: &Descriptor) -> Option<TokenKey<'static>> {
+    public
+        .iter()
+        .find(|k| k.descriptor == *d)
+        .and_then(|k| match &k.ops {
+            KeyOps::PublicOnly(p) => Some(TokenKey {
+                hardware_bound: false,
+                name: k.name.clone(),
+                descriptor: k.descriptor.clone(),
+                ops: KeyOps::PublicOnly(*p),
+            }),
+            _ => None,
+        })
+}
+
 fn kept_missing(d: &Descriptor, detail: String) -> RewrapError {
     invalid(format!(
         "{} must be present to wrap its slot again under the new password ({detail}); plug it \
@@ -246,6 +263,24 @@ pub fn rewrap(
     let file = &lf.file;
     let new_kdf = (!req.kdf.is_empty()).then(|| req.kdf.apply(file.own.kdf));
     let request = |e| RewrapError::Make(BackupError::Request(e));
+    // A public key given to open with (`pubkey:FILE`) opens nothing: it is the public key of a
+    // kept P-256 or YubiKey slot whose token is absent, for wrapping that slot again.
+    let (public, open_with): (Vec<KeySpec>, Vec<KeySpec>) =
+        req.open_with.into_iter().partition(|k| match k {
+            KeySpec::Locator(loc) => matches!(loc, TokenLocator::Pubkey(_)),
+            KeySpec::Key(k) => matches!(k.ops, KeyOps::PublicOnly(_)),
+        });
+    let public: Vec<TokenKey<'static>> = public
+        .into_iter()
+        .map(|k| match k {
+            KeySpec::Locator(TokenLocator::Pubkey(path)) => super::resolve_pubkey(&path),
+            KeySpec::Locator(_) => Err(crate::token::TokenError::NotFound {
+                what: "not a public key".into(),
+            }),
+            KeySpec::Key(k) => Ok(k),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|error| RewrapError::Make(BackupError::Token { error }))?;
     if let Some(k) = &new_kdf {
         check_kdf_request(k, req.allow_weak_kdf).map_err(request)?;
     }
@@ -295,10 +330,11 @@ pub fn rewrap(
         .map_err(|error| RewrapError::Make(BackupError::Token { error }))?;
     if req.new_password || new_kdf.is_some() || hint.is_some() {
         for (i, s) in file.slots.iter().enumerate() {
-            if keep[i] {
-                tokens
-                    .check_slot_before_login(&s.descriptor)
-                    .map_err(|e| kept_missing(&s.descriptor, e.to_string()))?;
+            if keep[i]
+                && let Err(e) = tokens.check_slot_before_login(&s.descriptor)
+                && public_for(&public, &s.descriptor).is_none()
+            {
+                return Err(kept_missing(&s.descriptor, e.to_string()));
             }
         }
     }
@@ -333,8 +369,8 @@ pub fn rewrap(
 
     tokens.require_bound(false);
     // Open the file as a restore does: the token key proven first, then hint and password.
-    let plan = plan_file(&lf, &req.open_with, &mut tokens).map_err(RewrapError::Open)?;
-    let proven = prove_first(&lf, plan, &req.open_with, &mut tokens).map_err(RewrapError::Open)?;
+    let plan = plan_file(&lf, &open_with, &mut tokens).map_err(RewrapError::Open)?;
+    let proven = prove_first(&lf, plan, &open_with, &mut tokens).map_err(RewrapError::Open)?;
     super::show_hint(&lf, tokens.prompter());
     let old_password: Password = tokens
         .prompter()
@@ -416,10 +452,24 @@ pub fn rewrap(
             continue;
         }
         if rebuild {
-            let key = key_for_kept(&mut tokens, &old.descriptor)?;
+            // Its token, when present: the slot is opened again before the file is written,
+            // and so verified. Absent, its public key if one was given: the slot is made for
+            // the same key, and is not verified (it was not opened). Neither: stop, naming it.
+            let key = match public_for(&public, &old.descriptor) {
+                Some(pk) if tokens.check_slot_before_login(&old.descriptor).is_err() => {
+                    tokens.prompter().info(&format!(
+                        "{} is absent: its slot is wrapped again from the public key given \
+                         ({}), and marked not verified",
+                        old.descriptor.describe(),
+                        pk.name
+                    ));
+                    pk
+                }
+                _ => key_for_kept(&mut tokens, &old.descriptor)?,
+            };
             let slot = slot::make_slot(&hc, &ff, &key, &a, &s)
                 .map_err(|error| RewrapError::Make(BackupError::Token { error }))?;
-            names.push((key.name.clone(), true));
+            names.push((key.name.clone(), slot.verified));
             slots.push(slot);
             to_check.push((slots.len() - 1, key));
         } else {
