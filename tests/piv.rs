@@ -26,14 +26,13 @@ fn yk(slot: u8) -> String {
     format!("yubikey:serial={};slot={slot:02x}", serial())
 }
 
-/// A fresh environment whose YubiKey slot `slot` holds a new custody key; returns its key hash.
-fn with_key(name: &str, slot: u8) -> (Env, String) {
-    let env = Env::new(name);
+/// A new custody key (no touch needed) where `locator` says, replacing what was there.
+fn piv_keygen(env: &Env, locator: &str) -> cli::Out {
     let out = env.run([
         "token",
         "keygen",
         "--token",
-        &yk(slot),
+        locator,
         "--type",
         "p256",
         "--force",
@@ -41,6 +40,13 @@ fn with_key(name: &str, slot: u8) -> (Env, String) {
         "never",
     ]);
     out.ok();
+    out
+}
+
+/// A fresh environment whose YubiKey slot `slot` holds a new custody key; returns its key hash.
+fn with_key(name: &str, slot: u8) -> (Env, String) {
+    let env = Env::new(name);
+    let out = piv_keygen(&env, &yk(slot));
     let hash = out.field("key hash:");
     assert_eq!(hash.len(), 64, "{}", out.dump());
     (env, hash)
@@ -425,18 +431,7 @@ fn a_regenerated_slot_is_named_before_any_pin_is_used() {
 }
 
 fn with_key_in(env: &Env, slot: u8) {
-    env.run([
-        "token",
-        "keygen",
-        "--token",
-        &yk(slot),
-        "--type",
-        "p256",
-        "--force",
-        "--touch-policy",
-        "never",
-    ])
-    .ok();
+    piv_keygen(env, &yk(slot));
 }
 
 /// Runs last (by name): blocks the PIN, then unblocks it with the PUK for later runs.
@@ -663,18 +658,7 @@ fn a_new_password_over_an_absent_yubikey_wraps_its_slot_from_its_public_key() {
     std::fs::create_dir_all(&state).unwrap();
     let second = format!("yubikey:serial={SECOND_SERIAL};slot=91");
     let card = SecondCard::plug_in(&state);
-    env.run([
-        "token",
-        "keygen",
-        "--token",
-        &second,
-        "--type",
-        "p256",
-        "--force",
-        "--touch-policy",
-        "never",
-    ])
-    .ok();
+    piv_keygen(&env, &second);
     env.run([
         "token",
         "pubkey",
