@@ -24,6 +24,15 @@ fn parse_fault(value: Option<OsString>) -> Result<(Option<WriteStep>, Option<usi
     match value {
         None => Ok((None, None)),
         Some(v) if v.is_empty() => Ok((None, None)),
+        // `kill:STEP` is acted on by `kill_at`; the step name must still be one.
+        Some(v) if v.to_str().is_some_and(|t| t.starts_with("kill:")) => {
+            let name = v
+                .to_str()
+                .and_then(|t| t.strip_prefix("kill:"))
+                .unwrap_or("");
+            WriteStep::from_name(name).ok_or_else(|| bad(&v))?;
+            Ok((None, None))
+        }
         Some(v) => {
             let text = v.to_str().ok_or_else(|| bad(&v))?;
             let (name, nth) = match text.split_once('@') {
@@ -43,6 +52,21 @@ pub const FAULT_PAUSE_ENV: &str = "CUSTODY_FAULT_PAUSE";
 
 const PAUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// `CUSTODY_FAULT_INJECT=kill:STEP`: the process kills itself (SIGKILL, which nothing can catch
+/// or clean up after) before that step, to test what a crash at each step leaves behind.
+fn kill_at(step: WriteStep) {
+    let Some(v) = std::env::var_os(FAULT_INJECT_ENV) else {
+        return;
+    };
+    if v.to_str()
+        .and_then(|v| v.strip_prefix("kill:"))
+        .is_some_and(|name| name == step.name())
+    {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+}
+
 fn pause_at(step: WriteStep) {
     if std::env::var_os(FAULT_PAUSE_ENV).is_none_or(|v| v != step.name()) {
         return;
@@ -59,6 +83,7 @@ pub(super) fn inject(
     path: &Path,
 ) -> Result<(), MediaError> {
     pause_at(step);
+    kill_at(step);
     if fault == Some(step) {
         return Err(MediaError::InjectedFault {
             step,

@@ -1,6 +1,10 @@
 //! Writing a file to (possibly removable) media without ever losing data.
 //!
-//! Every write goes through a temporary file in the destination directory
+//! A secret output ([`write_secret_new`]) is written to an unnamed file (`O_TMPFILE`) that gets
+//! its name only when complete and fsynced, so that no name ever holds part of a secret, even
+//! after a crash; where the filesystem has no unnamed files (FAT), it goes the way below.
+//!
+//! Every other write goes through a temporary file in the destination directory
 //! (`.<name>.tmp-<random>`, created with `O_CREAT|O_EXCL`, mode 0600), which is written and
 //! fsynced before it is moved to its final name. Without `force` the move never replaces
 //! anything, so an existing file cannot be lost, even to a concurrent writer. The directory is
@@ -25,7 +29,8 @@
 //! `<step>@N` fails that step of the N-th write of the process only (the N-th share of a split
 //! set), to test what a partly written set reports.
 //! [`write_secret_new`] has no read-back or verify step, so those two values do not affect it.
-//! `CUSTODY_FAULT_PAUSE=<step>` pauses every write before that step until
+//! `kill:<step>` makes the process kill itself (SIGKILL) before that step, to test what a crash
+//! leaves behind. `CUSTODY_FAULT_PAUSE=<step>` pauses every write before that step until
 //! [`crate::request_stop`] (at most a minute), to test a signal while a write is half done.
 //!
 //! Asked to stop ([`crate::request_stop`]), a write that has not yet moved its output into
@@ -166,11 +171,9 @@ pub fn write_new(
 pub fn write_secret_new(path: &Path, data: &[u8]) -> Result<WriteOutcome, MediaError> {
     #[cfg(feature = "fault-injection")]
     let fault = fault_from_env()?;
-    write_impl(
+    write::write_secret_impl(
         path,
         data,
-        false,
-        None,
         #[cfg(feature = "fault-injection")]
         fault,
     )

@@ -108,6 +108,56 @@ pub(super) fn free_bytes(dir: &Path) -> io::Result<u64> {
     Ok(blocks.saturating_mul(st.f_frsize))
 }
 
+/// An unnamed file in `dir` (`O_TMPFILE`, mode 0600), which nothing else can open and which
+/// vanishes with its last descriptor: a secret written to it leaves no copy under any name if
+/// the process dies before [`link_unnamed`]. `Ok(None)` where the filesystem or kernel has no
+/// `O_TMPFILE` (FAT, some network filesystems): the caller uses a named temporary file.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn create_unnamed(dir: &Path) -> io::Result<Option<std::fs::File>> {
+    use rustix::fs::{CWD, Mode, OFlags, openat};
+    let dir = c_path(dir)?;
+    match openat(
+        CWD,
+        &dir,
+        OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => Ok(Some(std::fs::File::from(fd))),
+        Err(e)
+            if e == rustix::io::Errno::OPNOTSUPP
+                || e == rustix::io::Errno::ISDIR
+                || e == rustix::io::Errno::INVAL
+                || e == rustix::io::Errno::NOSYS =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn create_unnamed(dir: &Path) -> io::Result<Option<std::fs::File>> {
+    let _ = dir;
+    Ok(None)
+}
+
+/// Give an unnamed file its name, never replacing anything (`EEXIST` if `to` exists): a link
+/// through `/proc/self/fd`, which needs no capability (an `AT_EMPTY_PATH` link would).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn link_unnamed(file: &std::fs::File, to: &Path) -> io::Result<()> {
+    use rustix::fs::{AtFlags, CWD, linkat};
+    use std::os::fd::AsRawFd;
+    let from = c_path(Path::new(&format!("/proc/self/fd/{}", file.as_raw_fd())))?;
+    let to = c_path(to)?;
+    linkat(CWD, &from, CWD, &to, AtFlags::SYMLINK_FOLLOW).map_err(io::Error::from)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn link_unnamed(file: &std::fs::File, to: &Path) -> io::Result<()> {
+    let _ = (file, to);
+    Err(io::Error::from_raw_os_error(libc::ENOSYS))
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 #[cfg(feature = "fault-injection")]
 use super::fault::inject;
-use super::sys::{drop_cached_pages, rename_noreplace};
+use super::sys::{create_unnamed, drop_cached_pages, link_unnamed, rename_noreplace};
 use super::{MediaError, WriteOutcome, WriteStep};
 
 /// What has to be undone if a later step fails.
@@ -187,6 +187,81 @@ pub(super) fn write_impl(
         && let Err(e) = check(path, v)
     {
         return Err(undo.fail(e));
+    }
+    Ok(WriteOutcome { mode_ignored })
+}
+
+/// A secret output (restore, generate): written to an unnamed file (`O_TMPFILE`) that is given
+/// its name only once it is complete and fsynced, never replacing anything. Until then no name
+/// holds any of it, so a process killed half-way leaves no copy of the secret behind. Where the
+/// filesystem has no unnamed files, the named temporary file of [`write_impl`] is used.
+pub(super) fn write_secret_impl(
+    path: &Path,
+    data: &[u8],
+    #[cfg(feature = "fault-injection")] fault: Option<WriteStep>,
+) -> Result<WriteOutcome, MediaError> {
+    let io_err = |step| {
+        move |source| MediaError::Io {
+            step,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    let (dir, _) = split_path(path).map_err(io_err(WriteStep::CreateTemp))?;
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(MediaError::Exists {
+            path: path.to_owned(),
+        });
+    }
+    #[cfg(feature = "fault-injection")]
+    inject(fault, WriteStep::CreateTemp, path)?;
+    let Some(mut file) = create_unnamed(&dir).map_err(io_err(WriteStep::CreateTemp))? else {
+        return write_impl(
+            path,
+            data,
+            false,
+            None,
+            #[cfg(feature = "fault-injection")]
+            fault,
+        );
+    };
+    #[cfg(feature = "fault-injection")]
+    inject(fault, WriteStep::Write, path)?;
+    file.write_all(data).map_err(io_err(WriteStep::Write))?;
+    #[cfg(feature = "fault-injection")]
+    inject(fault, WriteStep::SyncFile, path)?;
+    file.sync_all().map_err(io_err(WriteStep::SyncFile))?;
+    let meta = file.metadata().map_err(io_err(WriteStep::SyncFile))?;
+    let mode_ignored = meta.permissions().mode() & 0o777 != 0o600;
+    #[cfg(feature = "fault-injection")]
+    inject(fault, WriteStep::Rename, path)?;
+    // Nothing to remove when stopped here: the unnamed file goes with its descriptor.
+    if crate::error::stop_requested() {
+        return Err(MediaError::Interrupted {
+            path: path.to_owned(),
+        });
+    }
+    link_unnamed(&file, path).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => MediaError::Exists {
+            path: path.to_owned(),
+        },
+        _ => io_err(WriteStep::Rename)(e),
+    })?;
+    drop(file);
+    // Named now: a failure from here on removes it again, as for any write.
+    let undo = Undo {
+        path,
+        dir: &dir,
+        temp: None,
+        placed: Some((meta.dev(), meta.ino())),
+        replaced_existing: false,
+    };
+    #[cfg(feature = "fault-injection")]
+    if let Err(e) = inject(fault, WriteStep::SyncDir, path) {
+        return Err(undo.fail(e));
+    }
+    if let Err(e) = sync_dir(&dir) {
+        return Err(undo.fail(io_err(WriteStep::SyncDir)(e)));
     }
     Ok(WriteOutcome { mode_ignored })
 }

@@ -650,13 +650,19 @@ pub fn run_command(mut c: Command) -> Out {
     let elapsed = start.elapsed();
     let stdout_bytes = t1.join().expect("stdout reader");
     let stderr_bytes = t2.join().expect("stderr reader");
-    let code = status.code().unwrap_or_else(|| {
-        panic!(
-            "`{cmdline}` was killed by a signal ({status})\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&stdout_bytes),
-            String::from_utf8_lossy(&stderr_bytes)
-        )
-    });
+    // SIGKILL is what tests/cli_crash.rs sends on purpose (`kill:STEP`): -9. Any other death
+    // by a signal is a crash of custody, and fails the test at once.
+    let killed = std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGKILL);
+    let code = status
+        .code()
+        .or(killed.then_some(-libc::SIGKILL))
+        .unwrap_or_else(|| {
+            panic!(
+                "`{cmdline}` was killed by a signal ({status})\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&stdout_bytes),
+                String::from_utf8_lossy(&stderr_bytes)
+            )
+        });
     Out {
         code,
         stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
