@@ -79,20 +79,9 @@ pub(super) fn write_impl(
     verify: Option<Verify<'_>>,
     #[cfg(feature = "fault-injection")] fault: Option<WriteStep>,
 ) -> Result<WriteOutcome, MediaError> {
-    let io_err = |step| {
-        move |source| MediaError::Io {
-            step,
-            path: path.to_owned(),
-            source,
-        }
-    };
-    let (dir, name) = split_path(path).map_err(io_err(WriteStep::CreateTemp))?;
-    // The rename below is what guarantees nothing is replaced; this only spares the work.
-    if !force && fs::symlink_metadata(path).is_ok() {
-        return Err(MediaError::Exists {
-            path: path.to_owned(),
-        });
-    }
+    let io_err = |step| io_error(path, step);
+    // The rename below is what guarantees nothing is replaced; the check only spares the work.
+    let (dir, name) = destination(path, force)?;
 
     #[cfg(feature = "fault-injection")]
     inject(fault, WriteStep::CreateTemp, path)?;
@@ -200,19 +189,8 @@ pub(super) fn write_secret_impl(
     data: &[u8],
     #[cfg(feature = "fault-injection")] fault: Option<WriteStep>,
 ) -> Result<WriteOutcome, MediaError> {
-    let io_err = |step| {
-        move |source| MediaError::Io {
-            step,
-            path: path.to_owned(),
-            source,
-        }
-    };
-    let (dir, _) = split_path(path).map_err(io_err(WriteStep::CreateTemp))?;
-    if fs::symlink_metadata(path).is_ok() {
-        return Err(MediaError::Exists {
-            path: path.to_owned(),
-        });
-    }
+    let io_err = |step| io_error(path, step);
+    let (dir, _) = destination(path, false)?;
     #[cfg(feature = "fault-injection")]
     inject(fault, WriteStep::CreateTemp, path)?;
     let Some(mut file) = create_unnamed(&dir).map_err(io_err(WriteStep::CreateTemp))? else {
@@ -264,6 +242,26 @@ pub(super) fn write_secret_impl(
         return Err(undo.fail(io_err(WriteStep::SyncDir)(e)));
     }
     Ok(WriteOutcome { mode_ignored })
+}
+
+/// An I/O error of `step` of writing `path`.
+fn io_error(path: &Path, step: WriteStep) -> impl Fn(io::Error) -> MediaError + '_ {
+    move |source| MediaError::Io {
+        step,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The folder and name of `path`, refusing an existing file unless `force`.
+fn destination(path: &Path, force: bool) -> Result<(PathBuf, OsString), MediaError> {
+    let parts = split_path(path).map_err(io_error(path, WriteStep::CreateTemp))?;
+    if !force && fs::symlink_metadata(path).is_ok() {
+        return Err(MediaError::Exists {
+            path: path.to_owned(),
+        });
+    }
+    Ok(parts)
 }
 
 fn split_path(path: &Path) -> io::Result<(PathBuf, OsString)> {
