@@ -113,3 +113,161 @@ fn a_backup_killed_at_any_step_never_leaves_a_partial_file_under_its_name() {
         }
     }
 }
+
+/// `custody backup` of `secret.bin` to `out`, with the test password and weak KDF, not waited
+/// for: `program_prefix` runs it (e.g. in a mount namespace of its own).
+fn backup_command(env: &Env, out: &str, pause: &str, prefix: &[String]) -> std::process::Command {
+    let base = env.command();
+    let mut c = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = std::process::Command::new(first);
+            c.args(rest).arg(base.get_program());
+            c
+        }
+        None => std::process::Command::new(base.get_program()),
+    };
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.current_dir(&env.dir)
+        .args(["backup", "--secret", &env.p("secret.bin")])
+        .args(["--token", &uri("crash-tok", "k"), "--single-token"])
+        .args(["--out", out, "--password-file", &env.password_file()])
+        .args(common::cli::WEAK_KDF)
+        .env("CUSTODY_FAULT_PAUSE", pause)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+/// Wait until `dir` (seen from the test) holds a temporary file: the write is half done.
+fn wait_for_temp(dir: &std::path::Path) {
+    let start = std::time::Instant::now();
+    loop {
+        let found = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            })
+            .unwrap_or(false);
+        if found {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no temporary file in {}",
+            dir.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn crash_world(name: &str) -> Env {
+    let env = Env::new(name);
+    env.init_token("crash-tok");
+    env.keygen("crash-tok", "k", "aes");
+    env.secret("secret.bin", 32);
+    env
+}
+
+#[test]
+fn the_target_folder_removed_mid_write_is_named_and_nothing_is_recreated() {
+    let env = crash_world("crash-gone");
+    std::fs::create_dir_all(env.path("stick")).unwrap();
+    let child = backup_command(&env, &env.p("stick/b.cb"), "rename@2000", &[])
+        .spawn()
+        .expect("spawn custody");
+    wait_for_temp(&env.path("stick"));
+    // The medium is pulled (its folder goes) while the file waits to be moved into place.
+    std::fs::remove_dir_all(env.path("stick")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&env.p("stick/b.cb")), "{stderr}");
+    assert!(!env.path("stick").exists(), "the folder was made again");
+}
+
+/// The disk fills up (ENOSPC) or the filesystem turns read-only (EROFS) after custody checked
+/// the folder, while the write waits: a small tmpfs in a mount namespace of custody's own
+/// (`unshare -m`, so it never outlives the test; CI runs as root; 2 MiB, as custody wants 1 MiB
+/// free before it asks anything). The test reaches it through
+/// /proc/PID/root. The error names the medium, and nothing is left in it.
+#[test]
+fn a_disk_that_fills_up_or_turns_read_only_mid_write_is_named() {
+    let env = crash_world("crash-full");
+    let unshare = common::cli::require_tool("unshare", "util-linux");
+    let nsenter = common::cli::require_tool("nsenter", "util-linux");
+    std::fs::create_dir_all(env.path("tmpfs")).unwrap();
+    let dir = env.p("tmpfs");
+    let prefix = |pause_dir: &str| -> Vec<String> {
+        vec![
+            unshare.display().to_string(),
+            "-m".into(),
+            "sh".into(),
+            "-c".into(),
+            "mount -t tmpfs -o size=2m tmpfs \"$1\" && shift && exec \"$@\"".into(),
+            "sh".into(),
+            pause_dir.into(),
+        ]
+    };
+    for (case, pause, errno) in [
+        ("full", "write@3000", "No space left on device"),
+        ("read-only", "create-temp@3000", "Read-only file system"),
+    ] {
+        let child = backup_command(&env, &format!("{dir}/b.cb"), pause, &prefix(&dir))
+            .spawn()
+            .expect("spawn custody in its own mount namespace");
+        let pid = child.id();
+        // custody's view of the folder: its own tmpfs, once it is mounted.
+        let inside = std::path::PathBuf::from(format!("/proc/{pid}/root{dir}"));
+        let start = std::time::Instant::now();
+        while !std::fs::read_to_string(format!("/proc/{pid}/mounts"))
+            .is_ok_and(|m| m.contains(&dir))
+        {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "{case}: no tmpfs"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Let custody check the folder and reach its pause (the checks take milliseconds).
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        if case == "full" {
+            // Fill it: the filler stops at ENOSPC.
+            let _ = std::fs::write(inside.join("fill"), vec![0u8; 4 << 20]);
+        } else {
+            let out = std::process::Command::new(&nsenter)
+                .args([
+                    "-t",
+                    &pid.to_string(),
+                    "-m",
+                    "mount",
+                    "-o",
+                    "remount,ro",
+                    &dir,
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{case}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("{dir}/b.cb")) && stderr.contains(errno),
+            "{case}\n{stderr}"
+        );
+        assert!(
+            stderr.contains("nothing was left behind"),
+            "{case}\n{stderr}"
+        );
+    }
+}
