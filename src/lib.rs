@@ -151,6 +151,10 @@ mod error;
 pub mod format;
 #[cfg(not(feature = "internals"))]
 mod format;
+/// The fuzz targets' bodies (fuzz/ and tests/fuzz_replay.rs), with `internals` only.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod media;
@@ -192,7 +196,7 @@ mod token;
 #[cfg(feature = "internals")]
 pub mod internals {
     pub use crate::{
-        ceremony, crypto, error, format, media, prompt, record, secret, shamir, slot, token,
+        ceremony, crypto, error, format, fuzz, media, prompt, record, secret, shamir, slot, token,
     };
 }
 
