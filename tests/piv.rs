@@ -47,6 +47,11 @@ fn piv_keygen(env: &Env, locator: &str) -> cli::Out {
 fn with_key(name: &str, slot: u8) -> (Env, String) {
     let env = Env::new(name);
     let out = piv_keygen(&env, &yk(slot));
+    // The virtual card keeps its factory management key: keygen says so, with what to do.
+    out.stderr_has(&[
+        "still has the factory management key",
+        "change-management-key",
+    ]);
     let hash = out.field("key hash:");
     assert_eq!(hash.len(), 64, "{}", out.dump());
     (env, hash)

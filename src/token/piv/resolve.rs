@@ -248,7 +248,19 @@ impl PivCards {
                 y.serial
             ));
         }
+        let factory_mgm = matches!(options.mgm, crate::token::MgmSource::Default);
         let point = generate_key(&mut card.borrow_mut(), slot, &pin, options)?;
+        // It worked with the factory key: so anyone holding the card can too, and could put
+        // another key and certificate in its slots.
+        if factory_mgm {
+            prompter.warn(&format!(
+                "{} still has the factory management key: anyone holding it can replace its \
+                 keys and certificates. Change it, stored on the card behind the PIN: `ykman piv \
+                 access change-management-key --generate --protect` (custody then needs \
+                 --mgm-key-protected).",
+                card_name(y.serial)
+            ));
+        }
         Ok(GeneratedKey {
             descriptor: Descriptor::Piv {
                 card_serial: y.serial,
