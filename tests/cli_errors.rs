@@ -284,3 +284,45 @@ fn a_yubikey_serial_not_present_is_named() {
     );
     env.assert_absent("r.bin");
 }
+
+/// A PKCS#11 module that is not there (issue 9, item 8): named, exit 4, nothing written, no
+/// password asked.
+#[test]
+fn a_missing_module_is_named_and_nothing_is_written() {
+    let env = fixture("err-module");
+    let missing = "/nonexistent/custody/libnothing.so";
+    let vars = [("CUSTODY_PKCS11_MODULE", Some(missing))];
+    let out = env.run_env(
+        [
+            "restore",
+            &env.p("b.cb"),
+            "--out",
+            &env.p("r.bin"),
+            "--password-file",
+            &env.password_file(),
+        ],
+        &vars,
+    );
+    out.code(exit::NOT_FOUND)
+        .error_has(&["cannot load PKCS#11 module", missing])
+        .stderr_lacks(&["Password hint"]);
+    env.assert_absent("r.bin");
+    let out = env.run_env(
+        [
+            "backup",
+            "--secret",
+            &env.p("secret.bin"),
+            "--token",
+            &uri("err-tok", "k"),
+            "--single-token",
+            "--out",
+            &env.p("n.cb"),
+            "--password-file",
+            &env.password_file(),
+        ],
+        &vars,
+    );
+    out.code(exit::NOT_FOUND)
+        .error_has(&["cannot load PKCS#11 module", missing]);
+    env.assert_absent("n.cb");
+}
