@@ -336,6 +336,57 @@ fn split_where_each_officer_has_another_token() {
         .ok();
         assert_eq!(env.read(&out), secret, "{pair:?}");
     }
+
+    // A reshare to a new 2-of-2 set whose first officer holds the YubiKey: opened with Alice's
+    // and Carol's shares, made for the card and Alice's token, restored with the new shares.
+    let mut args: Vec<String> = [
+        "reshare",
+        &env.p("alice.share"),
+        &env.p("carol.share"),
+        "--threshold",
+        "2",
+        "--out",
+        &env.p("dave.share"),
+        "--out",
+        &env.p("erin.share"),
+        "--officer",
+        "Dave",
+        "--officer",
+        "Erin",
+        "--share-token",
+        &format!("1={}", yk(0x89)),
+        "--share-token",
+        &format!("2={}", uri("alice-hsm", "k")),
+        "--password-file",
+        &env.password_file(),
+        "--new-password-file",
+        &env.password_file(),
+        "--allow-same-device",
+        "--expect-fingerprint",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let fp = cli::inspect_json(&env, "alice.share")["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    args.push(fp);
+    args.extend(cli::WEAK_KDF.iter().map(|s| s.to_string()));
+    env.run(&args).ok();
+    let v = cli::inspect_json(&env, "dave.share");
+    assert!(v.to_string().contains("piv-p256"), "{v}");
+    env.run([
+        "restore",
+        &env.p("dave.share"),
+        &env.p("erin.share"),
+        "--out",
+        &env.p("r-new.bin"),
+        "--password-file",
+        &env.password_file(),
+    ])
+    .ok();
+    assert_eq!(env.read("r-new.bin"), secret);
 }
 
 #[test]
