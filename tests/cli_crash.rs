@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cli::{Env, contains_bytes, uri};
+use common::cli::{Env, contains_bytes, exit, uri};
 
 const STEPS: [&str; 5] = ["create-temp", "write", "sync-file", "rename", "sync-dir"];
 
@@ -77,6 +77,7 @@ fn a_backup_killed_at_any_step_never_leaves_a_partial_file_under_its_name() {
     )
     .ok();
     let previous = env.read("b.cb");
+    let mut leftovers = 0;
     for step in STEPS.iter().chain(&["read-back", "verify"]) {
         let out = env.run_env(
             [
@@ -111,7 +112,28 @@ fn a_backup_killed_at_any_step_never_leaves_a_partial_file_under_its_name() {
         if ["create-temp", "write", "sync-file", "rename"].contains(step) {
             assert_eq!(now, previous, "{step}");
         }
+        // A temporary file the killed write left is named by the next run, which stops until
+        // it is removed.
+        let left: Vec<String> = env
+            .entries("")
+            .into_iter()
+            .filter(|n| n.starts_with(".b.cb.tmp-"))
+            .collect();
+        if let Some(name) = left.first() {
+            leftovers += 1;
+            env.run(["generate", "--out", &env.p("other.bin")])
+                .code(exit::OTHER)
+                .error_has(&[name.as_str(), "left by a custody write that did not finish"]);
+            env.assert_absent("other.bin");
+            for name in &left {
+                std::fs::remove_file(env.path(name)).unwrap();
+            }
+        }
     }
+    // Killed between creating its temporary file and moving it into place, a backup leaves one:
+    // at write, sync-file and rename, and (replacing a file, whose new bytes are checked before
+    // the old ones go) at read-back and verify.
+    assert_eq!(leftovers, 5);
 }
 
 /// `custody backup` of `secret.bin` to `out`, with the test password and weak KDF, not waited

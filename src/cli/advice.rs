@@ -19,6 +19,8 @@ pub enum Cause {
     Nothing,
     /// A backup's key that is not bound to its token.
     KeyNotBound,
+    /// An output folder holds what an unfinished write left.
+    FolderLeftover,
     Usage,
     InvalidRequest,
     PinRefused,
@@ -161,6 +163,10 @@ impl Cause {
                 "check the output path; create the folder, or mount the medium it is on, and \
                  run the command again"
             }
+            Cause::FolderLeftover => {
+                "look at it: a backup can be finished by running the command again once it is \
+                 removed; anything that may hold a secret, overwrite and delete (`shred -u`)"
+            }
             Cause::FolderNoSpace => {
                 "free some space there or choose another medium, and run the command again"
             }
@@ -252,6 +258,7 @@ pub fn write_cause(e: &MediaError, exists: Cause) -> Cause {
         MediaError::OutputFolder { problem, .. } => match problem.as_ref() {
             custody::DirProblem::Missing | custody::DirProblem::NotAFolder => Cause::FolderMissing,
             custody::DirProblem::NoSpace { .. } => Cause::FolderNoSpace,
+            custody::DirProblem::Leftover(_) => Cause::FolderLeftover,
             _ => Cause::FolderNotWritable,
         },
         _ if no_space(e) => Cause::NoSpace,

@@ -24,6 +24,20 @@ pub enum DirProblem {
         /// Bytes needed.
         needed: u64,
     },
+    /// It holds the temporary file of a custody write that did not finish (a crash, or a
+    /// filesystem without unnamed files): part of a backup, or of a secret.
+    Leftover(PathBuf),
+}
+
+/// Whether `name` is the temporary file of a custody write: `.<name>.tmp-<16 hex digits>`.
+fn is_leftover(name: &std::ffi::OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    name.starts_with('.')
+        && name.rsplit_once(".tmp-").is_some_and(|(_, tail)| {
+            tail.len() == 16 && tail.bytes().all(|b| b.is_ascii_hexdigit())
+        })
 }
 
 /// The folder an output file goes in (`.` for a bare file name).
@@ -57,6 +71,14 @@ pub fn check_output_dir(path: &Path, needed: u64) -> Result<(), MediaError> {
     if free < needed {
         return Err(err(DirProblem::NoSpace { free, needed }));
     }
+    // What a write that did not finish left: named until someone has looked at it.
+    if let Ok(entries) = std::fs::read_dir(&dir)
+        && let Some(left) = entries
+            .filter_map(Result::ok)
+            .find(|e| is_leftover(&e.file_name()))
+    {
+        return Err(err(DirProblem::Leftover(left.path())));
+    }
     Ok(())
 }
 
@@ -64,6 +86,23 @@ pub fn check_output_dir(path: &Path, needed: u64) -> Result<(), MediaError> {
 mod tests {
     use super::super::test_util::TestDir;
     use super::*;
+
+    #[test]
+    fn a_temporary_file_left_behind_is_named() {
+        let d = TestDir::new("leftover");
+        std::fs::write(d.0.join(".b.cb.tmp-notatemp"), b"x").unwrap();
+        std::fs::write(d.0.join("b.cb.tmp-0123456789abcdef"), b"x").unwrap();
+        assert!(check_output_dir(&d.0.join("f"), 1).is_ok());
+        let left = d.0.join(".r.bin.tmp-0123456789abcdef");
+        std::fs::write(&left, b"x").unwrap();
+        let e = check_output_dir(&d.0.join("f"), 1).unwrap_err();
+        assert!(
+            matches!(&e, MediaError::OutputFolder { problem, .. }
+                if matches!(problem.as_ref(), DirProblem::Leftover(p) if *p == left)),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(".r.bin.tmp-0123456789abcdef"), "{e}");
+    }
 
     #[test]
     fn folder_problems_are_named() {

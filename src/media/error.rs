@@ -196,6 +196,12 @@ impl MediaError {
                     DirProblem::NotWritable(e) => {
                         write!(f, "the folder {dir} is not writable ({e})")
                     }
+                    DirProblem::Leftover(left) => write!(
+                        f,
+                        "the folder {dir} holds {}, left by a custody write that did not finish \
+                         (it may hold part of a backup or a secret)",
+                        display_path(left)
+                    ),
                     DirProblem::NoSpace { free, needed } => {
                         write!(f, "the folder {dir} has {free} bytes free, {needed} needed")
                     }
