@@ -90,6 +90,7 @@ impl<'p> Tokens<'p> {
     /// backup, rewrap or reshare adds. Restore and verify only warn.
     pub fn require_bound(&mut self, on: bool) {
         self.pkcs11.require_bound(on);
+        self.piv.require_bound(on);
     }
 
     /// The person at the keyboard, for messages between token operations.

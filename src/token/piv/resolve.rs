@@ -28,6 +28,8 @@ pub type SlotPoint = (u32, u8, [u8; 65]);
 #[derive(Default)]
 pub struct PivCards {
     cards: HashMap<u32, (Rc<RefCell<YubiKey>>, Option<SecretString>)>,
+    /// Refuse a key the card says was imported (a backup's new keys), instead of warning.
+    require_bound: bool,
 }
 
 impl Backend for PivCards {
@@ -66,11 +68,60 @@ impl PivCards {
         y: &YubikeyLocator,
     ) -> Result<TokenKey<'static>, TokenError> {
         let (slot, point) = self.locator_key(y)?;
+        self.check_origin(prompter, y.serial, slot)?;
         let pin = PinHint {
             value: y.pin_value.as_ref(),
             source: y.pin_source.as_deref(),
         };
         self.piv_key(prompter, y.serial, slot, point, pin, PinReason::Named)
+    }
+
+    /// Refuse keys the card says were imported from now on (a backup's keys), instead of
+    /// warning about them.
+    pub fn require_bound(&mut self, on: bool) {
+        self.require_bound = on;
+    }
+
+    /// What the card says of where the slot's key comes from (its metadata, firmware 5.3 and
+    /// later): imported is refused when keys must be bound, else warned about; a card that does
+    /// not say gets a warning where keys must be bound, since the origin cannot be checked.
+    fn check_origin(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        serial: u32,
+        slot: u8,
+    ) -> Result<(), TokenError> {
+        let card = self.card(serial)?;
+        let id = super::slot_id(slot)?;
+        let name = format!("{}, PIV slot {slot:02x}", card_name(serial));
+        let origin = yubikey::piv::metadata(&mut card.borrow_mut(), id)
+            .ok()
+            .and_then(|m| m.origin);
+        match origin {
+            Some(yubikey::piv::Origin::Generated) => Ok(()),
+            Some(yubikey::piv::Origin::Imported) if self.require_bound => {
+                Err(TokenError::NotBound {
+                    key: name,
+                    reason: "the card says its key was imported: its value exists off the card"
+                        .into(),
+                })
+            }
+            Some(yubikey::piv::Origin::Imported) => {
+                prompter.warn(&format!(
+                    "{name}: the card says its key was imported, so its value exists off the card."
+                ));
+                Ok(())
+            }
+            None if self.require_bound => {
+                prompter.warn(&format!(
+                    "{name}: the card does not say where the key comes from (no key metadata: \
+                     firmware before 5.3, or another card), so custody cannot check that it was \
+                     made on the card."
+                ));
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     /// The slot a `yubikey:` locator means and the public key in it, read without a PIN: the
