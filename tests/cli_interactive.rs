@@ -146,6 +146,18 @@ fn a_file_whose_tokens_are_all_absent_is_waited_for_on_a_terminal() {
     let serial = env.serial_of("gone");
     // Another machine, with no token at all.
     let other = Env::new("inter-wait-file-1");
+    let pty = restore_waiting(&env, &other, "gone", &serial);
+    interrupt(pty);
+    other.assert_absent("r.bin");
+    // Not interactive: exit 4 at once.
+    let out = other.restore("b.cb", "r.bin", &[]);
+    out.code(exit::NOT_FOUND);
+    out.stderr_lacks(&["Insert"]);
+}
+
+/// `env`'s `b.cb` restored on `other`, at a terminal, once custody says it waits for the
+/// token labelled `label` with serial `serial` (absent from `other`).
+fn restore_waiting(env: &Env, other: &Env, label: &str, serial: &str) -> Pty {
     other.write("b.cb", &env.read("b.cb"));
     let mut c = other.command();
     c.args([
@@ -159,14 +171,9 @@ fn a_file_whose_tokens_are_all_absent_is_waited_for_on_a_terminal() {
     let mut pty = Pty::spawn(c);
     skip_fingerprint_question(&mut pty);
     pty.expect(&format!(
-        "Insert token \"gone\" (serial {serial}) — waiting; Ctrl-C to stop"
+        "Insert token \"{label}\" (serial {serial}) — waiting; Ctrl-C to stop"
     ));
-    interrupt(pty);
-    other.assert_absent("r.bin");
-    // Not interactive: exit 4 at once.
-    let out = other.restore("b.cb", "r.bin", &[]);
-    out.code(exit::NOT_FOUND);
-    out.stderr_lacks(&["Insert"]);
+    pty
 }
 
 /// A restore at a terminal without --record or --expect-fingerprint first asks for the first
@@ -214,21 +221,7 @@ fn a_file_waits_for_its_token_and_restores_once_it_is_plugged_in() {
     let serial = env.serial_of("roaming");
     // The ceremony machine, with no token until the admin plugs it in.
     let other = Env::new("inter-plug-file-1");
-    other.write("b.cb", &env.read("b.cb"));
-    let mut c = other.command();
-    c.args([
-        "restore",
-        &other.p("b.cb"),
-        "--out",
-        &other.p("r.bin"),
-        "--password-file",
-        &other.password_file(),
-    ]);
-    let mut pty = Pty::spawn(c);
-    skip_fingerprint_question(&mut pty);
-    pty.expect(&format!(
-        "Insert token \"roaming\" (serial {serial}) — waiting; Ctrl-C to stop"
-    ));
+    let pty = restore_waiting(&env, &other, "roaming", &serial);
     std::thread::sleep(Duration::from_millis(600));
     other.plug_in_token_from(&env, "roaming");
     let (code, screen) = pty.finish();

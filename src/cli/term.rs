@@ -365,20 +365,28 @@ impl TerminalPrompter {
         matches!(file, Ok(None)) && env_secret(env).is_none()
     }
 
-    fn ask_line(&self, prompt: &str) -> Result<String, PromptError> {
+    /// One line typed at the terminal, echoed (no secret: a hint, an answer). `what` names it
+    /// when there is no terminal.
+    fn ask_line(&self, prompt: &str, what: &str) -> Result<String, PromptError> {
         let Some(t) = tty() else {
-            return Err(PromptError::NotInteractive {
-                what: "an answer".into(),
-            });
+            return Err(PromptError::NotInteractive { what: what.into() });
         };
         let mut w = &t;
-        let _ = write!(w, "{prompt}");
-        let _ = w.flush();
+        write!(w, "{prompt}").map_err(prompt_io)?;
+        w.flush().map_err(prompt_io)?;
         // Byte by byte (as every entry): a buffered line reader would retry a read that a
-        // signal interrupted, and the prompt could not be left.
+        // signal interrupted, and nothing past the line is taken from the terminal.
         let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
         let len = read_entry(Tty(&t), &mut buf).map_err(prompt_io)?;
         Ok(String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned())
+    }
+
+    /// A question: asked only when custody is [`interactive`].
+    fn ask_question(&self, prompt: &str, what: &str) -> Result<String, PromptError> {
+        if !interactive() {
+            return Err(PromptError::NotInteractive { what: what.into() });
+        }
+        self.ask_line(prompt, what)
     }
 }
 
@@ -446,14 +454,14 @@ impl Prompter for TerminalPrompter {
                     );
                 }
             };
-        let hint =
-            if ask_hint {
-                Some(self.ask_line(
-                    "Password hint (stored in clear, shown at restore; Enter for none): ",
-                )?)
-            } else {
-                None
-            };
+        let hint = if ask_hint {
+            Some(self.ask_line(
+                "Password hint (stored in clear, shown at restore; Enter for none): ",
+                "a password hint",
+            )?)
+        } else {
+            None
+        };
         Ok(NewPassword {
             password: first,
             hint,
@@ -533,23 +541,8 @@ impl Prompter for TerminalPrompter {
 
     /// Asked only when custody is [`interactive`].
     fn confirm(&mut self, question: &str) -> Result<bool, PromptError> {
-        let nobody = || PromptError::NotInteractive {
-            what: "a confirmation".into(),
-        };
-        if !interactive() {
-            return Err(nobody());
-        }
-        let Some(t) = tty() else {
-            return Err(nobody());
-        };
-        let io = prompt_io;
-        let mut w = &t;
-        write!(w, "{question} [y/N] ").map_err(io)?;
-        w.flush().map_err(io)?;
-        // Byte by byte, like a PIN, so that nothing past the answer's line is taken.
-        let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
-        let len = read_entry(Tty(&t), &mut buf).map_err(io)?;
-        Ok(is_yes(buf.get(..len).unwrap_or_default()))
+        let answer = self.ask_question(&format!("{question} [y/N] "), "a confirmation")?;
+        Ok(is_yes(answer.as_bytes()))
     }
 
     /// One line on the terminal, redrawn in place (carriage return, then erase to the end of
@@ -641,24 +634,8 @@ impl Prompter for TerminalPrompter {
     /// Asked as a confirmation is, and only when one would be: the answer is echoed (it is the
     /// start of a fingerprint, no secret).
     fn answer(&mut self, question: &str) -> Result<String, PromptError> {
-        let nobody = || PromptError::NotInteractive {
-            what: "an answer".into(),
-        };
-        if !interactive() {
-            return Err(nobody());
-        }
-        let Some(t) = tty() else {
-            return Err(nobody());
-        };
-        let io = prompt_io;
-        let mut w = &t;
-        write!(w, "{question} ").map_err(io)?;
-        w.flush().map_err(io)?;
-        let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
-        let len = read_entry(Tty(&t), &mut buf).map_err(io)?;
-        Ok(String::from_utf8_lossy(buf.get(..len).unwrap_or_default())
-            .trim()
-            .to_owned())
+        let answer = self.ask_question(&format!("{question} "), "an answer")?;
+        Ok(answer.trim().to_owned())
     }
 }
 
