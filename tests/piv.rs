@@ -26,6 +26,14 @@ fn yk(slot: u8) -> String {
     format!("yubikey:serial={};slot={slot:02x}", serial())
 }
 
+/// `yubico-piv-tool -r <the card's reader> <args>`, which must succeed.
+fn piv_tool(env: &Env, args: &[&str]) -> cli::Out {
+    let reader = std::env::var("PIV_CARD_READER").unwrap_or("Virtual PCD 00 00".into());
+    let mut full = vec!["-r", reader.as_str()];
+    full.extend_from_slice(args);
+    env.tool("yubico-piv-tool", "yubico-piv-tool", &full)
+}
+
 /// A new custody key (no touch needed) where `locator` says, replacing what was there.
 fn piv_keygen(env: &Env, locator: &str) -> cli::Out {
     let out = env.run([
@@ -102,11 +110,10 @@ fn keygen_lists_the_key_and_refuses_an_occupied_slot() {
 fn backup_and_restore_round_trip() {
     let (env, hash) = with_key("piv-roundtrip", 0x83);
     let secret = env.secret("secret.bin", 32);
-    // The virtual card gives no key metadata: where the key comes from cannot be checked, and
-    // the backup says so (a restore does not: it never judges a key's origin).
+    // The card's key metadata says the key was made on it: nothing to warn about.
     env.backup("secret.bin", &[&yk(0x83)], "b.custody", &["--single-token"])
         .ok()
-        .stderr_has(&["PIV slot 83: the card does not say where the key comes from"]);
+        .stderr_lacks(&["does not say where the key comes from", "imported"]);
     let inspect = env.run(["inspect", "--json", &env.p("b.custody")]);
     inspect.ok();
     let v: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
@@ -115,10 +122,11 @@ fn backup_and_restore_round_trip() {
     assert_eq!(v["slots"][0]["piv_slot"], "83");
     assert_eq!(v["slots"][0]["key_hash"], hash);
     assert_eq!(v["slots"][0]["verified"], true);
-    // Found by the serial in the file; the person is told to touch the card if it blinks.
+    // Found by the serial in the file. The key was made with touch policy "never", which the
+    // card's metadata says: nobody is asked to touch it.
     env.restore("b.custody", "r1.bin", &[])
         .ok()
-        .stderr_has(&["touch it"]);
+        .stderr_lacks(&["touch"]);
     assert_eq!(env.read("r1.bin"), secret);
     // Named with --token.
     env.restore("b.custody", "r2.bin", &["--token", &yk(0x83)])
@@ -396,12 +404,7 @@ fn split_where_each_officer_has_another_token() {
 #[test]
 fn a_key_made_by_yubico_piv_tool_is_used() {
     let env = Env::new("piv-ykpivtool");
-    let reader = std::env::var("PIV_CARD_READER").unwrap_or("Virtual PCD 00 00".into());
-    let tool = |args: &[&str]| {
-        let mut full = vec!["-r", reader.as_str()];
-        full.extend_from_slice(args);
-        env.tool("yubico-piv-tool", "yubico-piv-tool", &full)
-    };
+    let tool = |args: &[&str]| piv_tool(&env, args);
     tool(&[
         "-a",
         "generate",
@@ -528,20 +531,9 @@ fn zz_a_blocked_pin_is_reported_as_blocked() {
         .code(exit::PIN_LOCKED)
         .error_has(&["blocked", "unblock"]);
     env.assert_absent("r.bin");
-    let reader = std::env::var("PIV_CARD_READER").unwrap_or("Virtual PCD 00 00".into());
-    env.tool(
-        "yubico-piv-tool",
-        "yubico-piv-tool",
-        &[
-            "-r",
-            &reader,
-            "-a",
-            "unblock-pin",
-            "-P",
-            "12345678",
-            "-N",
-            cli::USER_PIN,
-        ],
+    piv_tool(
+        &env,
+        &["-a", "unblock-pin", "-P", "12345678", "-N", cli::USER_PIN],
     );
     restore_with(cli::USER_PIN).ok();
 }
@@ -594,6 +586,11 @@ const SECOND_SERIAL: u32 = 87654321;
 
 impl SecondCard {
     fn plug_in(state: &Path) -> SecondCard {
+        SecondCard::plug_in_with(state, &[])
+    }
+
+    /// With more piv-card arguments (`--version`, `--report-imported`).
+    fn plug_in_with(state: &Path, args: &[&str]) -> SecondCard {
         let bin = std::env::var("PIV_CARD_BIN")
             .expect("PIV_CARD_BIN is set by tools/piv-card/run-with-card.sh");
         let mut child = Command::new(bin)
@@ -601,6 +598,7 @@ impl SecondCard {
             .args(["--vpcd", "127.0.0.1:35964"])
             .arg("--state")
             .arg(state)
+            .args(args)
             .env("RUST_LOG", "warn,piv_authenticator=off")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -788,4 +786,126 @@ fn a_new_password_over_an_absent_yubikey_wraps_its_slot_from_its_public_key() {
     ])
     .ok();
     assert_eq!(env.read("r.bin"), secret);
+}
+
+/// A second card, a key in `slot` on it made with this touch policy, and a secret to back up.
+fn second_card_with_key(env: &Env, slot: &str, touch: &str, args: &[&str]) -> (SecondCard, String) {
+    let state = env.path("second-card");
+    std::fs::create_dir_all(&state).unwrap();
+    let card = SecondCard::plug_in_with(&state, args);
+    let locator = format!("yubikey:serial={SECOND_SERIAL};slot={slot}");
+    env.run([
+        "token",
+        "keygen",
+        "--token",
+        &locator,
+        "--type",
+        "p256",
+        "--touch-policy",
+        touch,
+    ])
+    .ok();
+    env.secret("secret.bin", 32);
+    (card, locator)
+}
+
+#[test]
+fn a_key_the_card_says_was_imported_is_refused_at_backup_and_warned_about_at_restore() {
+    let env = Env::new("piv-imported");
+    let (_card, locator) = second_card_with_key(&env, "92", "always", &["--report-imported"]);
+    env.backup("secret.bin", &[&locator], "b.custody", &["--single-token"])
+        .code(exit::NOT_FOUND)
+        .error_has(&[
+            &format!("YubiKey {SECOND_SERIAL}, PIV slot 92"),
+            "the card says its key was imported: its value exists off the card",
+            "--allow-exportable-key",
+        ]);
+    env.assert_absent("b.custody");
+    env.backup(
+        "secret.bin",
+        &[&locator],
+        "b.custody",
+        &["--single-token", "--allow-exportable-key"],
+    )
+    .ok()
+    .stderr_has(&["PIV slot 92: the card says its key was imported"]);
+    // The key's metadata says a touch is needed.
+    env.restore("b.custody", "r.bin", &[]).ok().stderr_has(&[
+        "PIV slot 92: the card says its key was imported",
+        &format!("Touch your YubiKey {SECOND_SERIAL} when it blinks"),
+    ]);
+    assert_eq!(env.read("r.bin"), env.read("secret.bin"));
+}
+
+#[test]
+fn a_card_without_key_metadata_is_read_from_its_certificate_with_a_warning() {
+    let env = Env::new("piv-no-metadata");
+    // Firmware 5.2 has no GET METADATA.
+    let (_card, locator) = second_card_with_key(&env, "93", "never", &["--version", "5.2.7"]);
+    env.backup("secret.bin", &[&locator], "b.custody", &["--single-token"])
+        .ok()
+        .stderr_has(&["PIV slot 93: the card does not say where the key comes from"]);
+    // A restore never judges a key's origin. Without metadata the touch policy is unknown too.
+    env.restore("b.custody", "r.bin", &[])
+        .ok()
+        .stderr_lacks(&["does not say where the key comes from"])
+        .stderr_has(&[&format!("If your YubiKey {SECOND_SERIAL} blinks, touch it")]);
+    assert_eq!(env.read("r.bin"), env.read("secret.bin"));
+}
+
+#[test]
+fn a_certificate_that_disagrees_with_the_key_metadata_is_refused() {
+    let (env, _hash) = with_key("piv-cert-swap", 0x8f);
+    env.secret("secret.bin", 32);
+    env.backup("secret.bin", &[&yk(0x8f)], "b.custody", &["--single-token"])
+        .ok();
+    // Someone with the management key puts a certificate for another key in the slot.
+    let openssl = |args: &[&str]| env.tool("openssl", "openssl", args);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &env.p("other.key"),
+        "-subj",
+        "/CN=custody/",
+        "-days",
+        "30",
+        "-out",
+        &env.p("other.pem"),
+    ]);
+    piv_tool(
+        &env,
+        &[
+            "-a",
+            "import-certificate",
+            "-s",
+            "8f",
+            "-i",
+            &env.p("other.pem"),
+        ],
+    )
+    .ok();
+    let refused = [
+        "PIV slot 8f",
+        "its certificate holds another public key than the key the card keeps in the slot",
+    ];
+    env.backup(
+        "secret.bin",
+        &[&yk(0x8f)],
+        "b2.custody",
+        &["--single-token"],
+    )
+    .code(exit::NOT_FOUND)
+    .error_has(&refused)
+    .stderr_lacks(&["PIN for"]);
+    env.assert_absent("b2.custody");
+    env.restore("b.custody", "r.bin", &[])
+        .code(exit::NOT_FOUND)
+        .error_has(&refused);
+    env.assert_absent("r.bin");
 }

@@ -81,7 +81,7 @@ pub fn generate_key(
         });
     }
     let id = slot_id(slot)?;
-    if !force && slot_public_key(yk, slot).is_some() {
+    if !force && !matches!(slot_public_key(yk, slot), Ok(None)) {
         return Err(TokenError::KeyExists {
             what: format!(
                 "{name} slot {slot:02x} cannot be used: the slot already holds a key; choose \

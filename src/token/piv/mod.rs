@@ -107,21 +107,50 @@ pub(crate) fn spki_point(bytes: Option<&[u8]>) -> Option<[u8; 65]> {
     bytes.try_into().ok()
 }
 
-/// The public key in a slot: from its certificate, else from the slot's metadata (firmware
-/// ≥ 5.3). An unreadable slot is "no key here", never an error for the caller.
-pub fn slot_public_key(yk: &mut YubiKey, slot: u8) -> Option<([u8; 65], bool)> {
-    let id = slot_id(slot).ok()?;
-    if let Ok(cert) = yubikey::certificate::Certificate::read(yk, id) {
-        let custody = cert.subject().contains(&format!("CN={CERT_CN}"));
-        if let Some(p) = spki_point(cert.subject_pki().subject_public_key.as_bytes()) {
-            return Some((p, custody));
-        }
-    }
-    let meta = piv::metadata(yk, id).ok()?;
-    meta.public
+/// The public key in a slot and whether custody's certificate is beside it; `Ok(None)` when the
+/// slot holds no P-256 key.
+///
+/// The key's own metadata (firmware ≥ 5.3) is what the card will use, so it wins: a
+/// certificate can be rewritten by anyone with the management key, and one that disagrees with
+/// the key is refused rather than believed. Only a card without metadata is read from the
+/// certificate alone.
+pub fn slot_public_key(yk: &mut YubiKey, slot: u8) -> Result<Option<([u8; 65], bool)>, TokenError> {
+    let Ok(id) = slot_id(slot) else {
+        return Ok(None);
+    };
+    let cert = yubikey::certificate::Certificate::read(yk, id)
+        .ok()
+        .map(|cert| {
+            (
+                spki_point(cert.subject_pki().subject_public_key.as_bytes()),
+                cert.subject().contains(&format!("CN={CERT_CN}")),
+            )
+        });
+    let meta = match piv::metadata(yk, id) {
+        Ok(meta) => meta,
+        // The card keeps metadata and says the slot is empty: a certificate alone is no key.
+        Err(yubikey::Error::NotFound) => return Ok(None),
+        Err(_) => return Ok(cert.and_then(|(point, custody)| Some((point?, custody)))),
+    };
+    let Some(point) = meta
+        .public
         .as_ref()
         .and_then(|k| spki_point(k.subject_public_key.as_bytes()))
-        .map(|p| (p, false))
+    else {
+        return Ok(None);
+    };
+    match cert {
+        None => Ok(Some((point, false))),
+        Some((Some(cert_point), custody)) if cert_point == point => Ok(Some((point, custody))),
+        Some(_) => Err(TokenError::KeyUnusable {
+            key: format!("{}, PIV slot {slot:02x}", card_name(serial_of(yk))),
+            reason: "its certificate holds another public key than the key the card keeps in \
+                     the slot (read from the key's metadata): someone with the management key \
+                     has replaced the certificate. custody does not use this slot; check who \
+                     had the card, and make a new key elsewhere"
+                .into(),
+        }),
+    }
 }
 
 /// Serials of the YubiKeys present.
@@ -156,7 +185,7 @@ pub fn list_cards() -> Result<Vec<CardSummary>, TokenError> {
         let pin_tries = yk.get_pin_retries().ok();
         let custody_slots = RETIRED
             .filter_map(|s| match slot_public_key(&mut yk, s) {
-                Some((p, true)) => Some((s, p)),
+                Ok(Some((p, true))) => Some((s, p)),
                 _ => None,
             })
             .collect();
@@ -180,7 +209,7 @@ pub fn default_slot(yk: &mut YubiKey, given: Option<u8>) -> u8 {
     }
     RETIRED
         .clone()
-        .find(|&s| matches!(slot_public_key(yk, s), Some((_, true))))
+        .find(|&s| matches!(slot_public_key(yk, s), Ok(Some((_, true)))))
         .unwrap_or(*RETIRED.start())
 }
 

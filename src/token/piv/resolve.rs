@@ -94,10 +94,22 @@ impl PivCards {
         let card = self.card(serial)?;
         let id = super::slot_id(slot)?;
         let name = format!("{}, PIV slot {slot:02x}", card_name(serial));
-        let origin = yubikey::piv::metadata(&mut card.borrow_mut(), id)
-            .ok()
-            .and_then(|m| m.origin);
-        match origin {
+        let meta = yubikey::piv::metadata(&mut card.borrow_mut(), id).ok();
+        // A key that needs no PIN answers whoever holds the card: the card alone is then one
+        // factor, not "something held and something known".
+        if self.require_bound
+            && meta
+                .as_ref()
+                .and_then(|m| m.policy)
+                .is_some_and(|(pin, _)| pin == yubikey::PinPolicy::Never)
+        {
+            prompter.warn(&format!(
+                "{name}: the card uses this key without its PIN (PIN policy \"never\"): whoever \
+                 holds the card can use it. Prefer a key made with `custody token keygen \
+                 --pin-policy once`."
+            ));
+        }
+        match meta.and_then(|m| m.origin) {
             Some(yubikey::piv::Origin::Generated) => Ok(()),
             Some(yubikey::piv::Origin::Imported) if self.require_bound => {
                 Err(TokenError::NotBound {
@@ -129,7 +141,7 @@ impl PivCards {
     pub fn locator_key(&mut self, y: &YubikeyLocator) -> Result<(u8, [u8; 65]), TokenError> {
         let card = self.card(y.serial)?;
         let slot = default_slot(&mut card.borrow_mut(), y.slot);
-        let Some((point, _)) = slot_public_key(&mut card.borrow_mut(), slot) else {
+        let Some((point, _)) = slot_public_key(&mut card.borrow_mut(), slot)? else {
             return Err(TokenError::NotFound {
                 what: format!(
                     "{} has no key in PIV slot {slot:02x}: make one with `custody token \
@@ -230,7 +242,9 @@ impl PivCards {
     ) -> Option<Result<TokenKey<'static>, TokenError>> {
         Some(match self.slot_key(d)? {
             Err(e) => Err(e),
-            Ok((serial, slot, point)) => self.piv_key(prompter, serial, slot, point, pin, reason),
+            Ok((serial, slot, point)) => self
+                .check_origin(prompter, serial, slot)
+                .and_then(|()| self.piv_key(prompter, serial, slot, point, pin, reason)),
         })
     }
 
@@ -249,7 +263,7 @@ impl PivCards {
         let (serial, slot) = (*card_serial, *piv_slot);
         let found = self
             .card(serial)
-            .map(|card| slot_public_key(&mut card.borrow_mut(), slot));
+            .and_then(|card| slot_public_key(&mut card.borrow_mut(), slot));
         Some(match found {
             Err(e) => Err(e),
             Ok(None) => Err(TokenError::NotFound {

@@ -7,7 +7,7 @@ use iso7816::{command::FromSliceError, Command, Instruction, Status};
 use piv_authenticator::{Authenticator, Options};
 use trussed_core::{syscall, types::Location, CryptoClient};
 
-use crate::trussed_glue::SharedClient;
+use crate::{metadata::Metadata, trussed_glue::SharedClient};
 
 /// Largest command after chaining (a certificate object of a few KiB) and largest response.
 const MAX_COMMAND: usize = 7609;
@@ -23,10 +23,16 @@ const PIV_AID: [u8; 11] = [
 /// YubiKey vendor instructions answered here rather than by the card.
 const INS_GET_SERIAL: u8 = 0xF8;
 const INS_GET_VERSION: u8 = 0xFD;
+const INS_GET_METADATA: u8 = 0xF7;
+const INS_RESET: u8 = 0xFB;
+/// Answered by piv-authenticator; watched to keep the keys' metadata.
+const INS_GENERATE: u8 = 0x47;
 
 /// Status words with no name in iso7816 0.2 that we emit ourselves.
 const SW_SUCCESS: [u8; 2] = [0x90, 0x00];
 const SW_CONDITIONS_NOT_SATISFIED: [u8; 2] = [0x69, 0x85];
+const SW_REFERENCE_NOT_FOUND: [u8; 2] = [0x6A, 0x88];
+const SW_INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
 
 /// Held while the card works on a command; the signal handler takes it before exiting so that a
 /// stop never cuts a storage write short.
@@ -39,6 +45,8 @@ fn busy() -> std::sync::MutexGuard<'static, ()> {
 pub struct Config {
     pub serial: u32,
     pub version: [u8; 3],
+    /// Key metadata, answered from firmware 5.3 on as a YubiKey does.
+    pub metadata: Metadata,
 }
 
 pub struct VirtualPiv<'a> {
@@ -176,6 +184,15 @@ impl<'a> VirtualPiv<'a> {
         if cla == 0x00 && ins == INS_GET_SERIAL {
             return (self.config.serial.to_be_bytes().to_vec(), SW_SUCCESS);
         }
+        if cla == 0x00 && ins == INS_GET_METADATA {
+            if self.config.version[..2] < [5, 3][..] {
+                return (Vec::new(), SW_INS_NOT_SUPPORTED);
+            }
+            return match self.config.metadata.answer(command.p2) {
+                Some(data) => (data, SW_SUCCESS),
+                None => (Vec::new(), SW_REFERENCE_NOT_FOUND),
+            };
+        }
         if command.instruction() == Instruction::Select && command.p1 == 0x04 {
             if command.data().as_slice() == PIV_RID {
                 let data = command.data_mut();
@@ -191,6 +208,13 @@ impl<'a> VirtualPiv<'a> {
         let mut reply = heapless::Vec::<u8, MAX_RESPONSE>::new();
         match self.app.respond(command.as_view(), reply.as_mut_view()) {
             Ok(()) => {
+                if cla == 0x00 && ins == INS_GENERATE {
+                    self.config
+                        .metadata
+                        .generated(command.p2, command.data(), &reply);
+                } else if cla == 0x00 && ins == INS_RESET {
+                    self.config.metadata.clear();
+                }
                 self.pending = reply.to_vec();
                 self.next_chunk(le)
             }

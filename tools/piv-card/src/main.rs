@@ -9,6 +9,7 @@
 //! 2 on bad arguments.
 
 mod card;
+mod metadata;
 mod trussed_glue;
 
 use std::{
@@ -39,6 +40,7 @@ use trussed_glue::{Dispatch, SharedClient, BACKENDS};
 const USAGE: &str = "\
 usage: piv-card [--serial N] [--version X.Y.Z] [--state DIR] [--vpcd HOST:PORT]
                 [--connect-timeout SECS] [--ready-timeout SECS] [--deterministic]
+                [--report-imported]
 
   --serial N            serial number answered to GET SERIAL (default 12345678)
   --version X.Y.Z       firmware version answered to GET VERSION (default 5.4.3; the `yubikey`
@@ -51,6 +53,8 @@ usage: piv-card [--serial N] [--version X.Y.Z] [--state DIR] [--vpcd HOST:PORT]
   --deterministic       keep trussed virt's fixed RNG seed: a fresh card then generates the same
                         keys, challenges and salts every run (default: seed a new card's RNG from
                         /dev/urandom, so that keys differ between runs as on real cards)
+  --report-imported     key metadata (GET METADATA, firmware 5.3 and later) says every key was
+                        imported rather than generated on the card
 
 Logs go to stderr; RUST_LOG=piv_card=debug shows every APDU (including PINs: test use only),
 RUST_LOG=piv_authenticator=info what the card does with them.";
@@ -63,6 +67,7 @@ struct Args {
     connect_timeout: Duration,
     ready_timeout: Duration,
     deterministic: bool,
+    report_imported: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -74,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
         connect_timeout: Duration::from_secs(10),
         ready_timeout: Duration::from_secs(20),
         deterministic: false,
+        report_imported: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -87,6 +93,10 @@ fn parse_args() -> Result<Args, String> {
         }
         if name == "--deterministic" {
             args.deterministic = true;
+            continue;
+        }
+        if name == "--report-imported" {
+            args.report_imported = true;
             continue;
         }
         let mut value = || {
@@ -182,6 +192,14 @@ fn main() -> ExitCode {
         }
     };
 
+    let metadata = match metadata::Metadata::load(args.state.as_deref(), args.report_imported) {
+        Ok(m) => m,
+        Err(msg) => {
+            eprintln!("piv-card: {msg}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     let stream = match connect(&args.vpcd, args.connect_timeout) {
         Ok(stream) => stream,
         Err(msg) => {
@@ -198,7 +216,7 @@ fn main() -> ExitCode {
             }
         }
         platform.run_client_with_backends("piv", Dispatch::new(), BACKENDS, |client| {
-            serve(SharedClient::new(client), stream, &args)
+            serve(SharedClient::new(client), stream, &args, metadata)
         })
     })
 }
@@ -294,12 +312,18 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
     }
 }
 
-fn serve(client: SharedClient<'_>, stream: TcpStream, args: &Args) -> ExitCode {
+fn serve(
+    client: SharedClient<'_>,
+    stream: TcpStream,
+    args: &Args,
+    metadata: metadata::Metadata,
+) -> ExitCode {
     let mut card = VirtualPiv::new(
         client,
         Config {
             serial: args.serial,
             version: args.version,
+            metadata,
         },
     );
     let mut connection = vpicc::Connection::from(stream);
