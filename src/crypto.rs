@@ -191,8 +191,12 @@ pub fn argon2id(
         .map_err(|e| Argon2Error::Other(format!("Argon2id parameters rejected: {e}")))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut a = PasswordKey::zeroed();
+    // Its own mapping rather than the crate's Vec: locked when the limit allows, kept out of
+    // core dumps, wiped before it is given back.
+    let memory = crate::secret::Argon2Memory::new(argon.params().block_count())
+        .map_err(|_| Argon2Error::OutOfMemory)?;
     argon
-        .hash_password_into(password.expose(), salt, a.expose_mut())
+        .hash_password_into_with_memory(password.expose(), salt, a.expose_mut(), memory)
         .map_err(|e| match e {
             argon2::Error::OutOfMemory => Argon2Error::OutOfMemory,
             e => Argon2Error::Other(format!("Argon2id failed: {e}")),

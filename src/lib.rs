@@ -236,8 +236,9 @@ pub use record::{
     fingerprint_full as record_fingerprint_display,
 };
 pub use secret::{
-    DataKey, FileSecret, Hardening, MAX_PASSWORD_BYTES, MasterSecret, Password, PasswordKey,
-    SecretError, ShareValue, TokenSecret, harden_process, take_env_secret,
+    DataKey, ENTRY_BYTES, EntryBuffer, FileSecret, Hardening, MAX_PASSWORD_BYTES, MasterSecret,
+    MemoryNotLocked, Password, PasswordKey, SecretError, ShareValue, TokenSecret, harden_process,
+    lock_secret_memory, secret_memory, take_argon2_notice, take_env_secret,
 };
 pub use token::registry::{Inventory, SOFTHSM_DEFAULT_MODULE, TokenEnv};
 pub use token::uri::{TokenLocator, UriError};

@@ -40,7 +40,10 @@
 //! }
 //! ```
 
+mod locked;
 mod process;
+pub(crate) use locked::{Argon2Memory, Locked};
+pub use locked::{MemoryNotLocked, lock_secret_memory, secret_memory, take_argon2_notice};
 pub use process::{Hardening, harden_process, take_env_secret};
 use std::fmt;
 
@@ -52,16 +55,16 @@ pub const MAX_SECRET_BYTES: usize = 4096;
 /// The most bytes a password may have once normalized (NFC, UTF-8).
 pub const MAX_PASSWORD_BYTES: usize = 4096;
 
-/// The one allocation of every secret buffer: zeroed, on the heap, of a size fixed at compile
-/// time, so it is never moved by a reallocation.
-fn alloc<const N: usize>() -> Box<[u8; N]> {
-    Box::new([0u8; N])
+/// The one allocation of every secret buffer: zeroed, in locked memory (see [`locked`]), of a
+/// size fixed at compile time, so it is never moved by a reallocation. Wiped when dropped.
+fn alloc<const N: usize>() -> Locked<N> {
+    Locked::new()
 }
 
 macro_rules! key32 {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        pub struct $name(Box<[u8; 32]>);
+        pub struct $name(Locked<32>);
 
         impl $name {
             /// A copy of these 32 bytes (the caller's copy is theirs to wipe).
@@ -100,12 +103,6 @@ macro_rules! key32 {
             /// Whether every byte is zero (a token that returns this has failed).
             pub(crate) fn is_all_zero(&self) -> bool {
                 self.0.iter().all(|&b| b == 0)
-            }
-        }
-
-        impl Drop for $name {
-            fn drop(&mut self) {
-                self.0.zeroize();
             }
         }
 
@@ -158,6 +155,42 @@ impl FileSecret {
     }
 }
 
+/// How many bytes an [`EntryBuffer`] holds.
+pub const ENTRY_BYTES: usize = 1024;
+
+/// A fixed buffer for a secret while it is typed or read (a password or PIN at a prompt): in
+/// locked memory, never reallocated, wiped when dropped.
+pub struct EntryBuffer(Locked<ENTRY_BYTES>);
+
+impl EntryBuffer {
+    /// A zeroed buffer.
+    pub fn new() -> Self {
+        EntryBuffer(alloc())
+    }
+
+    /// The bytes, to fill in place.
+    pub fn bytes_mut(&mut self) -> &mut [u8; ENTRY_BYTES] {
+        &mut self.0
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8; ENTRY_BYTES] {
+        &self.0
+    }
+}
+
+impl Default for EntryBuffer {
+    fn default() -> Self {
+        EntryBuffer::new()
+    }
+}
+
+impl fmt::Debug for EntryBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EntryBuffer([redacted])")
+    }
+}
+
 /// Why bytes were refused as a secret or password.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -191,7 +224,7 @@ impl SecretError {
 
 /// The master secret: the bytes a backup protects (at most [`MAX_SECRET_BYTES`](crate::MAX_SECRET_BYTES)).
 pub struct MasterSecret {
-    buf: Box<[u8; MAX_SECRET_BYTES]>,
+    buf: Locked<MAX_SECRET_BYTES>,
     len: usize,
 }
 
@@ -275,12 +308,6 @@ impl MasterSecret {
     }
 }
 
-impl Drop for MasterSecret {
-    fn drop(&mut self) {
-        self.buf.zeroize();
-    }
-}
-
 impl fmt::Debug for MasterSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MasterSecret([redacted], {} bytes)", self.len)
@@ -300,7 +327,7 @@ impl Drop for Zeroizing1 {
 /// A password as typed, normalized once to Unicode NFC when it is made (docs/FORMAT.md §2.3):
 /// the same password typed on any system derives the same key.
 pub struct Password {
-    buf: Box<[u8; MAX_PASSWORD_BYTES]>,
+    buf: Locked<MAX_PASSWORD_BYTES>,
     len: usize,
 }
 
@@ -334,12 +361,6 @@ impl Password {
     /// The normalized password, UTF-8.
     pub fn expose(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
-    }
-}
-
-impl Drop for Password {
-    fn drop(&mut self) {
-        self.buf.zeroize();
     }
 }
 

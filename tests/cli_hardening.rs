@@ -1,15 +1,16 @@
 //! Secret memory (issue 9, item 1): while custody waits at a prompt, it cannot dump core (its
 //! core limit is 0 and it is not dumpable), and the secrets it was given in its environment are
 //! no longer there — not even in /proc/PID/environ, which shows the block the process started
-//! with.
+//! with. And where it may not lock memory, it says so once and works all the same.
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cli::{Env, PASSWORD, USER_PIN, uri};
+use common::cli::{Env, Out, PASSWORD, USER_PIN, WEAK_KDF, require_tool, run_command, uri};
 use common::pty::Pty;
 
 /// Raise this test process's core limit (soft and hard; the tests run as root), so that what
@@ -114,4 +115,127 @@ fn at_a_prompt_custody_cannot_dump_core_and_its_environment_holds_no_secret() {
          (core_pattern: {:?})",
         std::fs::read_to_string("/proc/sys/kernel/core_pattern")
     );
+}
+
+/// custody with `args`, as `env` runs it, but without CAP_IPC_LOCK (root ignores
+/// RLIMIT_MEMLOCK; `setpriv` drops the capability from the bounding set, so the exec'd custody
+/// does not get it) and with RLIMIT_MEMLOCK at `memlock` bytes.
+fn without_ipc_lock(env: &Env, args: &[String], memlock: u64) -> Out {
+    let base = env.command();
+    let mut c = Command::new(require_tool("setpriv", "util-linux"));
+    c.args(["--bounding-set", "-ipc_lock", "--"])
+        .arg(base.get_program())
+        .args(args)
+        .current_dir(env.path(""))
+        .stdin(std::process::Stdio::null());
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let limit = libc::rlimit {
+        rlim_cur: memlock,
+        rlim_max: memlock,
+    };
+    // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    run_command(c)
+}
+
+/// A split backup of `secret.bin` into three shares: three Argon2id runs in one process.
+fn three_shares(env: &Env, token: &str, memlock: u64) -> Out {
+    let mut args: Vec<String> = [
+        "backup",
+        "--secret",
+        &env.p("secret.bin"),
+        "--threshold",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (i, officer) in ["ann", "bob", "cy"].iter().enumerate() {
+        let pw = env.write(
+            &format!("pw-{officer}"),
+            format!("pw of {officer}\n").as_bytes(),
+        );
+        args.extend([
+            "--out".into(),
+            env.p(&format!("s{i}.cb")),
+            "--officer".into(),
+            officer.to_string(),
+            "--hint".into(),
+            format!("hint {i}"),
+            "--password-file".into(),
+            pw.display().to_string(),
+        ]);
+    }
+    args.extend([
+        "--token".into(),
+        uri(token, "k"),
+        "--allow-same-device".into(),
+    ]);
+    args.extend(WEAK_KDF.iter().map(|s| s.to_string()));
+    without_ipc_lock(env, &args, memlock)
+}
+
+fn times(out: &Out, needle: &str) -> usize {
+    out.stderr.matches(needle).count()
+}
+
+#[test]
+fn without_the_right_to_lock_memory_custody_says_so_once_and_still_works() {
+    let env = Env::new("nolock");
+    env.init_token("nolock-tok");
+    env.keygen("nolock-tok", "k", "aes");
+    env.secret("secret.bin", 32);
+    // Nothing may be locked: one warning, naming what is not locked and why.
+    let out = three_shares(&env, "nolock-tok", 0);
+    out.ok();
+    assert_eq!(times(&out, "memory cannot be locked"), 1, "{}", out.dump());
+    out.stderr_has(&[
+        "the master secret, passwords, keys and Argon2id's memory can be written to swap",
+        "RLIMIT_MEMLOCK is 0 KiB",
+        "CAP_IPC_LOCK",
+    ])
+    .stderr_lacks(&["Argon2id's memory is not locked"]);
+    // The control: with the capability (as root), nothing is said.
+    let mut args = vec!["restore".to_string(), env.p("s0.cb"), env.p("s1.cb")];
+    args.extend(["--out".into(), env.p("r.bin")]);
+    for o in ["ann", "bob"] {
+        args.extend(["--password-file".into(), env.p(&format!("pw-{o}"))]);
+    }
+    env.run(&args).ok().stderr_lacks(&["locked"]);
+    assert_eq!(env.read("r.bin"), env.read("secret.bin"));
+}
+
+#[test]
+fn when_only_argon2id_memory_cannot_be_locked_custody_says_so_once() {
+    let env = Env::new("argon-nolock");
+    env.init_token("argon-tok");
+    env.keygen("argon-tok", "k", "aes");
+    env.secret("secret.bin", 32);
+    // Room for the secrets' region (224 KiB), not for Argon2id's 8 MiB.
+    let out = three_shares(&env, "argon-tok", 1024 * 1024);
+    out.ok();
+    assert_eq!(
+        times(&out, "Argon2id's memory is not locked"),
+        1,
+        "{}",
+        out.dump()
+    );
+    out.stderr_has(&[
+        "The secrets themselves are locked",
+        "RLIMIT_MEMLOCK is 1024 KiB",
+    ])
+    .stderr_lacks(&["memory cannot be locked"]);
 }

@@ -88,7 +88,15 @@ fn wait(
     if expect.is_some() {
         prompter.progress_done();
     }
+    argon2_notice(prompter);
     result
+}
+
+/// Say, once per process, that a run's memory could not be locked.
+fn argon2_notice(prompter: &mut dyn Prompter) {
+    if let Some(notice) = crate::secret::take_argon2_notice() {
+        prompter.warn(&notice);
+    }
 }
 
 /// An Argon2id run going on in the background (while the next officer types), on a thread of
@@ -139,7 +147,10 @@ impl Background {
         what: &str,
     ) -> Result<PasswordKey, crypto::Argon2Error> {
         match self.done {
-            Some(r) => r,
+            Some(r) => {
+                argon2_notice(prompter);
+                r
+            }
             None => wait(&self.rx, self.start, &self.kdf, prompter, what),
         }
     }

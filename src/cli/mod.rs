@@ -99,6 +99,8 @@ pub fn main() -> i32 {
     // Before anything else, while the process has one thread: no core dump and no ptrace of
     // this process, and no secret left in its environment.
     let hardening = custody::harden_process();
+    // Locked before anything is typed or read into it.
+    let locked = custody::lock_secret_memory();
     term::capture_env_secrets();
     // Before anything can prompt or write: a signal then ends custody through its normal path.
     signals::install();
@@ -112,6 +114,13 @@ pub fn main() -> i32 {
         if let Some(why) = why {
             eprintln!("warning: {what}: {why}");
         }
+    }
+    if let Err(not) = locked {
+        eprintln!(
+            "warning: memory cannot be locked, so the master secret, passwords, keys and \
+             Argon2id's memory can be written to swap: {not}. Run as root, raise the limit \
+             (`ulimit -l`), or run on a machine without swap (or with encrypted swap)."
+        );
     }
     // This build ignores the variable, so it would write normally where a test expects a
     // failure: refuse it, so that a test run against the wrong build fails loudly.

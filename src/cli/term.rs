@@ -96,7 +96,7 @@ fn with_first_line<T>(
 /// The longest password or PIN taken from the terminal, in bytes. The entry is read into a
 /// buffer of this fixed size so that no reallocation leaves an unwiped copy behind; a longer
 /// entry is refused rather than grown into.
-const MAX_ENTRY: usize = 1024;
+const MAX_ENTRY: usize = custody::ENTRY_BYTES;
 
 /// The terminal's settings as they were before echo was turned off, restored when dropped so
 /// that every path out of a read (an error, a panic unwinding) gives the terminal back. The
@@ -139,10 +139,11 @@ fn read_hidden<T>(
     let mut w = t;
     w.write_all(prompt.as_bytes()).map_err(io)?;
     w.flush().map_err(io)?;
-    let mut buf = Zeroizing::new([0u8; MAX_ENTRY]);
-    let len = read_entry(Tty(t), &mut buf).map_err(io)?;
+    // In locked memory: this is the password or PIN as typed.
+    let mut buf = custody::EntryBuffer::new();
+    let len = read_entry(Tty(t), buf.bytes_mut()).map_err(io)?;
     drop(guard);
-    let text = std::str::from_utf8(buf.get(..len).unwrap_or_default()).map_err(|_| {
+    let text = std::str::from_utf8(buf.bytes().get(..len).unwrap_or_default()).map_err(|_| {
         io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "the input is not UTF-8",
