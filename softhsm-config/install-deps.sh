@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages custody's ceremony and tests need, only when one is missing,
-# so that a re-run needs neither root nor the network.
+# so that a re-run needs neither root nor the network. With arguments: those packages instead
+# (tools/kryoptic/build.sh names what kryoptic's build needs).
 set -euo pipefail
 
 # tmux: tests/cli_tmux.rs reads what a terminal keeps of an officer's turn.
 packages=(softhsm2 opensc openssl util-linux libpcsclite-dev pkg-config tmux)
+if [ $# -gt 0 ]; then
+  packages=("$@")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,8 +1,9 @@
 //! Helpers for end-to-end tests of the `custody` binary.
 //!
 //! Every test makes its own [`Env`]: a fresh directory with its own `softhsm2.conf` and token
-//! directory. Each CLI run is a separate process that reads `SOFTHSM2_CONF` at start-up, so tests
-//! never share tokens and can run in parallel. This module never loads SoftHSM in the test
+//! directory (or, from [`Env::kryoptic`], its own `kryoptic.conf` and kryoptic token). Each CLI
+//! run is a separate process that reads that configuration at start-up, so tests never share
+//! tokens and can run in parallel. This module never loads SoftHSM in the test
 //! process itself (unlike [`super::softhsm`]), so there is nothing to lock.
 //!
 //! A machine without SoftHSM2 (or the other tools a test asks for) makes the tests fail with a
@@ -249,11 +250,31 @@ impl Out {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// One test's world: a directory, its SoftHSM configuration and token directory.
+/// The PKCS#11 implementation whose tokens an [`Env`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SoftHSM2: `conf` is a `softhsm2.conf`, the tokens are in `tokens/`.
+    SoftHsm,
+    /// kryoptic (see [`super::kryoptic`]): `conf` is a `kryoptic.conf` with one slot.
+    Kryoptic,
+}
+
+impl Backend {
+    /// The environment variable that tells the module where its configuration is.
+    pub fn conf_var(self) -> &'static str {
+        match self {
+            Backend::SoftHsm => "SOFTHSM2_CONF",
+            Backend::Kryoptic => "KRYOPTIC_CONF",
+        }
+    }
+}
+
+/// One test's world: a directory, its PKCS#11 module's configuration and tokens.
 pub struct Env {
     pub dir: PathBuf,
     pub conf: PathBuf,
     pub module: PathBuf,
+    pub backend: Backend,
     /// Extra environment for every run (`None` removes the variable).
     pub vars: Vec<(String, Option<String>)>,
 }
@@ -263,15 +284,7 @@ impl Env {
     pub fn new(name: &str) -> Env {
         let module = softhsm_module();
         require_tool("softhsm2-util", "softhsm2");
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "custody-cli-{name}-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let dir = fresh_dir(name);
         let tokens = dir.join("tokens");
         std::fs::create_dir_all(&tokens)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", tokens.display()));
@@ -284,10 +297,27 @@ impl Env {
             ),
         )
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", conf.display()));
+        Env::with_conf(dir, conf, module, Backend::SoftHsm)
+    }
+
+    /// Like [`Env::new`], with one uninitialised kryoptic token instead of SoftHSM's: the
+    /// module from `CUSTODY_KRYOPTIC_MODULE` (tools/kryoptic/build.sh), which every run uses.
+    pub fn kryoptic(name: &str) -> Env {
+        let module = super::kryoptic::module();
+        require_tool("pkcs11-tool", "opensc");
+        let dir = fresh_dir(name);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let conf = super::kryoptic::write_conf(&dir, 1);
+        Env::with_conf(dir, conf, module, Backend::Kryoptic)
+    }
+
+    fn with_conf(dir: PathBuf, conf: PathBuf, module: PathBuf, backend: Backend) -> Env {
         let env = Env {
             dir,
             conf,
             module,
+            backend,
             vars: Vec::new(),
         };
         env.write("password", format!("{PASSWORD}\n").as_bytes());
@@ -359,7 +389,7 @@ impl Env {
         assert!(temps.is_empty(), "temporary files left in {rel}: {temps:?}");
     }
 
-    /// A command for the custody binary with this world's environment: SoftHSM configuration,
+    /// A command for the custody binary with this world's environment: module configuration,
     /// the test PIN, no password or fault injection from the caller's environment, stdin null.
     pub fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_custody"));
@@ -368,7 +398,7 @@ impl Env {
     }
 
     fn prepare(&self, c: &mut Command) {
-        c.env("SOFTHSM2_CONF", &self.conf)
+        c.env(self.backend.conf_var(), &self.conf)
             .env("CUSTODY_PKCS11_MODULE", &self.module)
             .env("CUSTODY_PIN", USER_PIN)
             .env_remove("CUSTODY_PASSWORD")
@@ -429,11 +459,11 @@ impl Env {
         run_command(c)
     }
 
-    /// Run another tool (softhsm2-util, pkcs11-tool, openssl) with this world's SoftHSM
+    /// Run another tool (softhsm2-util, pkcs11-tool, openssl) with this world's module
     /// configuration; panics with its output if it fails.
     pub fn tool(&self, program: &str, package: &str, args: &[&str]) -> Out {
         let mut c = Command::new(require_tool(program, package));
-        c.env("SOFTHSM2_CONF", &self.conf)
+        c.env(self.backend.conf_var(), &self.conf)
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .args(args);
@@ -443,7 +473,12 @@ impl Env {
     }
 
     /// Initialise a token labelled `label` with [`SO_PIN`] and [`USER_PIN`]; returns its serial.
+    /// A kryoptic world has one token: initialise it once.
     pub fn init_token(&self, label: &str) -> String {
+        if self.backend == Backend::Kryoptic {
+            super::kryoptic::init_with_pkcs11_tool(self, label);
+            return self.serial_of(label);
+        }
         self.tool(
             "softhsm2-util",
             "softhsm2",
@@ -602,6 +637,19 @@ impl Drop for Env {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A fresh directory name `custody-cli-<name>-<pid>-<n>-<nanos>` under the temp dir.
+fn fresh_dir(name: &str) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "custody-cli-{name}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// `pkcs11:token=<token>;object=<key>`.

@@ -16,7 +16,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cryptoki::context::Pkcs11;
 use cryptoki::session::UserType;
+use cryptoki::slot::Slot;
 use custody::internals::token::pkcs11::{Module, TokenInfo};
 use secrecy::SecretString;
 
@@ -47,7 +49,7 @@ pub fn softhsm_module() -> PathBuf {
 pub fn process_token_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        remove_dead_token_dirs();
+        remove_dead_dirs("custody-softhsm-");
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -75,8 +77,9 @@ pub fn process_token_dir() -> &'static Path {
 }
 
 /// Statics are never dropped, so a test process cannot clean up its own directory: remove
-/// those left behind by test processes that have exited instead.
-fn remove_dead_token_dirs() {
+/// those left behind by test processes that have exited instead (named `<prefix><pid>-...` in
+/// the temp dir; the kryoptic fixture's too).
+pub fn remove_dead_dirs(prefix: &str) {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
@@ -84,7 +87,7 @@ fn remove_dead_token_dirs() {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("custody-softhsm-"))
+            .and_then(|n| n.strip_prefix(prefix))
             .and_then(|rest| rest.split_once('-'))
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {
@@ -129,11 +132,17 @@ pub fn softhsm() -> Arc<Module> {
 pub fn find_token(label: &str) -> TokenInfo {
     let module = softhsm();
     let _shared = shared();
+    token_labelled(&module, label)
+}
+
+/// The one initialised token of `module` (any module) labelled `label`. Panics if there is
+/// none or more than one.
+pub fn token_labelled(module: &Module, label: &str) -> TokenInfo {
     let mut matching: Vec<_> = module
         .tokens()
         .expect("list tokens")
         .into_iter()
-        .filter(|t| t.label == label)
+        .filter(|t| t.initialized && t.label == label)
         .collect();
     assert_eq!(
         matching.len(),
@@ -157,17 +166,7 @@ pub fn init_token(label: &str) -> (String, String) {
     let _serial = INIT.lock().unwrap_or_else(|p| p.into_inner());
     let _shared = shared();
     let ctx = module.cryptoki();
-    let free = ctx
-        .get_slots_with_token()
-        .expect("C_GetSlotList")
-        .into_iter()
-        .find(|slot| {
-            ctx.get_token_info(*slot)
-                .is_ok_and(|info| !info.token_initialized())
-        })
-        .expect("SoftHSM has no free slot");
-    ctx.init_token(free, &SecretString::from(SO_PIN), label)
-        .unwrap_or_else(|e| panic!("C_InitToken {label:?}: {e}"));
+    init_free_slot(ctx, label).expect("SoftHSM has no free slot");
     // The slot id changes once the token is initialised: find it again by label.
     let token = module
         .tokens()
@@ -175,7 +174,32 @@ pub fn init_token(label: &str) -> (String, String) {
         .into_iter()
         .find(|t| t.label == label)
         .unwrap_or_else(|| panic!("token {label:?} not found after C_InitToken"));
-    let session = ctx.open_rw_session(token.slot).expect("C_OpenSession");
+    set_user_pin(ctx, token.slot);
+    (SO_PIN.to_owned(), USER_PIN.to_owned())
+}
+
+/// Initialises the token in the first slot of `ctx` (any module) whose token is not
+/// initialised, labelled `label`, with SO PIN [`SO_PIN`]. Returns that slot as it was then
+/// (SoftHSM gives the token another slot id afterwards), or `None` if every token is
+/// initialised. The caller keeps other threads from picking the same slot meanwhile.
+pub fn init_free_slot(ctx: &Pkcs11, label: &str) -> Option<Slot> {
+    let free = ctx
+        .get_slots_with_token()
+        .expect("C_GetSlotList")
+        .into_iter()
+        .find(|slot| {
+            ctx.get_token_info(*slot)
+                .is_ok_and(|info| !info.token_initialized())
+        })?;
+    ctx.init_token(free, &SecretString::from(SO_PIN), label)
+        .unwrap_or_else(|e| panic!("C_InitToken {label:?}: {e}"));
+    Some(free)
+}
+
+/// Sets the user PIN of the token in `slot` (any module) to [`USER_PIN`], logged in as the SO
+/// with [`SO_PIN`] (`C_InitPIN`).
+pub fn set_user_pin(ctx: &Pkcs11, slot: Slot) {
+    let session = ctx.open_rw_session(slot).expect("C_OpenSession");
     session
         .login(UserType::So, Some(&SecretString::from(SO_PIN)))
         .expect("SO login");
@@ -183,7 +207,6 @@ pub fn init_token(label: &str) -> (String, String) {
         .init_pin(&SecretString::from(USER_PIN))
         .expect("C_InitPIN");
     session.logout().expect("C_Logout");
-    (SO_PIN.to_owned(), USER_PIN.to_owned())
 }
 
 /// Runs `pkcs11-tool --module <softhsm> --slot <id> --login --pin <user pin> <args>` on the

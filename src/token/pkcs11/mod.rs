@@ -15,6 +15,9 @@ mod session;
 pub use error::Pkcs11Error;
 pub use module::{Module, TokenInfo};
 pub use resolve::{Pkcs11Tokens, SOFTHSM_DEFAULT_MODULE, token_name, uri_matches, wanted_name};
+// For the tests, which check what the token says of a key against every module.
+#[cfg(feature = "internals")]
+pub use resolve::binding_problems;
 pub use session::{KeyInfo, KeyKind, Session};
 
 /// DER encoding of the named-curve OID prime256v1 (1.2.840.10045.3.1.7), as `CKA_EC_PARAMS`.
