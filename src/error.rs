@@ -58,3 +58,40 @@ pub fn request_stop() {
 pub fn stop_requested() -> bool {
     STOP.load(std::sync::atomic::Ordering::SeqCst)
 }
+
+/// `CUSTODY_FAULT_PAUSE=POINT[@MS]` (tests, `fault-injection` builds): the process pauses at
+/// `POINT` — a write step, or `token-use` just before a token key is used — until it is asked
+/// to stop, for `MS` milliseconds, for at most a minute, or, when `CUSTODY_FAULT_RESUME=PATH`
+/// is set, until `PATH` exists (it creates `PATH.paused` when the pause starts, so that a test
+/// knows when to act).
+#[cfg(feature = "fault-injection")]
+pub(crate) fn fault_pause(point: &str) {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+    let Some(v) = std::env::var_os("CUSTODY_FAULT_PAUSE") else {
+        return;
+    };
+    let Some(v) = v.to_str() else { return };
+    let (name, limit) = match v.split_once('@') {
+        Some((name, ms)) => (
+            name,
+            ms.parse().map_or(LIMIT, std::time::Duration::from_millis),
+        ),
+        None => (v, LIMIT),
+    };
+    if name != point {
+        return;
+    }
+    let resume = std::env::var_os("CUSTODY_FAULT_RESUME").map(std::path::PathBuf::from);
+    if let Some(r) = &resume {
+        let mut marker = r.clone().into_os_string();
+        marker.push(".paused");
+        let _ = std::fs::write(marker, point);
+    }
+    let start = std::time::Instant::now();
+    while !stop_requested()
+        && start.elapsed() < limit.min(LIMIT)
+        && !resume.as_ref().is_some_and(|r| r.exists())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -690,6 +690,13 @@ pub(crate) fn check_slots_open<'k>(
         let reason = match slot::open_slot(&file, &reenc, j, &key.ops, a) {
             Ok(got) if crypto::ct_eq(got.expose(), s.expose()) => continue,
             Ok(_) => "it opened to another value".to_string(),
+            // The token or its key went away (or the PIN was refused) during the check: that
+            // says nothing about whether the key can protect a backup.
+            Err(OpenError::Token(
+                error @ (TokenError::NotFound { .. }
+                | TokenError::PinIncorrect { .. }
+                | TokenError::PinLocked { .. }),
+            )) => return Err(BackupError::Token { error }),
             Err(e) => open_error_text(&e),
         };
         return Err(BackupError::SlotCheck {

@@ -98,14 +98,16 @@ impl fmt::Display for OpenFileError {
                 accepted,
                 detail,
             } => {
-                let key_missing = detail
-                    .as_deref()
-                    .is_some_and(|d| d.contains(" has no ") || d.contains("is present, but"));
+                let has = |part: &str| detail.as_deref().is_some_and(|d| d.contains(part));
+                let key_missing = has(" has no ") || has("is present, but");
                 write!(
                     f,
                     "{}: {}. It accepts: {}",
                     display_path(file),
-                    if key_missing {
+                    if has("no longer") {
+                        "the token or key this file needs went away while custody was using it \
+                         (not a wrong password)"
+                    } else if key_missing {
                         "a token this file names is present, but without the key the file needs"
                     } else {
                         "none of the tokens this file accepts is present"

@@ -103,7 +103,7 @@ impl<'o> Search<'o> {
                 let loc = match self.overrides.get(o) {
                     Some(KeySpec::Locator(loc)) => loc,
                     Some(KeySpec::Key(k)) if k.descriptor.kind() == slot_desc.kind() => {
-                        return prove(lf, i, k, &mut self.attempts);
+                        return prove(lf, i, k, &mut self.attempts, &mut self.not_found);
                     }
                     Some(KeySpec::Key(_)) | None => return Ok(None),
                 };
@@ -174,16 +174,19 @@ impl<'o> Search<'o> {
             }
         };
         let Some(key) = key else { return Ok(None) };
-        prove(lf, i, key, &mut self.attempts)
+        prove(lf, i, key, &mut self.attempts, &mut self.not_found)
     }
 }
 
-/// Whether `key` proves it holds slot `i`'s key: its z, or why not (one more attempt).
+/// Whether `key` proves it holds slot `i`'s key: its z, or why not (one more attempt; counted
+/// as "not found" when the key or its token went away while it was used, which says nothing
+/// about the password).
 fn prove(
     lf: &LoadedFile,
     i: usize,
     key: &TokenKey<'_>,
     attempts: &mut Vec<String>,
+    not_found: &mut usize,
 ) -> Result<Option<Proven>, OpenFileError> {
     let path = &lf.path;
     // A PIV key proves itself by its public key alone: a challenge would cost a second touch.
@@ -207,6 +210,7 @@ fn prove(
             reason: format!("slot {}: the ephemeral key {r}", i + 1),
         }),
         Err(e) => {
+            *not_found += usize::from(matches!(e, OpenError::Token(TokenError::NotFound { .. })));
             attempts.push(format!(
                 "slot {} with {}: {}",
                 i + 1,

@@ -45,14 +45,6 @@ fn parse_fault(value: Option<OsString>) -> Result<(Option<WriteStep>, Option<usi
     }
 }
 
-/// `CUSTODY_FAULT_PAUSE=STEP[@MS]`: every write pauses before that step until it is asked to
-/// stop (a signal, in the binary), or for `MS` milliseconds and then goes on, or for at most
-/// [`PAUSE_LIMIT`], so that a test can act while a write is half done (its temporary file there,
-/// the output not yet in place): send a signal, fill the disk, remove the folder.
-pub const FAULT_PAUSE_ENV: &str = "CUSTODY_FAULT_PAUSE";
-
-const PAUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// `CUSTODY_FAULT_INJECT=kill:STEP`: the process kills itself (SIGKILL, which nothing can catch
 /// or clean up after) before that step, to test what a crash at each step leaves behind.
 fn kill_at(step: WriteStep) {
@@ -68,34 +60,12 @@ fn kill_at(step: WriteStep) {
     }
 }
 
-fn pause_at(step: WriteStep) {
-    let Some(v) = std::env::var_os(FAULT_PAUSE_ENV) else {
-        return;
-    };
-    let Some(v) = v.to_str() else { return };
-    let (name, limit) = match v.split_once('@') {
-        Some((name, ms)) => (
-            name,
-            ms.parse()
-                .map_or(PAUSE_LIMIT, std::time::Duration::from_millis),
-        ),
-        None => (v, PAUSE_LIMIT),
-    };
-    if name != step.name() {
-        return;
-    }
-    let start = std::time::Instant::now();
-    while !crate::error::stop_requested() && start.elapsed() < limit.min(PAUSE_LIMIT) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 pub(super) fn inject(
     fault: Option<WriteStep>,
     step: WriteStep,
     path: &Path,
 ) -> Result<(), MediaError> {
-    pause_at(step);
+    crate::error::fault_pause(step.name());
     kill_at(step);
     if fault == Some(step) {
         return Err(MediaError::InjectedFault {

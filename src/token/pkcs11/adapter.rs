@@ -21,6 +21,8 @@ impl AesKey for P11Aes {
         aad: &[u8],
         z: &TokenSecret,
     ) -> Result<[u8; 48], TokenError> {
+        #[cfg(feature = "fault-injection")]
+        crate::error::fault_pause("token-use");
         let ct = self
             .session
             .aes_gcm_encrypt(&self.key, iv, aad, z.expose())
@@ -36,6 +38,8 @@ impl AesKey for P11Aes {
         aad: &[u8],
         ct: &[u8; 48],
     ) -> Result<TokenSecret, TokenError> {
+        #[cfg(feature = "fault-injection")]
+        crate::error::fault_pause("token-use");
         match self.session.aes_gcm_decrypt(&self.key, iv, aad, ct) {
             Ok(pt) => crypto::check_z(&pt[..]).map_err(|detail| TokenError::Failed {
                 token: self.name.clone(),
@@ -62,6 +66,8 @@ impl EcdhP256 for P11Ecdh {
     }
     fn ecdh(&self, peer: &p256::PublicKey) -> Result<TokenSecret, TokenError> {
         let peer = crypto::p256_uncompressed(peer);
+        #[cfg(feature = "fault-injection")]
+        crate::error::fault_pause("token-use");
         let z = self
             .session
             .ecdh_p256(&self.key, &peer)

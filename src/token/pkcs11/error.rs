@@ -35,8 +35,12 @@ pub enum Pkcs11Error {
     /// The token's user PIN was never set (`CKR_USER_PIN_NOT_INITIALIZED`).
     PinNotInitialized,
     /// The token is not (or no longer) in its slot (`CKR_TOKEN_NOT_PRESENT`,
-    /// `CKR_DEVICE_REMOVED`).
+    /// `CKR_DEVICE_REMOVED`, and a session that ended under custody: `CKR_SESSION_CLOSED`,
+    /// `CKR_SESSION_HANDLE_INVALID`).
     TokenNotPresent,
+    /// A key found a moment ago is no longer there (`CKR_OBJECT_HANDLE_INVALID`,
+    /// `CKR_KEY_HANDLE_INVALID`): deleted by another program, or its token removed.
+    KeyGone,
     /// The key may not be used for this operation (`CKR_KEY_FUNCTION_NOT_PERMITTED`,
     /// `CKR_KEY_TYPE_INCONSISTENT`, or the key's own attributes say so).
     KeyFunctionNotPermitted {
@@ -90,6 +94,10 @@ impl fmt::Display for Pkcs11Error {
             }
             Pkcs11Error::PinNotInitialized => f.write_str("the token's user PIN is not set"),
             Pkcs11Error::TokenNotPresent => f.write_str("the token is not present"),
+            Pkcs11Error::KeyGone => f.write_str(
+                "the key is no longer on the token: another program deleted it, or the token \
+                 was removed, while custody was using it",
+            ),
             Pkcs11Error::KeyFunctionNotPermitted { operation } => {
                 write!(f, "the token key is not allowed to be used for {operation}")
             }
@@ -143,7 +151,11 @@ pub(super) fn map_err(err: CkError, operation: &'static str) -> Pkcs11Error {
             RvError::PinLenRange | RvError::PinInvalid => Pkcs11Error::PinInvalid,
             RvError::PinExpired => Pkcs11Error::PinExpired,
             RvError::UserPinNotInitialized => Pkcs11Error::PinNotInitialized,
-            RvError::TokenNotPresent | RvError::DeviceRemoved => Pkcs11Error::TokenNotPresent,
+            RvError::TokenNotPresent
+            | RvError::DeviceRemoved
+            | RvError::SessionClosed
+            | RvError::SessionHandleInvalid => Pkcs11Error::TokenNotPresent,
+            RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid => Pkcs11Error::KeyGone,
             RvError::KeyFunctionNotPermitted | RvError::KeyTypeInconsistent => {
                 Pkcs11Error::KeyFunctionNotPermitted { operation }
             }
@@ -208,7 +220,10 @@ pub(super) fn token_error(token: &str, e: Pkcs11Error) -> TokenError {
             token: token.to_owned(),
         },
         Pkcs11Error::TokenNotPresent => TokenError::NotFound {
-            what: format!("{token} is no longer present"),
+            what: format!("{token} is no longer present (removed while custody was using it?)"),
+        },
+        Pkcs11Error::KeyGone => TokenError::NotFound {
+            what: format!("{token}: {}", Pkcs11Error::KeyGone),
         },
         Pkcs11Error::LibraryLoad { .. } => TokenError::NotFound {
             what: e.to_string(),
