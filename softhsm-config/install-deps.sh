@@ -4,8 +4,9 @@
 # (tools/kryoptic/build.sh names what kryoptic's build needs).
 set -euo pipefail
 
-# tmux: tests/cli_tmux.rs reads what a terminal keeps of an officer's turn.
-packages=(softhsm2 opensc openssl util-linux libpcsclite-dev pkg-config tmux)
+# tmux: tests/cli_tmux.rs reads what a terminal keeps of an officer's turn. p11-kit: tests/cli_p11kit.rs
+# compares custody with `p11-kit list-modules`.
+packages=(softhsm2 opensc openssl util-linux libpcsclite-dev pkg-config tmux p11-kit)
 if [ $# -gt 0 ]; then
   packages=("$@")
 fi

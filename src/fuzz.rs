@@ -9,6 +9,7 @@
 use crate::format::{self, PubkeyFile};
 use crate::secret::{DataKey, ShareValue};
 use crate::shamir::{self, Share};
+use crate::token::p11kit;
 use crate::token::uri::TokenLocator;
 
 /// A backup or share file: a file the strict reader accepts is its own canonical encoding.
@@ -87,5 +88,35 @@ pub fn record_file(data: &[u8]) {
             checked.entries.len(),
             data.iter().filter(|&&b| b == b'\n').count()
         );
+    }
+}
+
+/// A p11-kit configuration file (`pkcs11.conf`, `NAME.module`): the fields of one that parses
+/// say the same when written back as `name: value` lines and parsed again, and names and values
+/// carry no surrounding whitespace.
+pub fn p11kit_conf(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(fields) = p11kit::parse_conf(text) {
+        let mut written = String::new();
+        for (name, value) in &fields {
+            assert!(!name.contains('\n') && !value.contains('\n'));
+            assert_eq!(name.trim(), name, "a name without surrounding whitespace");
+            written.push_str(&format!("{name}: {value}\n"));
+        }
+        // A name ending in a colon does not survive being written back; neither does a line
+        // starting with `#`, `[` or `-----BEGIN ` once its name is empty. Only the others are
+        // checked.
+        let plain = fields.keys().all(|n| {
+            !n.is_empty()
+                && !n.contains(':')
+                && !n.starts_with(['#', '['])
+                && !n.starts_with("-----BEGIN ")
+        });
+        if plain {
+            assert_eq!(p11kit::parse_conf(&written).as_ref(), Ok(&fields));
+        }
+        let _ = p11kit::module_name(text.lines().next().unwrap_or(""));
     }
 }

@@ -98,7 +98,7 @@
 //!     options,
 //! )?;
 //! // No token is named, so no PKCS#11 module is ever loaded.
-//! let env = TokenEnv { default_module: "".into() };
+//! let env = TokenEnv::default();
 //! let report = backup(request, secret, env.clone(), &mut Scripted)?;
 //! let bytes = report.files[0].bytes.clone().ok_or("the backup is in memory")?;
 //! assert!(bytes.starts_with(b"custody-backup v1\n"));
@@ -211,8 +211,8 @@ pub use ceremony::{
     RewrapReport, RewrapRequest, SetCheck, SetError, SetRequest, ShareSpec, TextCopy, TextField,
     backup, backup_set, check_kdf_request, check_secret_len, export_public_key, generate_key,
     inspect_json, inspect_text, load, load_bytes, load_bytes_with, load_input, load_input_with,
-    load_with, open_backup, open_loaded_backup, open_set, read_record, reshare, restore, rewrap,
-    show_header, text_copy_notice, token_inventory, verify_record,
+    load_with, open_backup, open_loaded_backup, open_set, operation_object, read_record, reshare,
+    restore, rewrap, show_header, text_copy_notice, token_inventory, verify_record,
 };
 pub use crypto::{
     KdfParams, ct_eq as constant_time_eq, fill_random, fingerprint, fingerprint_display,
@@ -240,9 +240,11 @@ pub use secret::{
     MemoryNotLocked, Password, PasswordKey, SecretError, ShareValue, TokenSecret, harden_process,
     lock_secret_memory, secret_memory, take_argon2_notice, take_env_secret,
 };
-pub use token::registry::{Inventory, SOFTHSM_DEFAULT_MODULE, TokenEnv};
+pub use token::registry::{
+    Inventory, ModuleInventory, SOFTHSM_DEFAULT_MODULE, TokenEnv, TokenInventory,
+};
 pub use token::uri::{TokenLocator, UriError};
 pub use token::{
-    AesKey, CardSummary, EcdhP256, GeneratedKey, KeyOps, MgmSource, PivKeygen, PivPinPolicy,
-    PivTouchPolicy, TokenError, TokenKey, TokenSummary,
+    AesKey, CardSummary, EcdhP256, GeneratedKey, KeyOps, KeySummary, MgmSource, PivKeygen,
+    PivPinPolicy, PivTouchPolicy, TokenError, TokenKey, TokenSummary,
 };

@@ -286,7 +286,7 @@ fn a_yubikey_serial_not_present_is_named() {
 }
 
 /// A PKCS#11 module that is not there (issue 9, item 8): named, exit 4, nothing written, no
-/// password asked.
+/// password asked — or, while searching every module, named in a warning while the others work.
 #[test]
 fn a_missing_module_is_named_and_nothing_is_written() {
     let env = fixture("err-module");
@@ -296,6 +296,27 @@ fn a_missing_module_is_named_and_nothing_is_written() {
         [
             "restore",
             &env.p("b.cb"),
+            "--out",
+            &env.p("r.bin"),
+            "--password-file",
+            &env.password_file(),
+        ],
+        &vars,
+    );
+    // Searching (no --token), a module that does not load is named in a warning and the others
+    // are used: the token is found through SoftHSM2's p11-kit registration.
+    out.ok().stderr_has(&[&format!(
+        "PKCS#11 module {missing} is not used: cannot load PKCS#11 module"
+    )]);
+    std::fs::remove_file(env.path("r.bin")).unwrap();
+    // A module a URI names must load.
+    let named = format!("pkcs11:token=err-tok;object=k?module-path={missing}");
+    let out = env.run_env(
+        [
+            "restore",
+            &env.p("b.cb"),
+            "--token",
+            &named,
             "--out",
             &env.p("r.bin"),
             "--password-file",

@@ -215,17 +215,39 @@ fn token_list_text_and_json() {
     let out = env.run(["token", "list", "--json"]);
     out.ok();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
-    let arr = v.as_array().expect("array");
+    assert_eq!(v["schema"], "custody/token-list/1");
     for (label, serial) in [("list-one", &s1), ("list-two", &s2)] {
-        let t = arr
+        let module = v["modules"]
+            .as_array()
+            .expect("modules")
             .iter()
-            .find(|t| t["label"] == label)
+            .find(|m| {
+                m["tokens"]
+                    .as_array()
+                    .is_some_and(|ts| ts.iter().any(|t| t["label"] == label))
+            })
             .unwrap_or_else(|| panic!("{label} missing\n{}", out.dump()));
+        assert!(
+            module["path"]
+                .as_str()
+                .is_some_and(|m| m.contains("softhsm"))
+        );
+        let t = common::cli::listed_tokens(&v)
+            .into_iter()
+            .find(|t| t["label"] == label)
+            .unwrap();
         assert_eq!(t["serial"], serial.as_str());
         assert_eq!(t["login_required"], true);
         assert_eq!(t["pin_locked"], false);
-        assert_eq!(t["uri"], format!("pkcs11:token={label};serial={serial}"));
-        assert!(t["module"].as_str().is_some_and(|m| m.contains("softhsm")));
+        assert!(
+            t["uri"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("pkcs11:token={label};serial={serial}")),
+            "{t}"
+        );
+        // Logged in with CUSTODY_PIN: the keys are listed (none yet).
+        assert_eq!(t["keys"], serde_json::json!([]), "{t}");
     }
     // An explicit module works as well.
     env.run(["token", "list", "--module", env.module.to_str().unwrap()])

@@ -641,15 +641,25 @@ fn uri_slot_and_library_attributes_narrow_the_match_and_the_rest_is_refused() {
             "library-manufacturer=Nobody",
             "present: token \"attrs-tok\"",
         ]);
-    // module-name= and a vendor attribute: refused as usage errors, with what to do.
+    // module-name= names a module registered with p11-kit (tests/cli_p11kit.rs); one that is
+    // not registered is refused by name, exit 4. With module-path= as well: a usage error.
     env.backup(
         "secret.bin",
-        &["pkcs11:token=attrs-tok;object=k?module-name=softhsm2"],
+        &["pkcs11:token=attrs-tok;object=k?module-name=not-registered"],
+        "c.cb",
+        &["--single-token"],
+    )
+    .code(exit::NOT_FOUND)
+    .error_has(&["module-name=not-registered names no module registered with p11-kit"]);
+    env.backup(
+        "secret.bin",
+        &["pkcs11:token=attrs-tok;object=k?module-name=softhsm2&module-path=/m.so"],
         "c.cb",
         &["--single-token"],
     )
     .code(exit::USAGE)
-    .error_has(&["module-name=", "module-path="]);
+    .error_has(&["module-name= or module-path=, not both"]);
+    // A vendor attribute: refused as a usage error, with what to do.
     env.backup(
         "secret.bin",
         &["pkcs11:token=attrs-tok;object=k;x-vendor=1"],
@@ -765,18 +775,7 @@ fn pin_source_file_works() {
 // ───────────────────── keys made by standard tools ─────────────────────
 
 fn pkcs11_tool(env: &Env, token: &str, args: &[&str]) -> cli::Out {
-    let module = env.module.to_str().expect("UTF-8").to_owned();
-    let mut all = vec![
-        "--module",
-        &module,
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--token-label",
-        token,
-    ];
-    all.extend_from_slice(args);
-    env.tool("pkcs11-tool", "opensc", &all)
+    env.pkcs11_tool(token, args)
 }
 
 #[test]

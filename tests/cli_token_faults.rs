@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::cli::{Env, Out, USER_PIN, exit, run_command, uri};
+use common::cli::{Env, Out, exit, run_command, uri};
 
 /// Run custody with `args`, paused just before it uses a token key; `act` runs during the
 /// pause, then custody goes on.
@@ -71,24 +71,7 @@ fn restore_args(env: &Env) -> Vec<String> {
 
 /// Delete the key labelled `k` from `token`, as another process would.
 fn delete_key(env: &Env, token: &str, kind: &str) {
-    env.tool(
-        "pkcs11-tool",
-        "opensc",
-        &[
-            "--module",
-            &common::cli::softhsm_module().display().to_string(),
-            "--token-label",
-            token,
-            "--login",
-            "--pin",
-            USER_PIN,
-            "--delete-object",
-            "--type",
-            kind,
-            "--label",
-            "k",
-        ],
-    );
+    env.pkcs11_tool(token, &["--delete-object", "--type", kind, "--label", "k"]);
 }
 
 /// Take the token's directory out of the token folder: the token is unplugged.

@@ -10,10 +10,11 @@ use custody::internals::fuzz;
 /// A target's body: any bytes in, a panic for a finding.
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 5] = [
+const TARGETS: [(&str, Body); 6] = [
     ("backup_file", fuzz::backup_file),
     ("pubkey_file", fuzz::pubkey_file),
     ("token_locator", fuzz::token_locator),
+    ("p11kit_conf", fuzz::p11kit_conf),
     ("share_combine", fuzz::share_combine),
     ("record_file", fuzz::record_file),
 ];

@@ -59,6 +59,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "record",
             "shamir",
             "token::uri",
+            "token::p11kit",
             "secret",
             "error",
         ],
@@ -76,12 +77,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("token::uri", &["format", "secret", "error"]),
+    // p11-kit's module registry: configuration files in, library paths out; nothing of custody.
+    ("token::p11kit", &[]),
     // A backend finds the key a locator or a slot descriptor names and asks the person for a
     // PIN through the prompter: it may read those leaf types, never a file or another backend.
     (
         "token::pkcs11",
         &[
             "token",
+            "token::p11kit",
             "token::uri",
             "crypto",
             "format",
@@ -106,6 +110,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "token::registry",
         &[
             "token",
+            "token::p11kit",
             "token::pkcs11",
             "token::piv",
             "token::uri",

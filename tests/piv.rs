@@ -71,12 +71,8 @@ fn card_is_present() {
     let out = env.run(["token", "list", "--json"]);
     out.ok();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
-    let cards: Vec<&serde_json::Value> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "yubikey")
-        .collect();
+    let cards: Vec<&serde_json::Value> = v["yubikeys"].as_array().unwrap().iter().collect();
+    assert_eq!(v["pcscd"]["reachable"], true, "{v:#}");
     assert_eq!(
         cards.len(),
         1,
@@ -84,6 +80,13 @@ fn card_is_present() {
         out.dump()
     );
     assert_eq!(cards[0]["serial"], serial());
+    // Where a new key would go, ready to paste.
+    assert!(
+        cards[0]["keygen_uri"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&format!("yubikey:serial={};slot=", serial()))),
+        "{v:#}"
+    );
 }
 
 #[test]
@@ -483,13 +486,7 @@ fn a_regenerated_slot_is_named_before_any_pin_is_used() {
     env.assert_absent("r.bin");
     let list = env.run(["token", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-    let card = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "yubikey")
-        .unwrap()
-        .clone();
+    let card = v["yubikeys"][0].clone();
     assert_eq!(card["pin_tries_left"], 3, "a PIN try was used: {card}");
 }
 

@@ -137,7 +137,7 @@ proptest! {
             kdf,
             options,
         ).unwrap();
-        let env = TokenEnv { default_module: "".into() };
+        let env = TokenEnv::default();
         let master = MasterSecret::from_slice(&secret).unwrap();
         let report = backup(request, master, env.clone(), &mut Scripted).unwrap();
         let bytes = report.files[0].bytes.clone().unwrap();

@@ -61,7 +61,8 @@ fn token_env() -> (TokenEnv, std::sync::MutexGuard<'static, ()>) {
             keys.load(&session).expect("load the test keys");
         }
         TokenEnv {
-            default_module: softhsm::softhsm_module(),
+            module: Some(softhsm::softhsm_module()),
+            registered: Vec::new(),
         }
     });
     (env.clone(), guard)

@@ -7,14 +7,16 @@ use crate::token::{GeneratedKey, PivKeygen};
 
 pub use crate::token::registry::KeygenRefusal as KeygenError;
 
-/// Every token of a PKCS#11 module (the default one when `module` is `None`) and every
-/// YubiKey present. Nothing is logged in to.
+/// Every token of a PKCS#11 module (every module searched when `module` is `None`) and every
+/// YubiKey present; with `login`, each token's keys, after a login with its PIN (asked through
+/// `prompter`).
 pub fn token_inventory(
     env: TokenEnv,
     prompter: &mut dyn Prompter,
     module: Option<&Path>,
+    login: bool,
 ) -> Inventory {
-    Tokens::new(env, prompter).inventory(module)
+    Tokens::new(env, prompter).inventory(module, login)
 }
 
 /// Make a key where `loc` says: AES-256 or P-256 on a PKCS#11 token (`object=` names it), or

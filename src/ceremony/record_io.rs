@@ -355,10 +355,40 @@ impl Record {
 
     /// What the line of `event` says.
     fn line(&self, event: &RecordEvent<'_>) -> Line {
+        line_of(self.op, &self.host, &self.reads, event)
+    }
+}
+
+/// What an operation did, as the one JSON object (RFC 8259, the record's own encoding) the
+/// ceremony record's line for it holds, without the chain's `prev`: what `--json` prints, so
+/// that a record and a run's report say the same in the same words. `reads` are the backup and
+/// share files the operation read (read again now, for their SHA-256).
+pub fn operation_object(op: Op, reads: &[PathBuf], event: RecordEvent<'_>) -> String {
+    let reads: Vec<ReadFile> = reads
+        .iter()
+        .map(|p| ReadFile {
+            path: p.clone(),
+            bytes: media::read_bounded(p, format::MAX_FILE_BYTES).ok(),
+        })
+        .collect();
+    let text = line_of(op, &media::host_name(), &reads, &event).encode();
+    // The encoding's first member is `prev` (docs/RECORD.md §3): dropped, the rest unchanged.
+    match text.trim_end().strip_prefix('{').and_then(|rest| {
+        let (_, after) = rest.split_once(',')?;
+        Some(format!("{{{after}"))
+    }) {
+        Some(t) => t,
+        None => text.trim_end().to_owned(),
+    }
+}
+
+/// What the line of `event` says, for operation `op` run on `host`, which read `reads`.
+fn line_of(op: Op, host: &str, reads: &[ReadFile], event: &RecordEvent<'_>) -> Line {
+    {
         let mut files = Vec::new();
         let mut read_kdf = Vec::new();
         let mut inputs: Vec<[u8; 16]> = Vec::new();
-        for r in &self.reads {
+        for r in reads {
             let (entry, parsed) = file_entry(&r.path, Role::Read, r.bytes.as_deref());
             if let Some(f) = &parsed {
                 read_kdf.push(f.own.kdf);
@@ -436,13 +466,13 @@ impl Record {
         } else {
             same(&written_kdf)
         };
-        let has_inputs = self.op.has_inputs();
+        let has_inputs = op.has_inputs();
         Line {
             prev: record::FIRST_PREV,
             time: super::backup::now_utc(),
             custody: env!("CARGO_PKG_VERSION").to_owned(),
-            host: self.host.clone(),
-            op: self.op,
+            host: host.to_owned(),
+            op,
             files,
             tokens,
             kdf,

@@ -11,7 +11,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Keep a master secret recoverable without leaving it exposed: two-factor (hardware token + password) backups",
     after_help = "Exit codes: 0 ok, 1 other error, 2 usage, 3 authentication failed, 4 token or key not found, \
                   5 file damaged or invalid, 6 PIN blocked, 7 output exists, 8 not enough shares.\n\
-                  Environment: CUSTODY_PASSWORD, CUSTODY_NEW_PASSWORD, CUSTODY_PIN, CUSTODY_PKCS11_MODULE."
+                  Environment: CUSTODY_PASSWORD, CUSTODY_NEW_PASSWORD, CUSTODY_PIN, CUSTODY_PKCS11_MODULE.\n\
+                  \n\
+                  Examples:\n  \
+                  custody token list\n  \
+                  custody backup --secret master.key --token 'pkcs11:token=HSM%20A;object=custody' --out /media/usb/master.custody\n  \
+                  custody restore /media/usb/master.custody --out master.key\n  \
+                  custody backup --help                 # every command has its own help, with examples"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -21,25 +27,105 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Generate a new random master secret.
+    #[command(after_help = "Examples:\n  \
+        custody generate --out /media/admin/master.key        # 32 random bytes, mode 0600, never overwritten\n  \
+        custody generate --out /media/admin/master.key --record ceremony.record\n  \
+        custody generate --bytes 64 --out - --format hex")]
     Generate(GenerateArgs),
     /// Back up a master secret under a token key and a password.
+    #[command(after_help = "Examples:\n  \
+        custody backup --secret master.key --token 'pkcs11:token=HSM%20A;object=custody' --out /media/usb/master.custody\n  \
+        custody backup --secret /media/admin/master.key \\\n      \
+            --token 'pkcs11:token=Vault%20HSM;object=custody-aes' --token 'pkcs11:token=Spare;object=custody-p256' \\\n      \
+            --out /media/usb1/master.custody --label \"Vault root key\" --hint \"the blue notebook\"\n  \
+        custody backup --secret master.key --threshold 2 \\\n      \
+            --out /media/alice/vault.share --out /media/bob/vault.share --out /media/carol/vault.share \\\n      \
+            --officer Alice --officer Bob --officer Carol \\\n      \
+            --token 'pkcs11:token=Vault%20HSM;object=custody-aes' --token 'pkcs11:token=Spare;object=custody-p256'\n  \
+        custody backup --secret master.key --token 'yubikey:serial=12345678;slot=82' --token pubkey:spare.pub \\\n      \
+            --out vault.custody --record ceremony.record")]
     Backup(BackupArgs),
     /// Restore the master secret from a backup.
+    #[command(after_help = "Examples:\n  \
+        custody restore /media/usb1/master.custody --out master.key\n  \
+        custody restore /media/usb1/master.custody --out - --format hex\n  \
+        custody restore /media/alice/vault.share /media/carol/vault.share --out master.key   # any K shares\n  \
+        custody restore /media/usb1/master.custody --out master.key \\\n      \
+            --token 'pkcs11:token=Spare;object=custody-p256' --expect-fingerprint 1A2B-3C4D-5E6F-7081-92A3-B4C5-D6E7-F809")]
     Restore(RestoreArgs),
     /// Unlock and check a backup without outputting the secret.
+    #[command(after_help = "Examples:\n  \
+        custody verify /media/usb1/master.custody\n  \
+        custody verify /media/usb1/master.custody --secret master.key   # and it holds exactly this secret\n  \
+        custody verify /media/usb1/master.custody --all-slots           # open every slot, not just one\n  \
+        custody verify /media/bob/vault.share                           # one officer checks their own share")]
     Verify(VerifyArgs),
     /// Show everything in a backup that is not secret (no token or password needed).
+    #[command(after_help = "Examples:\n  \
+        custody inspect /media/usb1/master.custody\n  \
+        custody inspect --json /media/alice/vault.share /media/bob/vault.share")]
     Inspect(InspectArgs),
     /// Change one file's password and/or tokens, keeping its secret (a share keeps its share).
+    #[command(after_help = "Examples:\n  \
+        custody rewrap vault.custody --out vault-new.custody --new-password          # a new password\n  \
+        custody rewrap vault.custody --out vault-new.custody --new-token 'pkcs11:token=New%20HSM;object=k'\n  \
+        custody rewrap vault.custody --out vault-new.custody --drop-token 'pkcs11:token=Lost%20HSM'\n  \
+        custody rewrap vault.custody --out vault-new.custody --kdf-memory 2048     # stronger Argon2id")]
     Rewrap(RewrapArgs),
     /// Make a new set of the same secret from K shares of an old one (new set id, K, officers).
+    #[command(after_help = "Examples:\n  \
+        custody reshare alice.share carol.share --threshold 3 \\\n      \
+            --out /media/a/new.share --out /media/b/new.share --out /media/c/new.share --out /media/d/new.share \\\n      \
+            --officer Alice --officer Bob --officer Dave --officer Erin \\\n      \
+            --token 'pkcs11:token=Vault%20HSM;object=custody-aes' --token 'pkcs11:token=Spare;object=custody-p256'")]
     Reshare(ReshareArgs),
     /// Manage token keys.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+            custody token list\n  \
+            custody token keygen --token 'pkcs11:token=Vault%20HSM;object=custody-aes' --type aes\n  \
+            custody token pubkey --token 'yubikey:serial=12345678;slot=82' --out alice-yk.pub"
+    )]
     Token(TokenCommand),
     /// Check or show a ceremony record (the file --record appends to).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+            custody record verify ceremony.record --head 1A2B-3C4D-5E6F-7081\n  \
+            custody record show ceremony.record"
+    )]
     Record(RecordCommand),
+    /// Print the completion script for a shell on standard output.
+    #[command(after_help = "Examples:\n  \
+        custody completions bash > ~/.local/share/bash-completion/completions/custody\n  \
+        custody completions zsh > ~/.zfunc/_custody       # with fpath+=(~/.zfunc) before compinit in ~/.zshrc\n  \
+        custody completions fish > ~/.config/fish/completions/custody.fish")]
+    Completions(CompletionsArgs),
+    /// Write the man pages, one per command and subcommand (custody.1, custody-backup.1, ...).
+    #[command(
+        hide = true,
+        after_help = "Examples:\n  \
+            custody man --out-dir ~/.cargo/share/man/man1    # beside a `cargo install`ed custody: man custody-backup\n  \
+            custody man --out-dir /usr/local/share/man/man1  # for every user of the machine (as root)\n  \
+            custody man --out-dir target/assets/man          # as tools/deb/build.sh does for the Debian package"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to write a completion script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The folder to write the pages into (made if missing; pages of the same names are
+    /// replaced, nothing else is touched).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
 }
 
 /// `--record FILE` and `--allow-record-on-medium`, on every operation that records.
@@ -66,6 +152,9 @@ pub struct ExpectArgs {
 #[derive(Subcommand, Debug)]
 pub enum RecordCommand {
     /// Check every line and the chain of a ceremony record (exit 5 names the first broken line).
+    #[command(after_help = "Examples:\n  \
+        custody record verify ceremony.record\n  \
+        custody record verify ceremony.record --head 1A2B-3C4D-5E6F-7081    # the last head in the paper log")]
     Verify {
         #[arg(value_name = "FILE")]
         file: PathBuf,
@@ -75,6 +164,9 @@ pub enum RecordCommand {
         head: Option<String>,
     },
     /// Show a ceremony record as a table.
+    #[command(after_help = "Examples:\n  \
+        custody record show ceremony.record\n  \
+        custody record show /media/admin/ceremony.record | less -S")]
     Show {
         #[arg(value_name = "FILE")]
         file: PathBuf,
@@ -379,6 +471,11 @@ pub enum TouchPolicyArg {
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Generate a key on a token (sensitive, non-extractable).
+    #[command(after_help = "Examples:\n  \
+        custody token keygen --token 'pkcs11:token=Vault%20HSM;object=custody-aes' --type aes\n  \
+        custody token keygen --token 'pkcs11:token=Spare;object=custody-p256' --type p256   # prints the key hash\n  \
+        custody token keygen --token 'yubikey:serial=12345678;slot=82' --type p256 --touch-policy cached \\\n      \
+            --record ceremony.record")]
     Keygen {
         /// pkcs11:token=<label>;object=<key label>[;id=%xx]?module-path=..., or
         /// yubikey:serial=<n>[;slot=<hex>] (a retired slot, 82..95; default 82).
@@ -405,14 +502,26 @@ pub enum TokenCommand {
         record: RecordArgs,
     },
     /// List tokens and the custody keys on them.
+    #[command(after_help = "Examples:\n  \
+        custody token list                                   # tokens, with --token URIs ready to paste\n  \
+        custody token list --module /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so\n  \
+        custody token list --json")]
     List {
-        /// PKCS#11 module (default: CUSTODY_PKCS11_MODULE, else SoftHSM2).
+        /// PKCS#11 module (default: CUSTODY_PKCS11_MODULE and every module registered with
+        /// p11-kit; SoftHSM2's when there is neither).
         #[arg(long, value_name = "PATH")]
         module: Option<PathBuf>,
+        /// List tokens without logging in to them: their keys are not shown (AES and private
+        /// keys are visible only after a login).
+        #[arg(long)]
+        no_login: bool,
         #[arg(long)]
         json: bool,
     },
     /// Write a P-256 token key's public key, for backups made without the token present.
+    #[command(after_help = "Examples:\n  \
+        custody token pubkey --token 'pkcs11:token=Spare;object=custody-p256' --out spare.pub   # then --token pubkey:spare.pub\n  \
+        custody token pubkey --token 'yubikey:serial=12345678;slot=82' --out alice-yk.pub")]
     Pubkey {
         #[arg(long, value_name = "URI")]
         token: String,

@@ -26,7 +26,7 @@ use advice::Advised;
 use args::{Cli, Command};
 use custody::Prompter;
 use custody::TokenLocator;
-use custody::{KdfParams, SOFTHSM_DEFAULT_MODULE, TokenEnv};
+use custody::{KdfParams, TokenEnv};
 use output::Out;
 use term::TerminalPrompter;
 
@@ -169,12 +169,18 @@ pub fn main() -> i32 {
     }
 }
 
+/// `CUSTODY_PKCS11_MODULE` and p11-kit's registry, read once per run; what in the registry
+/// was not used is said once, as it is read.
 fn token_env() -> TokenEnv {
-    TokenEnv {
-        default_module: std::env::var_os("CUSTODY_PKCS11_MODULE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(SOFTHSM_DEFAULT_MODULE)),
-    }
+    static ENV: std::sync::OnceLock<TokenEnv> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let (env, warnings) = TokenEnv::from_system();
+        for w in warnings {
+            eprintln!("warning: p11-kit configuration: {w}");
+        }
+        env
+    })
+    .clone()
 }
 
 fn locators(raw: &[String]) -> Result<Vec<TokenLocator>, Failure> {
@@ -198,6 +204,8 @@ fn run(cli: Cli) -> Res {
         Command::Reshare(a) => cmd::reshare::run(a, &mut stdout),
         Command::Token(t) => cmd::token::run(t, &mut stdout),
         Command::Record(r) => cmd::record::run(r, &mut stdout),
+        Command::Completions(a) => cmd::completions::run(a, &mut stdout),
+        Command::Man(a) => cmd::man::run(a, &mut stdout),
     };
     // Also after a failure, so that what was printed comes before the error; a write error
     // then counts only if the subcommand succeeded.

@@ -4,6 +4,7 @@
 //! one operation opened, whatever their backend. Nothing here reads a user file or parses a
 //! file format: PINs come from the [`Prompter`](crate::prompt::Prompter)'s PIN source.
 
+pub mod p11kit;
 pub mod piv;
 pub mod pkcs11;
 pub mod registry;
@@ -274,6 +275,24 @@ pub struct CardSummary {
     pub pin_tries: Option<u8>,
     /// Slots holding a P-256 key with a custody certificate: slot, uncompressed public key.
     pub custody_slots: Vec<(u8, [u8; 65])>,
+}
+
+/// A key on a PKCS#11 token, as `token list` shows it (never its value).
+#[derive(Clone, Debug)]
+pub struct KeySummary {
+    /// `aes-256`, `p256`, `aes-128`, `ec` (another curve), or what else it is.
+    pub kind: String,
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// `CKA_ID` (empty when it has none).
+    pub id: Vec<u8>,
+    /// Why custody cannot use it; `None` when it can.
+    pub unusable: Option<String>,
+    /// What makes it not bound to its token (a backup refuses it without
+    /// `--allow-exportable-key`); empty when it is bound.
+    pub not_bound: Vec<String>,
+    /// A P-256 key's public point.
+    pub public_point: Option<[u8; 65]>,
 }
 
 /// How to authenticate with a YubiKey's management key for key generation.

@@ -7,23 +7,46 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::p11kit;
 use super::piv::{self, PivCards};
-use super::pkcs11::{self as p11, Module, Pkcs11Tokens, TokenInfo};
+use super::pkcs11::{self as p11, Listed, Module, Pkcs11Tokens, TokenInfo};
 use super::uri::{Pkcs11Uri, TokenLocator};
 use super::{
-    Backend, CardSummary, GeneratedKey, PinHint, PivKeygen, TokenError, TokenKey, TokenSummary,
+    Backend, CardSummary, GeneratedKey, KeySummary, PinHint, PivKeygen, TokenError, TokenKey,
+    TokenSummary,
 };
-use crate::format::display_escaped;
 use crate::format::{Descriptor, SlotKind};
+use crate::format::{display_escaped, display_path};
 use crate::prompt::{PinReason, Prompter};
 
 pub use super::pkcs11::SOFTHSM_DEFAULT_MODULE;
 
-/// Where a module comes from when a locator names none.
-#[derive(Clone, Debug)]
+/// Where PKCS#11 modules come from when a locator names none (docs/FORMAT.md §5.2): the file
+/// never names one.
+#[derive(Clone, Debug, Default)]
 pub struct TokenEnv {
-    /// `CUSTODY_PKCS11_MODULE`, else SoftHSM2's default path.
-    pub default_module: PathBuf,
+    /// `CUSTODY_PKCS11_MODULE`: the module of a URI that names none, and searched first.
+    pub module: Option<PathBuf>,
+    /// The modules registered with p11-kit ([`TokenEnv::from_system`]), searched too and named by
+    /// `module-name=`. With neither, SoftHSM2's default module is used.
+    pub registered: Vec<p11kit::RegisteredModule>,
+}
+
+impl TokenEnv {
+    /// This process's: `CUSTODY_PKCS11_MODULE` and p11-kit's registry as p11-kit reads it for
+    /// a program named `custody`, with what in that registry was not used and why.
+    pub fn from_system() -> (TokenEnv, Vec<String>) {
+        let registry = p11kit::load(&p11kit::Dirs::system(), "custody");
+        (
+            TokenEnv {
+                module: std::env::var_os("CUSTODY_PKCS11_MODULE")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from),
+                registered: registry.modules,
+            },
+            registry.warnings,
+        )
+    }
 }
 
 /// A token found present that may hold the key of a slot: an opaque handle the ceremony passes
@@ -37,12 +60,12 @@ enum PresentInner {
     Piv,
 }
 
-/// The tokens of one module, as listed.
-type Listed = (Arc<Module>, Vec<TokenInfo>);
-
-/// What is present for a restore: the PKCS#11 tokens of the default module and the YubiKeys.
+/// What is present for a restore: the PKCS#11 tokens of the modules searched and the YubiKeys.
 pub struct Presence {
-    pkcs11: Option<Result<Listed, TokenError>>,
+    /// The modules listed, or why none could be.
+    pkcs11: Option<Result<Vec<Listed>, TokenError>>,
+    /// Modules that failed while others were listed.
+    failed_modules: Vec<(PathBuf, TokenError)>,
     cards: Option<Vec<u32>>,
 }
 
@@ -58,14 +81,31 @@ impl Presence {
     }
 }
 
-/// Everything a listing shows: the tokens of one PKCS#11 module and the YubiKeys present.
+/// Everything a listing shows: the tokens of each PKCS#11 module and the YubiKeys present.
 pub struct Inventory {
-    /// The module that was asked.
-    pub module: PathBuf,
-    /// Its tokens, or why it could not be used.
-    pub tokens: Result<Vec<TokenSummary>, TokenError>,
+    /// Each module asked, in the order searched.
+    pub modules: Vec<ModuleInventory>,
     /// The YubiKeys, or why the smart-card service could not be reached.
     pub cards: Result<Vec<CardSummary>, TokenError>,
+}
+
+/// One PKCS#11 module of an [`Inventory`].
+pub struct ModuleInventory {
+    /// The library.
+    pub path: PathBuf,
+    /// Its p11-kit names (or `CUSTODY_PKCS11_MODULE`); empty for a module given by path.
+    pub names: Vec<String>,
+    /// Its tokens, or why it could not be used.
+    pub tokens: Result<Vec<TokenInventory>, TokenError>,
+}
+
+/// One token of an [`Inventory`], and its keys.
+pub struct TokenInventory {
+    /// What the token says of itself.
+    pub token: TokenSummary,
+    /// Its keys; `None` when no login was asked for; the error when they could not be listed
+    /// (no PIN, a PIN refused, ...).
+    pub keys: Option<Result<Vec<KeySummary>, TokenError>>,
 }
 
 /// Open sessions and cards for the length of one operation.
@@ -73,6 +113,8 @@ pub struct Tokens<'p> {
     prompter: &'p mut dyn Prompter,
     pkcs11: Pkcs11Tokens,
     piv: PivCards,
+    /// Modules that failed and were named in a warning (once per operation).
+    warned: BTreeSet<PathBuf>,
 }
 
 impl<'p> Tokens<'p> {
@@ -80,8 +122,9 @@ impl<'p> Tokens<'p> {
     pub fn new(env: TokenEnv, prompter: &'p mut dyn Prompter) -> Self {
         Tokens {
             prompter,
-            pkcs11: Pkcs11Tokens::new(env.default_module),
+            pkcs11: Pkcs11Tokens::new(env.module, env.registered),
             piv: PivCards::default(),
+            warned: BTreeSet::new(),
         }
     }
 
@@ -142,7 +185,21 @@ impl<'p> Tokens<'p> {
 
     /// What is present, looking only for the kinds of token the file's slots name.
     pub fn presence(&mut self, slots: &[&Descriptor]) -> Presence {
-        presence_of(&self.pkcs11, &self.piv, slots)
+        let p = presence_of(&self.pkcs11, &self.piv, slots);
+        self.warn_failed(&p);
+        p
+    }
+
+    /// A module that fails while others work is named once, and the others are used.
+    fn warn_failed(&mut self, p: &Presence) {
+        for (path, e) in &p.failed_modules {
+            if self.warned.insert(path.clone()) {
+                self.prompter.warn(&format!(
+                    "PKCS#11 module {} is not used: {e}",
+                    display_path(path)
+                ));
+            }
+        }
     }
 
     /// What is present, as [`Tokens::presence`]; when no slot's token or card is, and someone
@@ -150,6 +207,7 @@ impl<'p> Tokens<'p> {
     /// again every [`WAIT_INTERVAL`] until one of them is (or the prompter stops the wait).
     pub fn presence_waiting(&mut self, slots: &[&Descriptor]) -> Presence {
         let first = presence_of(&self.pkcs11, &self.piv, slots);
+        self.warn_failed(&first);
         let any_present = |p: &Presence| slots.iter().any(|d| slot_present(p, d).is_some());
         let piv_slots = slots.iter().any(|d| matches!(d, Descriptor::Piv { .. }));
         // Nothing to wait for when the module itself fails (it will not heal by waiting) and
@@ -197,17 +255,18 @@ impl<'p> Tokens<'p> {
     /// Wait, if someone is there to plug it in, until the token a URI names is present. The
     /// caller then finds it as usual, so a wait that ends without it reports the absence.
     fn await_token(&mut self, uri: &Pkcs11Uri) {
-        let module = uri.module_path.as_deref();
         let listed = |p: &Pkcs11Tokens| -> Result<(), BTreeSet<String>> {
-            match p.list(module) {
-                Ok((_, tokens)) if tokens.iter().any(|t| p11::uri_matches(uri, t)) => Ok(()),
-                Ok((_, tokens)) => Err(tokens.iter().map(p11::token_name).collect()),
+            match p.list_for(Some(uri)) {
+                Ok(l) if l.tokens().any(|(_, t)| p11::uri_matches(uri, t)) => Ok(()),
+                Ok(l) => Err(l.tokens().map(|(_, t)| p11::token_name(t)).collect()),
                 Err(_) => Err(BTreeSet::new()),
             }
         };
-        let seen = match self.pkcs11.list(module) {
-            // A module that fails is reported by the caller: waiting will not mend it.
+        let seen = match self.pkcs11.list_for(Some(uri)) {
+            // A module that fails, or a module name that is not registered, is reported by the
+            // caller: waiting will not mend it.
             Err(_) => return,
+            Ok(l) if l.all_failed().is_some() => return,
             Ok(_) => match listed(&self.pkcs11) {
                 Ok(()) => return,
                 Err(seen) => seen,
@@ -220,7 +279,7 @@ impl<'p> Tokens<'p> {
             WAIT_INTERVAL,
             seen,
             || {
-                pkcs11.rescan(module);
+                pkcs11.rescan(Some(uri));
                 listed(pkcs11)
             },
         );
@@ -283,16 +342,32 @@ impl<'p> Tokens<'p> {
         }
     }
 
-    /// Every token of a module (the default one when `module` is `None`) and every YubiKey.
-    pub fn inventory(&self, module: Option<&Path>) -> Inventory {
-        let module_path = module.unwrap_or(self.pkcs11.default_module()).to_path_buf();
-        let tokens = self
-            .pkcs11
-            .list(module)
-            .map(|(_, list)| list.iter().map(TokenInfo::summary).collect());
+    /// Every token of a module (every module searched when `module` is `None`) and every
+    /// YubiKey; with `login`, each token's keys too, after a login with its PIN (asked through
+    /// the prompter: an empty entry skips that token's keys).
+    pub fn inventory(&mut self, module: Option<&Path>, login: bool) -> Inventory {
+        let modules = match module {
+            Some(p) => vec![(Vec::new(), p.to_path_buf())],
+            None => self.pkcs11.search_modules(),
+        };
+        let mut out = Vec::new();
+        for (names, path) in modules {
+            let tokens = self.pkcs11.list(&path).map(|(m, list)| {
+                list.iter()
+                    .map(|t| TokenInventory {
+                        token: t.summary(),
+                        keys: login.then(|| self.pkcs11.keys_of(self.prompter, &m, t)),
+                    })
+                    .collect()
+            });
+            out.push(ModuleInventory {
+                path,
+                names,
+                tokens,
+            });
+        }
         Inventory {
-            module: module_path,
-            tokens,
+            modules: out,
             cards: piv::list_cards(),
         }
     }
@@ -371,21 +446,36 @@ pub(crate) fn wait_until<T>(
 
 /// What is present, looking only for the kinds of token the slots name.
 fn presence_of(pkcs11: &Pkcs11Tokens, piv: &PivCards, slots: &[&Descriptor]) -> Presence {
+    let mut failed_modules = Vec::new();
     let p11 = slots
         .iter()
         .any(|d| matches!(d, Descriptor::Pkcs11 { .. }))
-        .then(|| pkcs11.list(None));
+        .then(|| {
+            let listing = pkcs11.list_for(None)?;
+            if let Some(e) = listing.all_failed() {
+                return Err(e.clone());
+            }
+            failed_modules = listing.failed;
+            Ok(listing.listed)
+        });
     let cards = slots
         .iter()
         .any(|d| matches!(d, Descriptor::Piv { .. }))
         .then(|| piv.present());
-    Presence { pkcs11: p11, cards }
+    Presence {
+        pkcs11: p11,
+        failed_modules,
+        cards,
+    }
 }
 
 /// The names of every token and card present, as messages show them.
 fn present_names(p: &Presence) -> BTreeSet<String> {
-    let tokens = match &p.pkcs11 {
-        Some(Ok((_, list))) => list.iter().map(p11::token_name).collect(),
+    let tokens: Vec<String> = match &p.pkcs11 {
+        Some(Ok(listed)) => listed
+            .iter()
+            .flat_map(|(_, list)| list.iter().map(p11::token_name))
+            .collect(),
         _ => Vec::new(),
     };
     tokens
@@ -414,11 +504,23 @@ fn wanted_for_slot(d: &Descriptor) -> String {
 fn slot_present(presence: &Presence, d: &Descriptor) -> Option<(Present, PinReason)> {
     match d {
         Descriptor::Pkcs11 { .. } => {
-            let Some(Ok((m, present))) = &presence.pkcs11 else {
+            let Some(Ok(listed)) = &presence.pkcs11 else {
                 return None;
             };
-            Pkcs11Tokens::token_for_slot(d, present)
-                .map(|(t, why)| (Present(PresentInner::Pkcs11(m.clone(), Box::new(t))), why))
+            // A serial match in any module before a label match in any.
+            let found: Vec<(&Arc<Module>, (TokenInfo, PinReason))> = listed
+                .iter()
+                .filter_map(|(m, present)| Some((m, Pkcs11Tokens::token_for_slot(d, present)?)))
+                .collect();
+            let pick = found
+                .iter()
+                .find(|(_, (_, why))| *why == PinReason::SerialMatch)
+                .or(found.first())?;
+            let (m, (t, why)) = pick;
+            Some((
+                Present(PresentInner::Pkcs11((*m).clone(), Box::new(t.clone()))),
+                *why,
+            ))
         }
         Descriptor::Piv { card_serial, .. } => presence
             .cards()

@@ -472,6 +472,23 @@ impl Env {
         out
     }
 
+    /// `pkcs11-tool --module <this world's module> --login --pin <user PIN> --token-label
+    /// <token> <args>`, which must succeed.
+    pub fn pkcs11_tool(&self, token: &str, args: &[&str]) -> Out {
+        let module = self.module.to_str().expect("UTF-8").to_owned();
+        let mut all = vec![
+            "--module",
+            &module,
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--token-label",
+            token,
+        ];
+        all.extend_from_slice(args);
+        self.tool("pkcs11-tool", "opensc", &all)
+    }
+
     /// Initialise a token labelled `label` with [`SO_PIN`] and [`USER_PIN`]; returns its serial.
     /// A kryoptic world has one token: initialise it once.
     pub fn init_token(&self, label: &str) -> String {
@@ -498,14 +515,12 @@ impl Env {
 
     /// The serial of the one token labelled `label` (from `custody token list --json`).
     pub fn serial_of(&self, label: &str) -> String {
-        let out = self.run(["token", "list", "--json"]);
+        let out = self.run(["token", "list", "--json", "--no-login"]);
         out.ok();
         let v: serde_json::Value = serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("token list --json is not JSON ({e})\n{}", out.dump()));
-        let matching: Vec<&serde_json::Value> = v
-            .as_array()
-            .expect("token list --json is an array")
-            .iter()
+        let matching: Vec<&serde_json::Value> = listed_tokens(&v)
+            .into_iter()
             .filter(|t| t["label"] == label)
             .collect();
         assert_eq!(
@@ -637,6 +652,16 @@ impl Drop for Env {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Every PKCS#11 token in a `token list --json` document, whatever its module.
+pub fn listed_tokens(v: &serde_json::Value) -> Vec<&serde_json::Value> {
+    v["modules"]
+        .as_array()
+        .expect("token list --json has modules")
+        .iter()
+        .flat_map(|m| m["tokens"].as_array().into_iter().flatten())
+        .collect()
 }
 
 /// A fresh directory name `custody-cli-<name>-<pid>-<n>-<nanos>` under the temp dir.

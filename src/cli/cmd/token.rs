@@ -6,8 +6,8 @@ use zeroize::Zeroizing;
 
 use custody::TokenLocator;
 use custody::{
-    CardSummary, GeneratedKey, MgmSource, PivKeygen, PivPinPolicy, PivTouchPolicy, TokenError,
-    TokenSummary,
+    CardSummary, GeneratedKey, KeySummary, MgmSource, ModuleInventory, PivKeygen, PivPinPolicy,
+    PivTouchPolicy, TokenError, TokenInventory, TokenSummary,
 };
 use custody::{Descriptor, SlotKind, display_escaped};
 
@@ -115,31 +115,21 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
             stdout.flush()?;
             rec.done(custody::RecordEvent::KeyGenerated(&key), "the key was made")
         }
-        TokenCommand::List { module, json } => {
-            let inv = custody::token_inventory(token_env(), &mut p, module.as_deref());
-            // Without --module, a machine with only YubiKeys lists them even when no PKCS#11
-            // module is installed; a module asked for by name must load.
-            let (list, p11_error) = match inv.tokens {
-                Ok(list) => (list, None),
-                Err(e) if module.is_none() => (Vec::new(), Some(e.to_string())),
-                Err(e) => return Err(tf(e)),
-            };
-            // YubiKeys beside the PKCS#11 tokens; no smart-card service is not an error here.
-            let (cards, card_error) = match inv.cards {
-                Ok(c) => (c, None),
-                Err(e) => (Vec::new(), Some(e.to_string())),
-            };
+        TokenCommand::List {
+            module,
+            no_login,
+            json,
+        } => {
+            let inv = custody::token_inventory(token_env(), &mut p, module.as_deref(), !no_login);
+            // A module asked for by path must load; among those searched, one that fails is
+            // shown with why, and the others are listed.
+            if let (Some(_), Some(Err(e))) = (&module, inv.modules.first().map(|m| &m.tokens)) {
+                return Err(tf(e.clone()));
+            }
             if json {
-                print_token_list_json(stdout, &inv.module.display().to_string(), &list, &cards)?;
+                print_token_list_json(stdout, &inv)?;
             } else {
-                print_token_list(
-                    stdout,
-                    &custody::display_path(&inv.module),
-                    &list,
-                    p11_error.as_deref(),
-                    &cards,
-                    card_error.as_deref(),
-                )?;
+                print_token_list(stdout, &inv)?;
             }
             Ok(())
         }
@@ -241,96 +231,255 @@ fn print_generated(stdout: &mut Out, loc: &TokenLocator, key: &GeneratedKey) -> 
     Ok(())
 }
 
-fn print_token_list_json(
-    stdout: &mut Out,
-    module_path: &str,
-    list: &[TokenSummary],
-    cards: &[CardSummary],
-) -> io::Result<()> {
-    let mut v: Vec<_> = list
+/// The p11-kit name a ready-to-paste URI uses for this module (none for a module known only by
+/// its path or by `CUSTODY_PKCS11_MODULE`).
+fn module_name(m: &ModuleInventory) -> Option<&str> {
+    m.names
         .iter()
-        .map(|t| {
+        .map(String::as_str)
+        .find(|n| *n != "CUSTODY_PKCS11_MODULE")
+}
+
+/// The `--token` URI of a key: `token`, `serial`, `object`, `id`, and `module-name` for a
+/// registered module.
+fn key_uri(m: &ModuleInventory, t: &TokenSummary, k: &KeySummary) -> String {
+    let pe = |b: &[u8]| custody::percent_encode(b);
+    let mut uri = format!(
+        "pkcs11:token={};serial={};object={}",
+        pe(t.label.as_bytes()),
+        pe(t.serial.as_bytes()),
+        pe(k.label.as_bytes())
+    );
+    if !k.id.is_empty() {
+        // Every byte as %XX: an id is binary, and half-printable ids read badly.
+        let id: String = k.id.iter().map(|b| format!("%{b:02X}")).collect();
+        uri.push_str(&format!(";id={id}"));
+    }
+    if let Some(name) = module_name(m) {
+        uri.push_str(&format!("?module-name={}", pe(name.as_bytes())));
+    }
+    uri
+}
+
+fn token_uri(m: &ModuleInventory, t: &TokenSummary) -> String {
+    let pe = |b: &[u8]| custody::percent_encode(b);
+    let mut uri = format!(
+        "pkcs11:token={};serial={}",
+        pe(t.label.as_bytes()),
+        pe(t.serial.as_bytes())
+    );
+    if let Some(name) = module_name(m) {
+        uri.push_str(&format!("?module-name={}", pe(name.as_bytes())));
+    }
+    uri
+}
+
+/// The first retired slot without a custody key: where `token keygen` would put a new one.
+fn free_slot(c: &CardSummary) -> u8 {
+    (0x82..=0x95u8)
+        .find(|s| !c.custody_slots.iter().any(|(used, _)| used == s))
+        .unwrap_or(0x82)
+}
+
+fn print_token_list_json(stdout: &mut Out, inv: &custody::Inventory) -> io::Result<()> {
+    let modules: Vec<_> = inv
+        .modules
+        .iter()
+        .map(|m| {
+            let (tokens, error) = match &m.tokens {
+                Ok(list) => (
+                    list.iter().map(|ti| token_json(m, ti)).collect::<Vec<_>>(),
+                    None,
+                ),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
             serde_json::json!({
-                "kind": "pkcs11",
-                "module": module_path,
-                "slot_id": t.slot_id,
-                "label": t.label,
-                "serial": t.serial,
-                "manufacturer": t.manufacturer,
-                "model": t.model,
-                "login_required": t.login_required,
-                "pin_count_low": t.pin_count_low,
-                "pin_final_try": t.pin_final_try,
-                "pin_locked": t.pin_locked,
-                "uri": format!("pkcs11:token={};serial={}", custody::percent_encode(t.label.as_bytes()), custody::percent_encode(t.serial.as_bytes())),
+                "path": m.path.display().to_string(),
+                "names": m.names,
+                "error": error,
+                "tokens": tokens,
             })
         })
         .collect();
-    for c in cards {
-        v.push(serde_json::json!({
-            "kind": "yubikey",
-            "serial": c.serial,
-            "firmware": c.version,
-            "reader": c.reader,
-            "pin_tries_left": c.pin_tries,
-            "custody_slots": c.custody_slots.iter().map(|(s, p)| serde_json::json!({
-                "slot": format!("{s:02x}"),
-                "key_hash": hex::encode(custody::p256_key_hash(p)),
-                "uri": format!("yubikey:serial={};slot={s:02x}", c.serial),
-            })).collect::<Vec<_>>(),
-        }));
-    }
+    let (cards, pcscd) = match &inv.cards {
+        Ok(cards) => (
+            cards
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "serial": c.serial,
+                        "firmware": c.version,
+                        "reader": c.reader,
+                        "pin_tries_left": c.pin_tries,
+                        "custody_slots": c.custody_slots.iter().map(|(s, p)| serde_json::json!({
+                            "slot": format!("{s:02x}"),
+                            "key_hash": hex::encode(custody::p256_key_hash(p)),
+                            "uri": format!("yubikey:serial={};slot={s:02x}", c.serial),
+                        })).collect::<Vec<_>>(),
+                        "keygen_uri": format!("yubikey:serial={};slot={:02x}", c.serial, free_slot(c)),
+                    })
+                })
+                .collect::<Vec<_>>(),
+            serde_json::json!({ "reachable": true, "error": null }),
+        ),
+        Err(e) => (
+            Vec::new(),
+            serde_json::json!({ "reachable": false, "error": e.to_string() }),
+        ),
+    };
+    let v = serde_json::json!({
+        "schema": "custody/token-list/1",
+        "modules": modules,
+        "pcscd": pcscd,
+        "yubikeys": cards,
+    });
     writeln!(
         stdout,
         "{}",
-        serde_json::to_string_pretty(&v).unwrap_or_else(|_| "[]".into())
+        serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
     )
 }
 
-fn print_token_list(
-    stdout: &mut Out,
-    module_path: &str,
-    list: &[TokenSummary],
-    p11_error: Option<&str>,
-    cards: &[CardSummary],
-    card_error: Option<&str>,
-) -> io::Result<()> {
-    writeln!(stdout, "PKCS#11 module {module_path}")?;
-    if let Some(e) = p11_error {
-        writeln!(stdout, "  not usable: {e}")?;
-    }
-    if list.is_empty() && p11_error.is_none() {
-        writeln!(stdout, "  no token present")?;
-    }
-    for t in list {
+fn token_json(m: &ModuleInventory, ti: &TokenInventory) -> serde_json::Value {
+    let t = &ti.token;
+    let (keys, keys_error) = match &ti.keys {
+        None => (serde_json::Value::Null, Some("not logged in (--no-login)".to_string())),
+        Some(Err(e)) => (serde_json::Value::Null, Some(e.to_string())),
+        Some(Ok(keys)) => (
+            serde_json::Value::Array(
+                keys.iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "kind": k.kind,
+                            "label": k.label,
+                            "id": hex::encode(&k.id),
+                            "usable": k.unusable.is_none(),
+                            "reason": k.unusable,
+                            "bound": k.not_bound.is_empty(),
+                            "not_bound": k.not_bound,
+                            "key_hash": k.public_point.map(|p| hex::encode(custody::p256_key_hash(&p))),
+                            "uri": k.unusable.is_none().then(|| key_uri(m, t, k)),
+                        })
+                    })
+                    .collect(),
+            ),
+            None,
+        ),
+    };
+    serde_json::json!({
+        "slot_id": t.slot_id,
+        "label": t.label,
+        "serial": t.serial,
+        "manufacturer": t.manufacturer,
+        "model": t.model,
+        "login_required": t.login_required,
+        "pin_count_low": t.pin_count_low,
+        "pin_final_try": t.pin_final_try,
+        "pin_locked": t.pin_locked,
+        "uri": token_uri(m, t),
+        "keys": keys,
+        "keys_error": keys_error,
+    })
+}
+
+fn print_token_list(stdout: &mut Out, inv: &custody::Inventory) -> io::Result<()> {
+    for m in &inv.modules {
+        let names = if m.names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", m.names.join(", "))
+        };
         writeln!(
             stdout,
-            "  token \"{}\" serial {} ({} {}){}",
-            display_escaped(&t.label),
-            display_escaped(&t.serial),
-            display_escaped(&t.manufacturer),
-            display_escaped(&t.model),
-            if t.pin_locked {
-                " PIN LOCKED"
-            } else if t.pin_final_try {
-                " PIN: final try"
-            } else {
-                ""
+            "PKCS#11 module {}{names}",
+            custody::display_path(&m.path)
+        )?;
+        let list = match &m.tokens {
+            Ok(list) => list,
+            Err(e) => {
+                writeln!(stdout, "  not usable: {e}")?;
+                continue;
             }
-        )?;
-        writeln!(
-            stdout,
-            "    --token 'pkcs11:token={};serial={};object=<key label>'",
-            custody::percent_encode(t.label.as_bytes()),
-            custody::percent_encode(t.serial.as_bytes())
-        )?;
+        };
+        if list.is_empty() {
+            writeln!(stdout, "  no token present")?;
+        }
+        for ti in list {
+            let t = &ti.token;
+            writeln!(
+                stdout,
+                "  token \"{}\" serial {} ({} {}){}",
+                display_escaped(&t.label),
+                display_escaped(&t.serial),
+                display_escaped(&t.manufacturer),
+                display_escaped(&t.model),
+                if t.pin_locked {
+                    " PIN LOCKED"
+                } else if t.pin_final_try {
+                    " PIN: final try"
+                } else {
+                    ""
+                }
+            )?;
+            match &ti.keys {
+                None => writeln!(
+                    stdout,
+                    "    keys not listed (--no-login): --token '{};object=<key label>'",
+                    token_uri(m, t)
+                        .split_once('?')
+                        .map_or(token_uri(m, t), |(a, _)| a.to_owned())
+                )?,
+                Some(Err(e)) => writeln!(stdout, "    keys not listed: {e}")?,
+                Some(Ok(keys)) if keys.is_empty() => writeln!(
+                    stdout,
+                    "    no key: make one with `custody token keygen --token '{};object=<label>' --type aes`",
+                    token_uri(m, t)
+                        .split_once('?')
+                        .map_or(token_uri(m, t), |(a, _)| a.to_owned())
+                )?,
+                Some(Ok(keys)) => {
+                    for k in keys {
+                        let id = if k.id.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (id {})", hex::encode(&k.id))
+                        };
+                        match &k.unusable {
+                            Some(why) => writeln!(
+                                stdout,
+                                "    key \"{}\"{id} {}: not usable: {why}",
+                                display_escaped(&k.label),
+                                k.kind
+                            )?,
+                            None => {
+                                writeln!(
+                                    stdout,
+                                    "    key \"{}\"{id} {}{}",
+                                    display_escaped(&k.label),
+                                    k.kind,
+                                    if k.not_bound.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(
+                                            " — not bound to its token ({}): a backup refuses it without --allow-exportable-key",
+                                            k.not_bound.join("; ")
+                                        )
+                                    }
+                                )?;
+                                writeln!(stdout, "      --token '{}'", key_uri(m, t, k))?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    match card_error {
-        Some(e) => writeln!(stdout, "YubiKeys: none found ({e})")?,
-        None if cards.is_empty() => writeln!(stdout, "YubiKeys: none present")?,
-        None => {}
+    match &inv.cards {
+        Err(e) => writeln!(stdout, "YubiKeys: none found ({e})")?,
+        Ok(cards) if cards.is_empty() => writeln!(stdout, "YubiKeys: none present")?,
+        Ok(_) => {}
     }
-    for c in cards {
+    for c in inv.cards.as_deref().unwrap_or_default() {
         writeln!(
             stdout,
             "YubiKey {} (firmware {}, reader \"{}\"){}",
@@ -343,13 +492,6 @@ fn print_token_list(
                 None => String::new(),
             }
         )?;
-        if c.custody_slots.is_empty() {
-            writeln!(
-                stdout,
-                "  no custody key: make one with --token 'yubikey:serial={}' --type p256",
-                c.serial
-            )?;
-        }
         for (slot, point) in &c.custody_slots {
             writeln!(
                 stdout,
@@ -362,6 +504,17 @@ fn print_token_list(
                 c.serial
             )?;
         }
+        writeln!(
+            stdout,
+            "  {}: custody token keygen --token 'yubikey:serial={};slot={:02x}' --type p256",
+            if c.custody_slots.is_empty() {
+                "no custody key; make one with"
+            } else {
+                "another key"
+            },
+            c.serial,
+            free_slot(c)
+        )?;
     }
     Ok(())
 }

@@ -14,7 +14,9 @@ mod session;
 
 pub use error::Pkcs11Error;
 pub use module::{Module, TokenInfo};
-pub use resolve::{Pkcs11Tokens, SOFTHSM_DEFAULT_MODULE, token_name, uri_matches, wanted_name};
+pub use resolve::{
+    Listed, Pkcs11Tokens, SOFTHSM_DEFAULT_MODULE, token_name, uri_matches, wanted_name,
+};
 // For the tests, which check what the token says of a key against every module.
 #[cfg(feature = "internals")]
 pub use resolve::binding_problems;

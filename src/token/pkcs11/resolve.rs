@@ -8,23 +8,59 @@ use std::sync::Arc;
 
 use super::adapter::{P11Aes, P11Ecdh};
 use super::error::token_error;
-use super::{KeyInfo, KeyKind, Module, Session, TokenInfo};
+use super::{KeyInfo, KeyKind, Module, Pkcs11Error, Session, TokenInfo};
 use crate::crypto;
 use crate::format::{Descriptor, SlotKind, display_escaped, display_path};
 use crate::prompt::{PinReason, PinRequest, Prompter};
+use crate::token::p11kit::RegisteredModule;
 use crate::token::uri::{Pkcs11Uri, TokenLocator};
-use crate::token::{Backend, GeneratedKey, KeyOps, PinHint, TokenError, TokenKey, TokenSummary};
+use crate::token::{
+    Backend, GeneratedKey, KeyOps, KeySummary, PinHint, TokenError, TokenKey, TokenSummary,
+};
 
 /// SoftHSM2's module on Debian.
 pub const SOFTHSM_DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
-/// The PKCS#11 side of one operation: the module used when a locator names none, and the
-/// sessions opened so far (one login per token).
+/// The PKCS#11 side of one operation: where modules come from, and the sessions opened so far
+/// (one login per token).
 pub struct Pkcs11Tokens {
-    default_module: PathBuf,
+    /// `CUSTODY_PKCS11_MODULE`: the module of a URI that names none, and searched first.
+    env_module: Option<PathBuf>,
+    /// The modules registered with p11-kit.
+    registered: Vec<RegisteredModule>,
     sessions: HashMap<(PathBuf, u64), Rc<Session>>,
     /// Refuse a key that is not bound to its token (a backup's new keys), instead of warning.
     require_bound: bool,
+}
+
+/// The tokens of one module, as listed.
+pub type Listed = (Arc<Module>, Vec<TokenInfo>);
+
+/// The tokens of several modules, and the modules that could not be used.
+#[derive(Default)]
+pub struct Listing {
+    /// Each module that could be listed, with its tokens.
+    pub listed: Vec<Listed>,
+    /// Each module that failed, and why.
+    pub failed: Vec<(PathBuf, TokenError)>,
+}
+
+impl Listing {
+    /// Every token listed, with its module.
+    pub fn tokens(&self) -> impl Iterator<Item = (&Arc<Module>, &TokenInfo)> {
+        self.listed
+            .iter()
+            .flat_map(|(m, ts)| ts.iter().map(move |t| (m, t)))
+    }
+
+    /// Why nothing could be listed: the first module's failure, when every module failed.
+    pub fn all_failed(&self) -> Option<&TokenError> {
+        if self.listed.is_empty() {
+            self.failed.first().map(|(_, e)| e)
+        } else {
+            None
+        }
+    }
 }
 
 /// How people see a token in messages.
@@ -135,10 +171,13 @@ impl Backend for Pkcs11Tokens {
 }
 
 impl Pkcs11Tokens {
-    /// `default_module` is used when a locator names no module.
-    pub fn new(default_module: PathBuf) -> Self {
+    /// `env_module` (`CUSTODY_PKCS11_MODULE`) is the module of a URI that names none; it and
+    /// the `registered` modules are searched when nothing names a module. With neither,
+    /// SoftHSM2's default module is.
+    pub fn new(env_module: Option<PathBuf>, registered: Vec<RegisteredModule>) -> Self {
         Pkcs11Tokens {
-            default_module,
+            env_module,
+            registered,
             sessions: HashMap::new(),
             require_bound: false,
         }
@@ -150,30 +189,91 @@ impl Pkcs11Tokens {
         self.require_bound = on;
     }
 
-    /// The module used when a locator names none.
-    pub fn default_module(&self) -> &Path {
-        &self.default_module
+    /// The modules searched when nothing names one, each with its names (p11-kit's, or
+    /// `CUSTODY_PKCS11_MODULE`): that variable's module, then every registered one (a library
+    /// registered under the same file is not searched twice); SoftHSM2's default module when
+    /// there is neither.
+    pub fn search_modules(&self) -> Vec<(Vec<String>, PathBuf)> {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut out: Vec<(Vec<String>, PathBuf)> = Vec::new();
+        if let Some(p) = &self.env_module {
+            out.push((vec!["CUSTODY_PKCS11_MODULE".into()], p.clone()));
+        }
+        for m in &self.registered {
+            match out
+                .iter_mut()
+                .find(|(_, p)| canonical(p) == canonical(&m.path))
+            {
+                Some((names, _)) => names.extend(m.names.iter().cloned()),
+                None => out.push((m.names.clone(), m.path.clone())),
+            }
+        }
+        if out.is_empty() {
+            out.push((Vec::new(), PathBuf::from(SOFTHSM_DEFAULT_MODULE)));
+        }
+        out
     }
 
-    fn module(&self, path: Option<&Path>) -> Result<Arc<Module>, TokenError> {
-        let p = path.unwrap_or(&self.default_module);
-        Module::load(p).map_err(|e| TokenError::NotFound {
+    /// The module files a URI means: its `module-path=`; else its `module-name=`, which must be
+    /// registered with p11-kit; else `CUSTODY_PKCS11_MODULE`; else every module searched. No URI:
+    /// every module searched.
+    pub fn modules_for(&self, uri: Option<&Pkcs11Uri>) -> Result<Vec<PathBuf>, TokenError> {
+        if let Some(p) = uri.and_then(|u| u.module_path.as_ref()) {
+            return Ok(vec![p.clone()]);
+        }
+        if let Some(name) = uri.and_then(|u| u.module_name.as_deref()) {
+            return match self
+                .registered
+                .iter()
+                .find(|m| m.names.iter().any(|n| n == name))
+            {
+                Some(m) => Ok(vec![m.path.clone()]),
+                None => Err(TokenError::NotFound {
+                    what: format!(
+                        "module-name={name} names no module registered with p11-kit (registered: \
+                         {}); `p11-kit list-modules` shows them",
+                        if self.registered.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            self.registered
+                                .iter()
+                                .flat_map(|m| m.names.iter().map(String::as_str))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    ),
+                }),
+            };
+        }
+        if uri.is_some()
+            && let Some(p) = &self.env_module
+        {
+            return Ok(vec![p.clone()]);
+        }
+        Ok(self.search_modules().into_iter().map(|(_, p)| p).collect())
+    }
+
+    fn module(&self, path: &Path) -> Result<Arc<Module>, TokenError> {
+        Module::load(path).map_err(|e| TokenError::NotFound {
             what: format!(
-                "{e} (set the module with module-path= in the token URI or CUSTODY_PKCS11_MODULE)"
+                "{e} (set the module with module-path= or module-name= in the token URI, or \
+                 CUSTODY_PKCS11_MODULE)"
             ),
         })
     }
 
-    /// Look for tokens plugged in since the module was loaded ([`Module::rescan`]). Errors are
-    /// left to the next [`Pkcs11Tokens::list`], which reports them.
-    pub fn rescan(&self, module: Option<&Path>) {
-        if let Ok(m) = self.module(module) {
-            let _ = m.rescan();
+    /// Look for tokens plugged in since the modules were loaded ([`Module::rescan`]). Errors
+    /// are left to the next listing, which reports them.
+    pub fn rescan(&self, uri: Option<&Pkcs11Uri>) {
+        for p in self.modules_for(uri).unwrap_or_default() {
+            if let Ok(m) = self.module(&p) {
+                let _ = m.rescan();
+            }
         }
     }
 
-    /// Every token present in a module.
-    pub fn list(&self, module: Option<&Path>) -> Result<(Arc<Module>, Vec<TokenInfo>), TokenError> {
+    /// Every token present in one module.
+    pub fn list(&self, module: &Path) -> Result<Listed, TokenError> {
         let m = self.module(module)?;
         let t = m.tokens().map_err(|e| TokenError::Failed {
             token: display_path(m.path()),
@@ -181,6 +281,39 @@ impl Pkcs11Tokens {
         })?;
         // An uninitialised token (SoftHSM2's free slot) holds no keys and has no label to match.
         Ok((m, t.into_iter().filter(|t| t.initialized).collect()))
+    }
+
+    /// Every key on `token` ([`KeySummary`]), after a login when the token needs one (AES and
+    /// private keys are invisible before it): the PIN comes the usual way, through the
+    /// prompter. The error says why the keys could not be listed (no PIN, refused, ...).
+    pub fn keys_of(
+        &mut self,
+        prompter: &mut dyn Prompter,
+        m: &Arc<Module>,
+        token: &TokenInfo,
+    ) -> Result<Vec<KeySummary>, TokenError> {
+        let name = token_name(token);
+        let listed = if token.login_required {
+            let s = self.session(prompter, m, token, PinHint::default(), PinReason::Named)?;
+            key_summaries(&s)
+        } else {
+            let s = m.open(token).map_err(|e| token_error(&name, e))?;
+            key_summaries(&s)
+        };
+        listed.map_err(|e| token_error(&name, e))
+    }
+
+    /// Every token present in the modules a URI means ([`Pkcs11Tokens::modules_for`]), and the
+    /// modules that failed. An error only when the URI names a module that is not registered.
+    pub fn list_for(&self, uri: Option<&Pkcs11Uri>) -> Result<Listing, TokenError> {
+        let mut listing = Listing::default();
+        for p in self.modules_for(uri)? {
+            match self.list(&p) {
+                Ok(l) => listing.listed.push(l),
+                Err(e) => listing.failed.push((p, e)),
+            }
+        }
+        Ok(listing)
     }
 
     /// A logged-in session on `token` (one login per token per operation).
@@ -248,20 +381,29 @@ impl Pkcs11Tokens {
         Ok(s)
     }
 
-    /// The one token a URI names.
+    /// The one token a URI names, in the modules it means.
     pub fn find_token(&self, uri: &Pkcs11Uri) -> Result<(Arc<Module>, TokenInfo), TokenError> {
-        let (m, tokens) = self.list(uri.module_path.as_deref())?;
-        let mut matching: Vec<TokenInfo> = tokens
-            .iter()
-            .filter(|t| uri_matches(uri, t))
-            .cloned()
+        let listing = self.list_for(Some(uri))?;
+        if let Some(e) = listing.all_failed() {
+            return Err(e.clone());
+        }
+        let all: Vec<TokenInfo> = listing.tokens().map(|(_, t)| t.clone()).collect();
+        let mut matching: Vec<(&Arc<Module>, &TokenInfo)> = listing
+            .tokens()
+            .filter(|(_, t)| uri_matches(uri, t))
             .collect();
+        let modules = listing
+            .listed
+            .iter()
+            .map(|(m, _)| display_path(m.path()))
+            .collect::<Vec<_>>()
+            .join(", ");
         match (matching.pop(), matching.len()) {
-            (Some(t), 0) => Ok((m, t)),
+            (Some((m, t)), 0) => Ok((m.clone(), t.clone())),
             // A label alone is what a person types (and mistypes): name it as such.
             (None, _) => Err(TokenError::NotFound {
                 what: format!(
-                    "no token {}; present: {} (module {})",
+                    "no token {}; present: {} (module{} {modules})",
                     match &uri.token_label {
                         Some(l)
                             if uri.token_serial.is_none()
@@ -276,16 +418,17 @@ impl Pkcs11Tokens {
                             format!("labelled \"{}\"", display_escaped(l)),
                         _ => format!("matching {}", uri.display_without_query()),
                     },
-                    present_list(&tokens),
-                    display_path(m.path()),
+                    present_list(&all),
+                    if listing.listed.len() == 1 { "" } else { "s" },
                 ),
             }),
             (Some(_), n) => Err(TokenError::NotFound {
                 what: format!(
-                    "{} tokens match {}; add token= or serial= to pick one (present: {})",
+                    "{} tokens match {}; add token= or serial= (or module-name=) to pick one \
+                     (present: {})",
                     n + 1,
                     uri.display_without_query(),
-                    present_list(&tokens)
+                    present_list(&all)
                 ),
             }),
         }
@@ -565,6 +708,68 @@ pub fn binding_problems(key: &KeyInfo) -> Vec<String> {
 
 /// Check a key can do the job and is bound to its token (refused when `require_bound`, else a
 /// warning, at every use), and wrap it.
+/// Why custody cannot use a key for a slot, `None` when it can.
+fn unusable_reason(key: &KeyInfo) -> Option<String> {
+    match key.kind {
+        KeyKind::Aes if key.value_len.is_some_and(|l| l != 32) => Some(format!(
+            "it is an AES-{} key; custody needs AES-256",
+            key.value_len.unwrap_or(0) * 8
+        )),
+        KeyKind::Aes if key.can_encrypt == Some(false) => {
+            Some("it may not encrypt (CKA_ENCRYPT is false)".into())
+        }
+        KeyKind::Aes if key.can_decrypt == Some(false) => {
+            Some("it may not decrypt (CKA_DECRYPT is false)".into())
+        }
+        KeyKind::P256 if !key.is_p256 => Some("it is an EC key on another curve than P-256".into()),
+        KeyKind::P256 if key.can_derive == Some(false) => Some(
+            "it may not derive (CKA_DERIVE is false: a sign-only key); make one with `custody \
+             token keygen --type p256` or pkcs11-tool --usage-derive"
+                .into(),
+        ),
+        KeyKind::P256 if key.public_point.is_none() => {
+            Some("its public key cannot be found on the token".into())
+        }
+        _ => None,
+    }
+}
+
+/// What `token list` shows of every key on a token: the AES and EC private keys with whether
+/// custody can use them (one entry per key pair), and every other secret or private key with
+/// why not.
+fn key_summaries(session: &Session) -> Result<Vec<KeySummary>, Pkcs11Error> {
+    let mut out = Vec::new();
+    for kind in [KeyKind::Aes, KeyKind::P256] {
+        for key in session.find_keys(None, None, kind)? {
+            out.push(KeySummary {
+                kind: match kind {
+                    KeyKind::Aes => format!("aes-{}", key.value_len.unwrap_or(0) * 8),
+                    KeyKind::P256 if key.is_p256 => "p256".into(),
+                    KeyKind::P256 => "ec".into(),
+                },
+                unusable: unusable_reason(&key),
+                not_bound: binding_problems(&key),
+                public_point: key.public_point,
+                label: key.label,
+                id: key.id,
+            });
+        }
+    }
+    for (kind, label, id) in session.other_keys()? {
+        out.push(KeySummary {
+            unusable: Some(format!(
+                "it is {kind}: custody uses AES-256 keys and P-256 keys that may derive"
+            )),
+            kind,
+            label,
+            id,
+            not_bound: Vec::new(),
+            public_point: None,
+        });
+    }
+    Ok(out)
+}
+
 fn key_from(
     prompter: &mut dyn Prompter,
     session: Rc<Session>,
@@ -592,37 +797,17 @@ fn key_from(
              can open the backup without the token."
         ));
     }
+    if let Some(reason) = unusable_reason(&key) {
+        return Err(unusable(&reason));
+    }
     match key.kind {
-        KeyKind::Aes => {
-            if key.value_len.is_some_and(|l| l != 32) {
-                return Err(unusable(&format!(
-                    "it is an AES-{} key; custody needs AES-256",
-                    key.value_len.unwrap_or(0) * 8
-                )));
-            }
-            if key.can_encrypt == Some(false) {
-                return Err(unusable("it may not encrypt (CKA_ENCRYPT is false)"));
-            }
-            if key.can_decrypt == Some(false) {
-                return Err(unusable("it may not decrypt (CKA_DECRYPT is false)"));
-            }
-            Ok(TokenKey {
-                descriptor: descriptor(token, &key, SlotKind::Pkcs11Aes),
-                hardware_bound: bound,
-                name: name.clone(),
-                ops: KeyOps::Aes(Box::new(P11Aes { session, key, name })),
-            })
-        }
+        KeyKind::Aes => Ok(TokenKey {
+            descriptor: descriptor(token, &key, SlotKind::Pkcs11Aes),
+            hardware_bound: bound,
+            name: name.clone(),
+            ops: KeyOps::Aes(Box::new(P11Aes { session, key, name })),
+        }),
         KeyKind::P256 => {
-            if !key.is_p256 {
-                return Err(unusable("it is an EC key on another curve than P-256"));
-            }
-            if key.can_derive == Some(false) {
-                return Err(unusable(
-                    "it may not derive (CKA_DERIVE is false: a sign-only key); make one with \
-                     `custody token keygen --type p256` or pkcs11-tool --usage-derive",
-                ));
-            }
             let Some(point) = key.public_point else {
                 return Err(unusable("its public key cannot be found on the token"));
             };

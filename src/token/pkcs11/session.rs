@@ -192,6 +192,52 @@ impl Session {
             .collect()
     }
 
+    /// Every secret or private key that is neither AES nor EC: (what it is, label, id).
+    pub fn other_keys(&self) -> Result<Vec<(String, String, Vec<u8>)>, Pkcs11Error> {
+        let mut out = Vec::new();
+        for (class, skip) in [
+            (ObjectClass::SECRET_KEY, KeyType::AES),
+            (ObjectClass::PRIVATE_KEY, KeyType::EC),
+        ] {
+            let handles = self
+                .inner
+                .find_objects(&[Attribute::Class(class)])
+                .map_err(|e| map_err(e, "find keys"))?;
+            for handle in handles {
+                let attributes = self
+                    .inner
+                    .get_attributes(
+                        handle,
+                        &[
+                            AttributeType::KeyType,
+                            AttributeType::Label,
+                            AttributeType::Id,
+                        ],
+                    )
+                    .map_err(|e| map_err(e, "read key attributes"))?;
+                let (mut kind, mut label, mut id) = (None, String::new(), Vec::new());
+                for a in attributes {
+                    match a {
+                        Attribute::KeyType(t) => kind = Some(t),
+                        Attribute::Label(v) => label = String::from_utf8_lossy(&v).into_owned(),
+                        Attribute::Id(v) => id = v,
+                        _ => {}
+                    }
+                }
+                if kind == Some(skip) {
+                    continue;
+                }
+                let what = match kind {
+                    Some(t) if class == ObjectClass::SECRET_KEY => format!("a {t} secret key"),
+                    Some(t) => format!("a {t} private key"),
+                    None => "a key of a type the token does not say".into(),
+                };
+                out.push((what, label, id));
+            }
+        }
+        Ok(out)
+    }
+
     /// Finds EC public key objects by label and/or id. Works without login on most tokens.
     pub fn find_public_p256(
         &self,

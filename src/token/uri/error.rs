@@ -191,11 +191,6 @@ impl fmt::Display for UriError {
                 f,
                 "unknown attribute {name:?} (vendor attributes must start with 'x-')"
             )?,
-            UriError::UnsupportedAttribute { name, .. } if name == "module-name" => write!(
-                f,
-                "module-name= names a module registered with p11-kit, whose registry custody \
-                 does not read yet: give the module's file with module-path= instead"
-            )?,
             UriError::UnsupportedAttribute { name, .. } if name.starts_with("x-") => write!(
                 f,
                 "attribute {name:?} is a vendor's: custody cannot honour it, and refuses it \

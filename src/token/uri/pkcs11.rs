@@ -46,9 +46,9 @@ pub struct Pkcs11Uri {
     pub library_version: Option<(u8, Option<u8>)>,
     /// `module-path=` (query): the PKCS#11 module to load; never empty.
     pub module_path: Option<PathBuf>,
-    /// `module-name=` (query): a module registered with p11-kit. Always `None` in this
-    /// version: custody does not read p11-kit's registry yet, so a URI that names one is
-    /// refused when parsed rather than used with another module.
+    /// `module-name=` (query): a module registered with p11-kit (its configuration file's name
+    /// without `.module`). Resolved where modules are loaded: a name that is not registered is
+    /// refused there, never replaced by another module. Never together with `module_path`.
     pub module_name: Option<String>,
     /// `pin-source=` (query): a file holding the PIN. Only the path: nothing here reads it.
     pub pin_source: Option<PathBuf>,
@@ -159,10 +159,9 @@ impl Pkcs11Uri {
                         if v.is_empty() {
                             return Err(invalid(KIND, name, "a PKCS#11 module name"));
                         }
-                        // p11-kit's registry is not read yet: a module named there is refused,
-                        // never swapped for another one.
-                        let _ = v;
-                        return Err(unsupported(name));
+                        // Resolved against p11-kit's registry where the module is loaded; an
+                        // unknown name is refused there, never swapped for another module.
+                        uri.module_name = Some(v);
                     }
                     "pin-source" => {
                         note_seen(&mut seen, name, KIND)?;
@@ -196,6 +195,13 @@ impl Pkcs11Uri {
 
         if uri.pin_source.is_some() && uri.pin_value.is_some() {
             return Err(UriError::PinSourceAndValue { kind: KIND });
+        }
+        if uri.module_path.is_some() && uri.module_name.is_some() {
+            return Err(invalid(
+                KIND,
+                "module-name",
+                "module-name= or module-path=, not both",
+            ));
         }
         Ok(uri)
     }
@@ -414,11 +420,10 @@ mod tests {
             UriError::UnknownAttribute { .. }
         ));
 
-        // Vendor attributes and module-name= are refused by name, never ignored.
+        // Vendor attributes are refused by name, never ignored.
         for (uri, name) in [
             ("pkcs11:x-vendor=2;token=a", "x-vendor"),
             ("pkcs11:token=a?x-foo=bar", "x-foo"),
-            ("pkcs11:token=a?module-name=softhsm2", "module-name"),
         ] {
             let e = p11_err(uri);
             assert!(
@@ -426,8 +431,14 @@ mod tests {
                 "{uri}: {e:?}"
             );
         }
-        let e = p11_err("pkcs11:token=a?module-name=softhsm2");
-        assert!(e.to_string().contains("module-path="), "{e}");
+        // module-name= is kept, to be resolved against p11-kit's registry; with module-path=
+        // it is refused (which one would win is nowhere said).
+        let u = p11("pkcs11:token=a?module-name=softhsm2");
+        assert_eq!(u.module_name.as_deref(), Some("softhsm2"));
+        assert!(matches!(
+            p11_err("pkcs11:token=a?module-name=softhsm2&module-path=/m.so"),
+            UriError::InvalidValue { .. }
+        ));
 
         // The slot and library attributes of RFC 7512 are read, to narrow the match.
         let u = p11(

@@ -111,7 +111,8 @@ fn main() {
         keys.load(&session).expect("load the test keys");
     }
     let env = TokenEnv {
-        default_module: softhsm::softhsm_module(),
+        module: Some(softhsm::softhsm_module()),
+        registered: Vec::new(),
     };
     let work = softhsm::process_token_dir()
         .parent()
