@@ -448,7 +448,8 @@ fn inspect_json_fields() {
         &[("CUSTODY_PIN", None)],
     );
     out.ok();
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let v = &doc["files"][0];
     assert_eq!(v["set_id"], set_id.as_str());
     assert_eq!(v["fingerprint"], fp.as_str());
     assert_eq!(v["threshold"], 1);
@@ -508,7 +509,13 @@ fn inspect_of_a_damaged_file_is_exit_5() {
     let out = env.run(["inspect", "--json", &env.p("b.cb"), &env.p("bad.cb")]);
     out.code(exit::DAMAGED).stderr_has(&[&env.p("bad.cb")]);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
-    assert_eq!(v.as_array().map(|a| a.len()), Some(1), "{}", out.dump());
+    assert_eq!(
+        v["files"].as_array().map(|a| a.len()),
+        Some(1),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(v["error"]["exit"], exit::DAMAGED, "{}", out.dump());
 }
 
 #[test]

@@ -175,8 +175,7 @@ fn pubkey_backup_without_login_then_restore_with_the_token() {
 
     let out = env.run(["inspect", &env.p("b.cb")]);
     out.ok().stdout_has(&["UNVERIFIED", "\"key-p\"", &hash]);
-    let out = env.run(["inspect", "--json", &env.p("b.cb")]);
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let v = common::cli::inspect_json(&env, "b.cb");
     assert_eq!(v["slots"][0]["verified"], false);
     assert_eq!(v["slots"][0]["key_hash"], hash.as_str());
     assert_eq!(v["slots"][0]["kind"], "pkcs11-p256");

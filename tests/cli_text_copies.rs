@@ -105,7 +105,8 @@ fn inspect_reads_a_windows_copy_and_says_so() {
     );
     let out = env.run(["inspect", "--json", &env.p("crlf.cb")]);
     out.ok().stderr_has(&[&notice(&env, "crlf.cb")]);
-    let j: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let j = &doc["files"][0];
     let read = common::cli::sha256_hex(&env.read("crlf.cb"));
     let repaired = common::cli::sha256_hex(&env.read("b.cb"));
     assert_eq!(j["text_copy"]["read_sha256"], read.as_str(), "{j:#}");
@@ -114,8 +115,7 @@ fn inspect_reads_a_windows_copy_and_says_so() {
         repaired.as_str(),
         "{j:#}"
     );
-    let out = env.run(["inspect", "--json", &env.p("b.cb")]);
-    let j: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let j = common::cli::inspect_json(&env, "b.cb");
     assert!(j.get("text_copy").is_none(), "{j:#}");
 }
 

@@ -117,9 +117,7 @@ fn backup_and_restore_round_trip() {
     env.backup("secret.bin", &[&yk(0x83)], "b.custody", &["--single-token"])
         .ok()
         .stderr_lacks(&["does not say where the key comes from", "imported"]);
-    let inspect = env.run(["inspect", "--json", &env.p("b.custody")]);
-    inspect.ok();
-    let v: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    let v = cli::inspect_json(&env, "b.custody");
     assert_eq!(v["slots"][0]["kind"], "piv-p256");
     assert_eq!(v["slots"][0]["card_serial"], serial());
     assert_eq!(v["slots"][0]["piv_slot"], "83");

@@ -146,6 +146,7 @@ pub struct RecordNotWritten {
 
 /// What the operation did, as the record is told it.
 #[non_exhaustive]
+#[derive(Clone, Copy)]
 pub enum RecordEvent<'a> {
     /// `generate` made a secret with this fingerprint.
     Generated {
@@ -372,13 +373,13 @@ pub fn operation_object(op: Op, reads: &[PathBuf], event: RecordEvent<'_>) -> St
         })
         .collect();
     let text = line_of(op, &media::host_name(), &reads, &event).encode();
-    // The encoding's first member is `prev` (docs/RECORD.md §3): dropped, the rest unchanged.
-    match text.trim_end().strip_prefix('{').and_then(|rest| {
-        let (_, after) = rest.split_once(',')?;
-        Some(format!("{{{after}"))
-    }) {
-        Some(t) => t,
-        None => text.trim_end().to_owned(),
+    // `prev` belongs to the chain, not to the operation: dropped, the rest in its order.
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) {
+        Ok(mut m) => {
+            m.shift_remove("prev");
+            serde_json::Value::Object(m).to_string()
+        }
+        Err(_) => text.trim_end().to_owned(),
     }
 }
 

@@ -49,6 +49,8 @@ pub enum Cause {
     NotABackup,
     NoAcceptedToken,
     WrongPasswordOrKey,
+    /// The token proved its key; the password did not open the slot.
+    WrongPassword,
     Altered,
     NotEnoughShares,
     Inconsistent,
@@ -194,6 +196,10 @@ impl Cause {
             }
             Cause::WrongPasswordOrKey => {
                 "check the password (its hint is shown above) and that the token holds the key the file names"
+            }
+            Cause::WrongPassword => {
+                "check the password against its hint (shown above): the token key was the right \
+                 one; a password file holds the password alone, on its first line"
             }
             Cause::Altered => "do not trust this file; use another copy and report the incident",
             Cause::NotEnoughShares => {
@@ -396,6 +402,7 @@ impl Advised for OpenFileError {
             } => Cause::NamedTokenAbsent,
             OpenFileError::Token { error, .. } => error.cause(),
             OpenFileError::Auth { .. } => Cause::WrongPasswordOrKey,
+            OpenFileError::WrongPassword { .. } => Cause::WrongPassword,
             OpenFileError::Altered { .. } => Cause::Altered,
             OpenFileError::Prompt { error, .. } => prompt_cause(error),
             OpenFileError::Fingerprint(e) => match e {

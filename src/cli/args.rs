@@ -20,6 +20,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   custody backup --help                 # every command has its own help, with examples"
 )]
 pub struct Cli {
+    /// Write one JSON document on standard output instead of the report: an object whose first
+    /// member is `schema` ("custody/<command>/1"; docs/JSON.md). Prompts, progress and warnings
+    /// stay on standard error; no secret, password, PIN or share is ever in it.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -314,9 +319,6 @@ pub struct VerifyArgs {
 pub struct InspectArgs {
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
-    /// Machine-readable output.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -515,8 +517,6 @@ pub enum TokenCommand {
         /// keys are visible only after a login).
         #[arg(long)]
         no_login: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// Write a P-256 token key's public key, for backups made without the token present.
     #[command(after_help = "Examples:\n  \

@@ -32,3 +32,19 @@ pub fn code(kind: ErrorKind) -> i32 {
         _ => OTHER,
     }
 }
+
+/// The name of an exit code in a `--json` error (`error.kind`).
+pub fn kind_name(code: i32) -> &'static str {
+    match code {
+        OK => "ok",
+        USAGE => "usage",
+        AUTH => "authentication",
+        NOT_FOUND => "not-found",
+        DAMAGED => "damaged-or-invalid",
+        PIN_LOCKED => "pin-locked",
+        OUTPUT_EXISTS => "output-exists",
+        NOT_ENOUGH_SHARES => "not-enough-shares",
+        129.. => "interrupted",
+        _ => "other",
+    }
+}

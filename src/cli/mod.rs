@@ -145,6 +145,13 @@ pub fn main() -> i32 {
                 exit::OK
             };
             let _ = e.print();
+            // Asked for JSON: the one document says so too, even when the line did not parse.
+            if code == exit::USAGE && std::env::args_os().any(|a| a == "--json") {
+                let f = Failure::usage(e.kind().to_string());
+                let doc =
+                    serde_json::json!({ "schema": "custody/usage/1", "error": error_json(&f) });
+                let _ = Out::stdout().write_document(&doc);
+            }
             return code;
         }
     };
@@ -192,20 +199,79 @@ fn locators(raw: &[String]) -> Result<Vec<TokenLocator>, Failure> {
         .collect()
 }
 
+/// The `schema` of a command's `--json` document; `None` for a command that has none.
+fn schema_of(c: &Command) -> Option<&'static str> {
+    Some(match c {
+        Command::Generate(_) => "custody/generate/1",
+        Command::Backup(_) => "custody/backup/1",
+        Command::Restore(_) => "custody/restore/1",
+        Command::Verify(_) => "custody/verify/1",
+        Command::Inspect(_) => "custody/inspect/1",
+        Command::Rewrap(_) => "custody/rewrap/1",
+        Command::Reshare(_) => "custody/reshare/1",
+        Command::Token(args::TokenCommand::List { .. }) => "custody/token-list/1",
+        Command::Token(args::TokenCommand::Keygen { .. }) => "custody/token-keygen/1",
+        Command::Token(args::TokenCommand::Pubkey { .. }) => "custody/token-pubkey/1",
+        Command::Record(args::RecordCommand::Show { .. }) => "custody/record-show/1",
+        Command::Record(args::RecordCommand::Verify { .. }) => "custody/record-verify/1",
+        Command::Completions(_) | Command::Man(_) => return None,
+    })
+}
+
+/// A failure as the `error` member of a `--json` document.
+fn error_json(f: &Failure) -> serde_json::Value {
+    serde_json::json!({
+        "kind": exit::kind_name(f.code),
+        "message": f.msg,
+        "advice": f.advice,
+        "exit": f.code,
+    })
+}
+
 fn run(cli: Cli) -> Res {
     let mut stdout = Out::stdout();
+    let schema = if cli.json {
+        let Some(schema) = schema_of(&cli.command) else {
+            let f = Failure::usage("--json: this command writes a script or pages, not a report");
+            let doc = serde_json::json!({ "schema": "custody/usage/1", "error": error_json(&f) });
+            stdout.write_document(&doc)?;
+            return Err(f);
+        };
+        output::set_json(true);
+        Some(schema)
+    } else {
+        None
+    };
+    let done = run_command(cli, &mut stdout);
+    let Some(schema) = schema else {
+        return done;
+    };
+    // Exactly one document: what the command set, or its failure (exit code unchanged).
+    let doc = match &done {
+        Ok(()) => output::take_document(schema, None),
+        Err(f) if f.code == exit::OK => output::take_document(schema, None),
+        Err(f) => output::take_document(schema, Some(("error", error_json(f)))),
+    };
+    match stdout.write_document(&doc) {
+        Ok(()) => done,
+        Err(e) => done.and(Err(e.into())),
+    }
+}
+
+fn run_command(cli: Cli, stdout: &mut Out) -> Res {
+    let stdout = &mut *stdout;
     let done = match cli.command {
-        Command::Generate(a) => cmd::generate::run(a, &mut stdout),
-        Command::Backup(a) => cmd::backup::run(a, &mut stdout),
-        Command::Restore(a) => cmd::restore::run(a, &mut stdout),
-        Command::Verify(a) => cmd::verify::run(a, &mut stdout),
-        Command::Inspect(a) => cmd::inspect::run(a, &mut stdout),
-        Command::Rewrap(a) => cmd::rewrap::run(a, &mut stdout),
-        Command::Reshare(a) => cmd::reshare::run(a, &mut stdout),
-        Command::Token(t) => cmd::token::run(t, &mut stdout),
-        Command::Record(r) => cmd::record::run(r, &mut stdout),
-        Command::Completions(a) => cmd::completions::run(a, &mut stdout),
-        Command::Man(a) => cmd::man::run(a, &mut stdout),
+        Command::Generate(a) => cmd::generate::run(a, stdout),
+        Command::Backup(a) => cmd::backup::run(a, stdout),
+        Command::Restore(a) => cmd::restore::run(a, stdout),
+        Command::Verify(a) => cmd::verify::run(a, stdout),
+        Command::Inspect(a) => cmd::inspect::run(a, stdout),
+        Command::Rewrap(a) => cmd::rewrap::run(a, stdout),
+        Command::Reshare(a) => cmd::reshare::run(a, stdout),
+        Command::Token(t) => cmd::token::run(t, stdout),
+        Command::Record(r) => cmd::record::run(r, stdout),
+        Command::Completions(a) => cmd::completions::run(a, stdout),
+        Command::Man(a) => cmd::man::run(a, stdout),
     };
     // Also after a failure, so that what was printed comes before the error; a write error
     // then counts only if the subcommand succeeded.

@@ -14,7 +14,27 @@ use super::args::{ExpectArgs, RecordArgs};
 use super::{Failure, exit};
 
 /// The record of this run, when `--record` is given.
-pub struct Recording(Option<Record>);
+pub struct Recording(Option<Record>, JsonOp);
+
+/// What `--json` needs to describe the operation as its record line would (see
+/// `custody::operation_object`): the operation and the files it reads.
+struct JsonOp {
+    op: RecordOp,
+    reads: Vec<PathBuf>,
+}
+
+impl JsonOp {
+    /// The operation's object becomes the document's `operation` member.
+    fn document(&self, event: RecordEvent<'_>) {
+        if !super::output::json_mode() {
+            return;
+        }
+        let text = custody::operation_object(self.op, &self.reads, event);
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            super::output::document("operation", v);
+        }
+    }
+}
 
 impl Recording {
     /// Open (or create) the record before anything is asked: `reads` and `writes` are the
@@ -25,10 +45,14 @@ impl Recording {
         reads: &[PathBuf],
         writes: &[PathBuf],
     ) -> Result<Recording, Failure> {
+        let json = JsonOp {
+            op,
+            reads: reads.to_vec(),
+        };
         match &a.record {
-            None => Ok(Recording(None)),
+            None => Ok(Recording(None, json)),
             Some(p) => Record::open(p, op, reads, writes, a.allow_record_on_medium)
-                .map(|r| Recording(Some(r)))
+                .map(|r| Recording(Some(r), json))
                 .map_err(|e| Failure::of(&e)),
         }
     }
@@ -68,6 +92,7 @@ impl Recording {
     /// Record an operation that succeeded. `done` says what was done, for a line that cannot
     /// be appended: custody then exits 1 and prints the line, to be recorded by hand.
     pub fn done(&mut self, event: RecordEvent<'_>, done: &str) -> Result<(), Failure> {
+        self.1.document(event);
         let Some(r) = &mut self.0 else {
             return Ok(());
         };
@@ -83,6 +108,7 @@ impl Recording {
     /// Record a restore before its secret is written. If the line cannot be appended, nothing
     /// is written.
     pub fn restored(&mut self, o: &custody::OpenedBackup) -> Result<(), Failure> {
+        self.1.document(RecordEvent::Restored(o));
         let Some(r) = &mut self.0 else {
             return Ok(());
         };

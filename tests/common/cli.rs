@@ -814,8 +814,9 @@ pub fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
 pub fn inspect_json(env: &Env, file: &str) -> serde_json::Value {
     let out = env.run(["inspect", "--json", &env.p(file)]);
     out.ok();
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("inspect --json is not JSON ({e})\n{}", out.dump()))
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("inspect --json is not JSON ({e})\n{}", out.dump()));
+    doc["files"][0].clone()
 }
 
 /// The restored file holds exactly `secret`, mode 0600.

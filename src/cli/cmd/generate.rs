@@ -8,6 +8,7 @@ use crate::cli::secret_out::emit_secret;
 use crate::cli::{Failure, Res, args};
 
 pub fn run(a: args::GenerateArgs, stdout: &mut Out) -> Res {
+    crate::cli::output::refuse_secret_on_stdout(&a.out)?;
     let secret = custody::MasterSecret::random(a.bytes as usize)
         .map_err(|e| Failure::usage(format!("--bytes: {e}")))?;
     // The secret's folder exists, can be written and has room, before the record is touched.
@@ -16,6 +17,7 @@ pub fn run(a: args::GenerateArgs, stdout: &mut Out) -> Res {
             .map_err(|e| Failure::of(&e))?;
     }
     let mut rec = Recording::open(&a.record, custody::RecordOp::Generate, &[], &[])?;
+    crate::cli::output::document_path("out", &a.out);
     let buf = secret.expose();
     let fingerprint = custody::fingerprint(buf);
     emit_secret(stdout, &a.out, a.format, buf).map_err(|f| rec.failed(f, false))?;

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::cli::advice::Advised;
-use crate::cli::output::Out;
+use crate::cli::output::{self, Out};
 use crate::cli::{Failure, Res, args, exit};
 
 pub fn run(a: args::InspectArgs, stdout: &mut Out) -> Res {
@@ -40,13 +40,10 @@ fn print_all(
                 if let Some(notice) = lf.text_copy_notice() {
                     eprintln!("warning: {notice}");
                 }
-                if a.json {
-                    all.push(custody::inspect_json(&lf));
-                } else {
-                    stdout.write_all(custody::inspect_text(&lf).as_bytes())?;
-                    if a.files.len() > 1 {
-                        writeln!(stdout)?;
-                    }
+                all.push(custody::inspect_json(&lf));
+                stdout.write_all(custody::inspect_text(&lf).as_bytes())?;
+                if a.files.len() > 1 {
+                    writeln!(stdout)?;
                 }
             }
             Err(e) => {
@@ -55,17 +52,7 @@ fn print_all(
             }
         }
     }
-    if a.json {
-        let v = if a.files.len() == 1 && all.len() == 1 {
-            all.pop().expect("one")
-        } else {
-            serde_json::Value::Array(all)
-        };
-        writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&v).expect("json")
-        )?;
-    }
+    // Always a list, however many files were given.
+    output::document("files", serde_json::Value::Array(all));
     Ok(())
 }

@@ -5,13 +5,22 @@ use std::io::{self, Write};
 use custody::{RecordEntry, RecordFile, RecordRole, RecordToken, display_escaped};
 
 use crate::cli::args::RecordCommand;
-use crate::cli::output::Out;
+use crate::cli::output::{self, Out};
 use crate::cli::{Failure, Res};
 
 pub fn run(c: RecordCommand, stdout: &mut Out) -> Res {
     match c {
         RecordCommand::Verify { file, head } => {
             let s = custody::verify_record(&file, head.as_deref()).map_err(|e| Failure::of(&e))?;
+            output::document(
+                "record",
+                serde_json::json!({
+                    "path": std::path::absolute(&file).unwrap_or(file.clone()).display().to_string(),
+                    "lines": s.lines,
+                    "last_head": s.last_head.as_ref().map(|h| h.to_string()),
+                    "head_line": s.head_line,
+                }),
+            );
             match &s.last_head {
                 None => writeln!(stdout, "{}: no line yet.", custody::display_path(&file))?,
                 Some(last) => {
@@ -31,6 +40,27 @@ pub fn run(c: RecordCommand, stdout: &mut Out) -> Res {
         }
         RecordCommand::Show { file } => {
             let checked = custody::read_record(&file).map_err(|e| Failure::of(&e))?;
+            // The lines as they are (one JSON object each, docs/RECORD.md), with their heads.
+            output::document(
+                "entries",
+                serde_json::Value::Array(
+                    checked
+                        .entries
+                        .iter()
+                        .filter_map(|e| serde_json::from_str(&e.line.encode()).ok())
+                        .collect(),
+                ),
+            );
+            output::document(
+                "heads",
+                serde_json::Value::Array(
+                    checked
+                        .entries
+                        .iter()
+                        .map(|e| custody::RecordHead(e.hash).to_string().into())
+                        .collect(),
+                ),
+            );
             writeln!(
                 stdout,
                 "{:<5} {:<20}  {:<12}  {:<11}  {:>4}  host",

@@ -11,6 +11,7 @@ use crate::cli::{Failure, Res, exit, kdf_limits};
 use super::open::{Opened, open_files};
 
 pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
+    crate::cli::output::refuse_secret_on_stdout(&a.out)?;
     if a.out != Path::new("-") && a.out.symlink_metadata().is_ok() {
         return Err(Failure::new(
             exit::OUTPUT_EXISTS,
@@ -49,6 +50,7 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
     };
     // Recorded and fsynced before the secret is written; a second line if writing it fails.
     rec.restored(&o)?;
+    crate::cli::output::document_path("out", &a.out);
     emit_secret(stdout, &a.out, a.format, o.secret.expose()).map_err(|f| rec.failed(f, true))?;
     eprintln!(
         "Restored {} bytes (fingerprint {}, as the file records it; set id {}), opened with {}.",

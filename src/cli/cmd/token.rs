@@ -115,22 +115,15 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
             stdout.flush()?;
             rec.done(custody::RecordEvent::KeyGenerated(&key), "the key was made")
         }
-        TokenCommand::List {
-            module,
-            no_login,
-            json,
-        } => {
+        TokenCommand::List { module, no_login } => {
             let inv = custody::token_inventory(token_env(), &mut p, module.as_deref(), !no_login);
             // A module asked for by path must load; among those searched, one that fails is
             // shown with why, and the others are listed.
             if let (Some(_), Some(Err(e))) = (&module, inv.modules.first().map(|m| &m.tokens)) {
                 return Err(tf(e.clone()));
             }
-            if json {
-                print_token_list_json(stdout, &inv)?;
-            } else {
-                print_token_list(stdout, &inv)?;
-            }
+            crate::cli::output::document_members(token_list_json(&inv));
+            print_token_list(stdout, &inv)?;
             Ok(())
         }
         TokenCommand::Pubkey { token, out } => {
@@ -155,6 +148,14 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
                         e => Failure::new(exit::OTHER, e.to_string(), ""),
                     },
                 )?;
+            crate::cli::output::document(
+                "key",
+                serde_json::json!({
+                    "name": key.name,
+                    "key_hash": hex::encode(custody::p256_key_hash(&key.point)),
+                    "out": std::path::absolute(&out).unwrap_or(out.clone()).display().to_string(),
+                }),
+            );
             writeln!(
                 stdout,
                 "Wrote the public key of {} to {}",
@@ -281,7 +282,7 @@ fn free_slot(c: &CardSummary) -> u8 {
         .unwrap_or(0x82)
 }
 
-fn print_token_list_json(stdout: &mut Out, inv: &custody::Inventory) -> io::Result<()> {
+fn token_list_json(inv: &custody::Inventory) -> serde_json::Value {
     let modules: Vec<_> = inv
         .modules
         .iter()
@@ -327,17 +328,11 @@ fn print_token_list_json(stdout: &mut Out, inv: &custody::Inventory) -> io::Resu
             serde_json::json!({ "reachable": false, "error": e.to_string() }),
         ),
     };
-    let v = serde_json::json!({
-        "schema": "custody/token-list/1",
+    serde_json::json!({
         "modules": modules,
         "pcscd": pcscd,
         "yubikeys": cards,
-    });
-    writeln!(
-        stdout,
-        "{}",
-        serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
-    )
+    })
 }
 
 fn token_json(m: &ModuleInventory, ti: &TokenInventory) -> serde_json::Value {
