@@ -63,7 +63,7 @@
 //!
 //! impl Prompter for Scripted {
 //!     fn info(&mut self, _: &str) {}
-//!     fn warn(&mut self, _: &str) {}
+//!     fn warn(&mut self, _: &str, _: &str) {}
 //!     fn new_password(&mut self, _: &str, _: bool) -> Result<NewPassword, PromptError> {
 //!         let password = Password::new("correct horse battery staple")
 //!             .map_err(|e| PromptError::Refused { reason: e.to_string() })?;

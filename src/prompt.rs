@@ -100,8 +100,17 @@ impl PromptError {
 pub trait Prompter {
     /// A line of information (progress, what was found, what to compare).
     fn info(&mut self, msg: &str);
-    /// A warning the person should read.
-    fn warn(&mut self, msg: &str);
+    /// A warning the person should read on every run: `what` happened (and what it means),
+    /// then what to do about it (`todo`, empty when there is nothing to do). Both are plain
+    /// sentences; the front end decides how to show them.
+    fn warn(&mut self, what: &str, todo: &str);
+    /// Something the person must do now on a device (touch it, enter a PIN on its pad): a
+    /// front end that hides information lines must still show this. By default, [`info`].
+    ///
+    /// [`info`]: Prompter::info
+    fn act(&mut self, msg: &str) {
+        self.info(msg);
+    }
     /// A new password for `who` (a file or an officer), asked twice. When `ask_hint` is true and
     /// the password is typed interactively, also ask for a hint.
     fn new_password(&mut self, who: &str, ask_hint: bool) -> Result<NewPassword, PromptError>;

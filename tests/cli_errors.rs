@@ -27,14 +27,12 @@ fn fixture(name: &str) -> Env {
 
 /// The first line (`error: ...`) and the advice line (`  what to do: ...`) of a failure.
 fn lines(stderr: &str) -> (String, String) {
-    let first = stderr
-        .lines()
-        .find(|l| l.starts_with("error: "))
-        .unwrap_or_default()
-        .to_string();
-    let advice = stderr
-        .lines()
-        .find(|l| l.starts_with("  what to do: "))
+    // Warnings have their own "what to do" lines; the error's is the one right after it.
+    let mut after = stderr.lines().skip_while(|l| !l.starts_with("error: "));
+    let first = after.next().unwrap_or_default().to_string();
+    let advice = after
+        .next()
+        .filter(|l| l.starts_with("  what to do: "))
         .unwrap_or_default()
         .to_string();
     (first, advice)

@@ -234,7 +234,7 @@ fn when_only_argon2id_memory_cannot_be_locked_custody_says_so_once() {
         out.dump()
     );
     out.stderr_has(&[
-        "The secrets themselves are locked",
+        "the secrets themselves are locked",
         "RLIMIT_MEMLOCK is 1024 KiB",
     ])
     .stderr_lacks(&["memory cannot be locked"]);

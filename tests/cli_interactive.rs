@@ -246,7 +246,8 @@ fn a_wrong_token_plugged_in_is_named_and_the_wait_goes_on() {
     std::thread::sleep(Duration::from_millis(600));
     let wrong = env.init_token("Wrong");
     pty.expect(&format!(
-        "token \"Wrong\" (serial {wrong}) is not the one needed: still waiting for token \"Right\""
+        "warning: token \"Wrong\" (serial {wrong}) is not the one needed\r\n  what to do: \
+         insert token \"Right\": custody is still waiting (Ctrl-C to stop)"
     ));
     env.init_token("Right");
     let (code, screen) = pty.finish();

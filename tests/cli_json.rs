@@ -193,7 +193,22 @@ fn every_command_writes_one_document_that_validates() {
         &env.password_file(),
     ]);
     out.ok();
-    assert_eq!(valid(&out, "verify")["operation"]["op"], "verify");
+    let v = valid(&out, "verify");
+    assert_eq!(v["operation"]["op"], "verify");
+    assert!(v.get("secret_same_as").is_none(), "{v:#}");
+    // With --secret, the document says which secret file the backup holds exactly.
+    let out = env.run([
+        "verify",
+        "--json",
+        &env.p("b.cb"),
+        "--password-file",
+        &env.password_file(),
+        "--secret",
+        &env.p("secret.bin"),
+    ]);
+    out.ok();
+    no_secret(&out, &secret);
+    assert_eq!(valid(&out, "verify")["secret_same_as"], env.p("secret.bin"));
 
     env.write("pw2", b"another password entirely\n");
     let mut r = args(&["rewrap", "--json", &env.p("b.cb"), "--out", &env.p("b2.cb")]);

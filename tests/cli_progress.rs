@@ -55,6 +55,14 @@ fn a_slow_argon2id_shows_progress_at_a_terminal_and_nothing_otherwise() {
     let out = env.run(backup_args(&env, "pipe.cb"));
     out.code(exit::OK);
     out.stderr_lacks(&["elapsed", "expected", "\x1b["]);
+
+    // --quiet: at a terminal too, no progress.
+    let mut c = env.command();
+    c.args(backup_args(&env, "quiet.cb")).arg("--quiet");
+    let (code, screen) = Pty::spawn(c).finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert!(!screen.contains("elapsed"), "{screen}");
+    assert!(!screen.contains("\x1b[K"), "{screen:?}");
 }
 
 #[test]

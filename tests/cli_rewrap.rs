@@ -280,6 +280,13 @@ fn rewrap_dropping_a_token() {
     );
     out.ok()
         .stdout_has(&["dropped:", "\"rw-lost\"", "\"rw-keep\""]);
+    // Down to one token: said, as a backup with one token says it.
+    out.stderr_has(&[
+        "warning: after this rewrap only ",
+        "\"rw-keep\"",
+        "if that token is lost or broken",
+        "  what to do: keep a spare",
+    ]);
     let j = inspect_json(&env, "one.cb");
     let slots = j["slots"].as_array().unwrap();
     assert_eq!(slots.len(), 1, "{j:#}");

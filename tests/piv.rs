@@ -142,15 +142,10 @@ fn wrong_pin_reports_tries_left_and_is_not_retried() {
     env.secret("secret.bin", 32);
     env.backup("secret.bin", &[&yk(0x84)], "b.custody", &["--single-token"])
         .ok();
-    let out = env.run_env(
-        [
-            "restore",
-            &env.p("b.custody"),
-            "--out",
-            &env.p("r.bin"),
-            "--password-file",
-            &env.password_file(),
-        ],
+    let out = env.restore_env(
+        "b.custody",
+        "r.bin",
+        &[],
         &[("CUSTODY_PIN", Some("999999"))],
     );
     out.code(exit::AUTH)
@@ -289,6 +284,49 @@ fn yubikey_and_softhsm_slots_in_one_backup() {
     env.restore("b.custody", "r2.bin", &["--token", &uri("hsm", "aes")])
         .ok();
     assert_eq!(env.read("r2.bin"), secret);
+}
+
+/// Issue 10, item 1: with OpenSC's module registered with p11-kit (its package does it, and
+/// OpenSC sees the virtual card as a PKCS#11 token too), a YubiKey restore that names no token
+/// and no module searches every registered module and still opens the file with the card.
+#[test]
+fn a_yubikey_restore_works_with_opensc_registered() {
+    let (env, _) = with_key("piv-opensc", 0x91);
+    let listed = env.tool("p11-kit", "p11-kit", &["list-modules"]);
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("opensc-pkcs11:")),
+        "OpenSC's module is not registered with p11-kit (package opensc-pkcs11): this test \
+         needs it and never skips\n{}",
+        listed.dump()
+    );
+    // Nothing points custody at a module: only p11-kit's registry does.
+    let no_module = [("CUSTODY_PKCS11_MODULE", None)];
+    let list = env.run_env(["token", "list", "--json", "--no-login"], &no_module);
+    list.ok();
+    let v: serde_json::Value = serde_json::from_str(&list.stdout).expect("json");
+    let opensc = v["modules"]
+        .as_array()
+        .expect("modules")
+        .iter()
+        .find(|m| {
+            m["names"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|n| n == "opensc-pkcs11"))
+        })
+        .unwrap_or_else(|| panic!("token list does not show OpenSC's module\n{v:#}"));
+    assert!(opensc["error"].is_null(), "{opensc:#}");
+
+    let secret = env.secret("secret.bin", 32);
+    env.backup("secret.bin", &[&yk(0x91)], "b.custody", &["--single-token"])
+        .ok();
+    let restored = env.restore_env("b.custody", "r.bin", &[], &no_module);
+    restored
+        .ok()
+        .stderr_has(&[&format!("YubiKey {}", serial())]);
+    assert_eq!(env.read("r.bin"), secret);
 }
 
 #[test]

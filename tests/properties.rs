@@ -78,7 +78,7 @@ struct Scripted;
 
 impl Prompter for Scripted {
     fn info(&mut self, _: &str) {}
-    fn warn(&mut self, _: &str) {}
+    fn warn(&mut self, _: &str, _: &str) {}
     fn new_password(&mut self, _: &str, _: bool) -> Result<NewPassword, PromptError> {
         let password = Password::new(PASSWORD).map_err(|e| PromptError::Refused {
             reason: e.to_string(),

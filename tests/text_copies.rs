@@ -306,7 +306,7 @@ fn check(path: &Path, e: &CopyExpect, env: &TokenEnv) -> Vec<String> {
             e.expect, e.exit
         ));
     }
-    let announced = p.warn.iter().filter(|w| **w == notice).count()
+    let announced = p.warn.iter().filter(|w| w.starts_with(&notice)).count()
         + usize::from(
             r.as_ref()
                 .err()

@@ -285,11 +285,10 @@ pub(crate) fn check_devices(
             devs.push((dev, out));
         }
         if !media::is_removable(dev) {
-            prompter.warn(&format!(
-                "{} is not on removable media: move it to the officer's own medium and erase \
-                 this copy.",
-                display_path(out)
-            ));
+            prompter.warn(
+                &format!("{} is not on removable media", display_path(out)),
+                "move it to the officer's own medium and erase this copy",
+            );
         }
     }
     Ok(())
@@ -411,21 +410,25 @@ pub(crate) fn make_set(
         for (ki, key) in all_keys.iter().enumerate() {
             let lost = share_keys.iter().filter(|m| m.as_slice() == [ki]).count();
             if lost > spare {
-                prompter.warn(&format!(
-                    "{} can be opened only with {}: if that token is lost or broken, {} lost \
-                     with it. Add a spare with a second --token, give officers their own \
-                     tokens, or pass --single-token to accept this.",
-                    if split { "every share" } else { "this backup" },
-                    key.name,
-                    if split { "the set is" } else { "the backup is" }
-                ));
+                prompter.warn(
+                    &format!(
+                        "{} can be opened only with {}: if that token is lost or broken, {} \
+                         lost with it",
+                        if split { "every share" } else { "this backup" },
+                        key.name,
+                        if split { "the set is" } else { "the backup is" }
+                    ),
+                    "add a spare with a second --token, give officers their own tokens, or \
+                     pass --single-token to accept this",
+                );
             }
         }
     }
     if crypto::looks_like_text(secret) {
         prompter.warn(
             "the secret looks like text: anyone holding the file can test guesses of it against \
-             its fingerprint. A master secret should be random bytes (`custody generate`).",
+             its fingerprint",
+            "a master secret should be random bytes: make one with `custody generate`",
         );
     }
 
@@ -580,12 +583,16 @@ pub(crate) fn make_set(
     }
     for key in &all_keys {
         if let KeyOps::PublicOnly(p) = &key.ops {
-            prompter.warn(&format!(
-                "the slot for {} was made from a public key alone and cannot be checked now. \
-                 Compare its key hash {} with the key-generation record.",
-                key.name,
-                hex::encode(crypto::p256_key_hash(p))
-            ));
+            prompter.warn(
+                &format!(
+                    "the slot for {} was made from a public key alone and cannot be checked now",
+                    key.name
+                ),
+                &format!(
+                    "compare its key hash {} with the key-generation record",
+                    hex::encode(crypto::p256_key_hash(p))
+                ),
+            );
         }
     }
 
@@ -610,12 +617,15 @@ pub(crate) fn make_set(
         match res {
             Ok(outcome) => {
                 if outcome.mode_ignored {
-                    prompter.warn(&format!(
-                        "the filesystem of {} does not keep file modes (FAT?): the file is \
-                         readable by whoever can read the medium. It is still protected by the \
-                         token and password.",
-                        display_path(b.out.name())
-                    ));
+                    prompter.warn(
+                        &format!(
+                            "the filesystem of {} does not keep file modes (FAT?): the file is \
+                             readable by whoever can read the medium (it is still protected by \
+                             the token and password)",
+                            display_path(b.out.name())
+                        ),
+                        "keep the medium where only its holder can reach it",
+                    );
                 }
                 written.push(b.out.name().to_owned());
             }

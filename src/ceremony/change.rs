@@ -12,7 +12,8 @@ use super::{
 use crate::crypto;
 use crate::error::ErrorKind;
 use crate::format::{
-    self, BackupFile, Descriptor, FileFields, KdfParams, display_path, normalize_free_text,
+    self, BackupFile, Descriptor, FileFields, KdfParams, SlotKind, display_path,
+    normalize_free_text,
 };
 use crate::media;
 use crate::prompt::Prompter;
@@ -212,10 +213,24 @@ fn public_for(public: &[TokenKey<'static>], d: &Descriptor) -> Option<TokenKey<'
 }
 
 fn kept_missing(d: &Descriptor, detail: String) -> RewrapError {
+    // A P-256 slot can be made again from its public key alone; an AES slot needs its token.
+    let p256 = !matches!(
+        d,
+        Descriptor::Pkcs11 {
+            kind: SlotKind::Pkcs11Aes,
+            ..
+        }
+    );
     invalid(format!(
         "{} must be present to wrap its slot again under the new password ({detail}); plug it \
-         in, or drop it with --drop-token",
-        d.describe()
+         in, {}or drop it with --drop-token",
+        d.describe(),
+        if p256 {
+            "give its public key with --token pubkey:FILE (`custody token pubkey` writes it \
+             where the key is), "
+        } else {
+            ""
+        }
     ))
 }
 
@@ -366,6 +381,29 @@ pub fn rewrap(
             "that would leave no token able to open the file".to_string(),
         ));
     }
+    // Backup warns about a single token unless told --single-token; a rewrap that drops down to
+    // one says the same, once, when it happens.
+    let left: Vec<String> = file
+        .slots
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(s, _)| s.descriptor.describe())
+        .chain(added.iter().map(|k| k.name.clone()))
+        .collect();
+    if let [only] = left.as_slice()
+        && file.slots.len() > 1
+    {
+        tokens.prompter().warn(
+            &format!(
+                "after this rewrap only {only} opens {}: if that token is lost or broken, the \
+                 file is lost with it",
+                display_path(req.out.name())
+            ),
+            "keep a spare: add one with --new-token (a public key, --new-token pubkey:FILE, is \
+             enough), now or in another rewrap",
+        );
+    }
 
     tokens.require_bound(false);
     // Open the file as a restore does: the token key proven first, then hint and password.
@@ -498,12 +536,16 @@ pub fn rewrap(
     // Every new slot whose token is here opens from the bytes about to be written.
     for (_, key) in &to_check {
         if matches!(key.ops, KeyOps::PublicOnly(_)) {
-            tokens.prompter().warn(&format!(
-                "the slot for {} was made from a public key alone and cannot be checked now. \
-                 Compare its key hash {} with the key-generation record.",
-                key.name,
-                hex::encode(key.descriptor.key_hash().copied().unwrap_or_default())
-            ));
+            tokens.prompter().warn(
+                &format!(
+                    "the slot for {} was made from a public key alone and cannot be checked now",
+                    key.name
+                ),
+                &format!(
+                    "compare its key hash {} with the key-generation record",
+                    hex::encode(key.descriptor.key_hash().copied().unwrap_or_default())
+                ),
+            );
         }
     }
     super::check_slots_open(&enc, to_check.iter().map(|(j, k)| (*j, k)), &a, &s)
@@ -527,12 +569,15 @@ pub fn rewrap(
             let outcome = media::write_new(path, &enc.bytes, req.force, &mut check)
                 .map_err(|error| RewrapError::Make(BackupError::Write { error }))?;
             if outcome.mode_ignored {
-                tokens.prompter().warn(&format!(
-                    "the filesystem of {} does not keep file modes: the file is readable by \
-                     whoever can read the medium. It is still protected by the token and \
-                     password.",
-                    display_path(path)
-                ));
+                tokens.prompter().warn(
+                    &format!(
+                        "the filesystem of {} does not keep file modes: the file is readable \
+                         by whoever can read the medium (it is still protected by the token and \
+                         password)",
+                        display_path(path)
+                    ),
+                    "keep the medium where only its holder can reach it",
+                );
             }
         }
         // Parsed and opened by custody before it is handed back, as a written file is.

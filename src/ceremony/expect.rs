@@ -411,11 +411,14 @@ pub(crate) fn check_expectation(
         });
     }
     if typed.eq_ignore_ascii_case("skip") {
-        prompter.warn(&format!(
-            "the fingerprint of {} was not compared with the ceremony record: this file's own \
-             claim is all that vouches for it",
-            display_path(file)
-        ));
+        prompter.warn(
+            &format!(
+                "the fingerprint of {} was not compared with the ceremony record: this file's \
+                 own claim is all that vouches for it",
+                display_path(file)
+            ),
+            "compare it now with the fingerprint written down at the backup",
+        );
         return Ok(FingerprintCheck::Skipped);
     }
     let first8 = &hex::encode(fingerprint)[..8];

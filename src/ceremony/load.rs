@@ -160,6 +160,9 @@ pub fn load_input_with(input: &Input, options: LoadOptions) -> Result<LoadedFile
 /// Tell the person when a file was read as the original of a text-mode copy.
 pub(crate) fn announce_text_copy(lf: &LoadedFile, prompter: &mut dyn Prompter) {
     if let Some(notice) = lf.text_copy_notice() {
-        prompter.warn(&notice);
+        prompter.warn(
+            &notice,
+            "copy the original again in binary mode and keep that copy instead",
+        );
     }
 }

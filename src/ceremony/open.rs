@@ -241,12 +241,21 @@ pub fn show_header(lf: &LoadedFile, p: &mut dyn Prompter) {
     ));
     p.info(&format!("  created:     {}", c.created));
     if lf.file.own.kdf.is_weak() {
-        p.warn(&format!(
-            "{} was made with weak Argon2id parameters (m={} MiB, t={}): rewrap it with stronger ones.",
-            display_path(&lf.path),
-            lf.file.own.kdf.memory_kib / 1024,
-            lf.file.own.kdf.iterations
-        ));
+        p.warn(
+            &format!(
+                "{} was made with weak Argon2id parameters (m={} MiB, t={})",
+                display_path(&lf.path),
+                lf.file.own.kdf.memory_kib / 1024,
+                lf.file.own.kdf.iterations
+            ),
+            &format!(
+                "rewrap it with custody's defaults (`custody rewrap FILE --out NEW --kdf-memory {} \
+                 --kdf-iterations {} --kdf-parallelism {}`)",
+                crate::crypto::KdfParams::DEFAULT.memory_kib / 1024,
+                crate::crypto::KdfParams::DEFAULT.iterations,
+                crate::crypto::KdfParams::DEFAULT.parallelism
+            ),
+        );
     }
 }
 
@@ -273,7 +282,7 @@ pub fn open_file(
     loop {
         match attempt_with(lf, &proven, &password, tokens.prompter()) {
             Err(e @ OpenFileError::WrongPassword { .. }) if tries_left > 0 => {
-                tokens.prompter().warn(&e.to_string());
+                tokens.prompter().warn(&e.to_string(), "");
                 let again =
                     tokens
                         .prompter()
@@ -297,8 +306,9 @@ pub fn open_file(
 pub(crate) const PASSWORD_TRIES: u32 = 3;
 
 pub(crate) fn show_hint(lf: &LoadedFile, p: &mut dyn Prompter) {
+    // Part of the question, so shown even with --quiet.
     if !lf.file.own.hint.is_empty() {
-        p.info(&format!(
+        p.act(&format!(
             "Password hint: {}",
             display_escaped(&lf.file.own.hint)
         ));

@@ -95,7 +95,11 @@ fn wait(
 /// Say, once per process, that a run's memory could not be locked.
 fn argon2_notice(prompter: &mut dyn Prompter) {
     if let Some(notice) = crate::secret::take_argon2_notice() {
-        prompter.warn(&notice);
+        prompter.warn(
+            &notice,
+            "raise the memory-lock limit (`ulimit -l`, or LimitMEMLOCK= in a systemd unit), or \
+             run on a machine without swap or with encrypted swap",
+        );
     }
 }
 
@@ -171,7 +175,7 @@ mod tests {
 
     impl Prompter for Watcher {
         fn info(&mut self, _: &str) {}
-        fn warn(&mut self, _: &str) {}
+        fn warn(&mut self, _: &str, _: &str) {}
         fn new_password(&mut self, _: &str, _: bool) -> Result<NewPassword, PromptError> {
             Err(PromptError::Refused {
                 reason: "this test asks for no password or PIN".into(),

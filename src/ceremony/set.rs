@@ -588,7 +588,11 @@ pub(crate) fn open_set_with(
     }
     let prompter = tokens.prompter();
     for p in &problems {
-        prompter.warn(p);
+        prompter.warn(
+            p,
+            "the secret was restored from the other shares: find out why this file was set \
+             aside, and make a new set (`custody reshare`) if its share is lost to the set",
+        );
     }
     Ok(SetCheck::Whole(OpenedBackup {
         secret,

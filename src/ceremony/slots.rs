@@ -220,7 +220,7 @@ fn open_proven(
         if tries_left == 0 {
             break results;
         }
-        prompter.warn(&wrong.to_string());
+        prompter.warn(&wrong.to_string(), "");
         match prompter
             .password_again(&who, tries_left)
             .map_err(|error| OpenFileError::Prompt {

@@ -102,8 +102,8 @@ impl Cause {
                 "plug in the token, check the URI and the module (`custody token list`)"
             }
             Cause::NamedTokenAbsent => {
-                "check the label or serial given with --token against the tokens present \
-                 (`custody token list`), or plug in the one named"
+                "check the --token URI (its token=, serial= and module) against what \
+                 `custody token list` shows, or plug in the token it names"
             }
             Cause::KeyUnusable => {
                 "use a key made with `custody token keygen`, or one with the attributes named above"

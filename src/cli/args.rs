@@ -25,6 +25,10 @@ pub struct Cli {
     /// stay on standard error; no secret, password, PIN or share is ever in it.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Print only errors, warnings, the questions custody must ask and what was asked for:
+    /// no information lines, no progress.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }

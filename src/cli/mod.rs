@@ -11,6 +11,7 @@ mod output;
 mod pin;
 mod record;
 mod request;
+mod say;
 mod secret_in;
 mod secret_out;
 mod shares;
@@ -112,27 +113,37 @@ pub fn main() -> i32 {
         ),
     ] {
         if let Some(why) = why {
-            eprintln!("warning: {what}: {why}");
+            say::warning(
+                &format!("{what}: {why}"),
+                "run custody on a machine where it may set its own limits (not inside a \
+                 sandbox that forbids prctl or setrlimit)",
+            );
         }
     }
     if let Err(not) = locked {
-        eprintln!(
-            "warning: memory cannot be locked, so the master secret, passwords, keys and \
-             Argon2id's memory can be written to swap: {not}. Run as root, raise the limit \
-             (`ulimit -l`), or run on a machine without swap (or with encrypted swap)."
+        say::warning(
+            &format!(
+                "memory cannot be locked, so the master secret, passwords, keys and Argon2id's \
+                 memory can be written to swap: {not}"
+            ),
+            "run as root, raise the limit (`ulimit -l`), or run on a machine without swap (or \
+             with encrypted swap)",
         );
     }
     // This build ignores the variable, so it would write normally where a test expects a
     // failure: refuse it, so that a test run against the wrong build fails loudly.
     #[cfg(not(feature = "fault-injection"))]
     if std::env::var_os(custody::FAULT_INJECT_ENV).is_some_and(|v| !v.is_empty()) {
-        eprintln!(
-            "error: {} is set, but this custody was built without fault injection",
-            custody::FAULT_INJECT_ENV
-        );
-        eprintln!(
-            "  what to do: unset {}; to test fault injection, build with `--features fault-injection` (softhsm-config/test.sh does)",
-            custody::FAULT_INJECT_ENV
+        say::error(
+            &format!(
+                "{} is set, but this custody was built without fault injection",
+                custody::FAULT_INJECT_ENV
+            ),
+            &format!(
+                "unset {}; to test fault injection, build with `--features fault-injection` \
+                 (softhsm-config/test.sh does)",
+                custody::FAULT_INJECT_ENV
+            ),
         );
         return exit::USAGE;
     }
@@ -160,17 +171,13 @@ pub fn main() -> i32 {
         Err(f) if signals::caught().is_some() => {
             // The prompt's line was left where Enter would have ended it.
             eprintln!();
-            eprintln!("error: {}", f.msg);
-            eprintln!("  what to do: {}", f.advice);
+            say::error(&f.msg, &f.advice);
             f.code
         }
         // Only `reader_gone` has no message: there is nothing to say.
         Err(f) if f.msg.is_empty() => f.code,
         Err(f) => {
-            eprintln!("error: {}", f.msg);
-            if !f.advice.is_empty() {
-                eprintln!("  what to do: {}", f.advice);
-            }
+            say::error(&f.msg, &f.advice);
             f.code
         }
     }
@@ -183,7 +190,11 @@ fn token_env() -> TokenEnv {
     ENV.get_or_init(|| {
         let (env, warnings) = TokenEnv::from_system();
         for w in warnings {
-            eprintln!("warning: p11-kit configuration: {w}");
+            say::warning(
+                &format!("p11-kit configuration: {w}"),
+                "correct or remove that configuration file (`p11-kit list-modules` shows what \
+                 p11-kit itself loads)",
+            );
         }
         env
     })
@@ -229,6 +240,7 @@ fn error_json(f: &Failure) -> serde_json::Value {
 }
 
 fn run(cli: Cli) -> Res {
+    say::set_quiet(cli.quiet);
     let mut stdout = Out::stdout();
     let schema = if cli.json {
         let Some(schema) = schema_of(&cli.command) else {

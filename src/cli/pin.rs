@@ -25,10 +25,10 @@ pub(super) fn pin_for(
                 reason: "the PIN was refused".into(),
             });
         }
-        p.warn(&format!(
-            "{} refused the PIN from CUSTODY_PIN: type its own PIN.",
-            req.token
-        ));
+        p.warn(
+            &format!("{} refused the PIN from CUSTODY_PIN", req.token),
+            "type its own PIN",
+        );
         return ask_pin(p, req.token);
     }
     match req.reason {
@@ -62,7 +62,8 @@ pub(super) fn pin_for(
     if let Some(v) = req.value {
         p.warn(
             "the PIN was given with pin-value= in the token locator: it is visible in the process \
-             arguments to every user of this machine. Prefer pin-source=file:... or CUSTODY_PIN.",
+             arguments to every user of this machine",
+            "give it with pin-source=file:... or CUSTODY_PIN instead",
         );
         return Ok(v.clone());
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use custody::{Record, RecordEvent, RecordNotWritten, RecordOp};
 
 use super::args::{ExpectArgs, RecordArgs};
-use super::{Failure, exit};
+use super::{Failure, exit, say};
 
 /// The record of this run, when `--record` is given.
 pub struct Recording(Option<Record>, JsonOp);
@@ -98,7 +98,7 @@ impl Recording {
         };
         match r.append(event) {
             Ok(head) => {
-                eprintln!("record head: {head}");
+                say::info(&format!("record head: {head}"));
                 Ok(())
             }
             Err(nw) => Err(not_recorded(r.path(), nw, done)),
@@ -114,7 +114,7 @@ impl Recording {
         };
         match r.append(RecordEvent::Restored(o)) {
             Ok(head) => {
-                eprintln!("record head: {head}");
+                say::info(&format!("record head: {head}"));
                 Ok(())
             }
             Err(nw) => {
@@ -150,11 +150,11 @@ impl Recording {
             RecordEvent::Failed { exit: f.code }
         };
         match r.append(event) {
-            Ok(head) => eprintln!("record head: {head}"),
+            Ok(head) => say::info(&format!("record head: {head}")),
             Err(nw) => {
-                eprintln!(
-                    "warning: this failure is not recorded: {}. The line, to record by hand:",
-                    nw.error
+                say::warning(
+                    &format!("this failure is not recorded: {}", nw.error),
+                    "record this line by hand:",
                 );
                 eprint!("{}", nw.line);
             }
@@ -199,10 +199,10 @@ pub fn expected_fingerprint(
         })
         .transpose()?;
     if fingerprint.as_ref().is_some_and(|f| f.is_short()) {
-        eprintln!(
-            "warning: --expect-fingerprint gives 16 hex digits, 64 bits: a well-funded \
-             forger can make a secret whose fingerprint starts with them. Compare all 32 \
-             digits where the ceremony record has them."
+        say::warning(
+            "--expect-fingerprint gives 16 hex digits, 64 bits: a well-funded forger can make a \
+             secret whose fingerprint starts with them",
+            "compare all 32 digits where the ceremony record has them",
         );
     }
     Ok(fingerprint)

@@ -18,8 +18,6 @@ pub struct TerminalPrompter {
     /// `--new-password-file`s for new passwords where old ones are also asked (rewrap,
     /// reshare); `None`: new passwords come from `password_files` (backup).
     pub new_password_files: Option<Vec<PathBuf>>,
-    /// Quiet: information lines are not printed (warnings still are).
-    pub quiet: bool,
 }
 
 /// Cursor home, erase the screen, erase the scroll-back: what one officer saw is gone before
@@ -393,13 +391,15 @@ impl TerminalPrompter {
 
 impl Prompter for TerminalPrompter {
     fn info(&mut self, msg: &str) {
-        if !self.quiet {
-            eprintln!("{msg}");
-        }
+        super::say::info(msg);
     }
 
-    fn warn(&mut self, msg: &str) {
-        eprintln!("warning: {msg}");
+    fn warn(&mut self, what: &str, todo: &str) {
+        super::say::warning(what, todo);
+    }
+
+    fn act(&mut self, msg: &str) {
+        super::say::act(msg);
     }
 
     fn new_password(&mut self, who: &str, ask_hint: bool) -> Result<NewPassword, PromptError> {
@@ -550,7 +550,7 @@ impl Prompter for TerminalPrompter {
     /// the line), and only when custody is [`interactive`] and not quiet: a log or a pipe gets
     /// no progress. Cut to the terminal's width, as a wrapped line cannot be redrawn.
     fn progress(&mut self, what: &str, elapsed: Duration, expected: Option<Duration>) {
-        if self.quiet || !interactive() {
+        if super::say::quiet() || !interactive() {
             return;
         }
         let Some(mut t) = tty() else {
@@ -572,7 +572,7 @@ impl Prompter for TerminalPrompter {
 
     /// The progress line is erased, so that what follows starts on a clean line.
     fn progress_done(&mut self) {
-        if self.quiet || !interactive() {
+        if super::say::quiet() || !interactive() {
             return;
         }
         if let Some(mut t) = tty() {

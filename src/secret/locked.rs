@@ -246,8 +246,8 @@ impl Argon2Memory {
             if secret_memory().is_ok() && !ARGON2_NOTICE_GIVEN.swap(true, Ordering::SeqCst) {
                 let why = lock_failure("Argon2id's memory", len, e);
                 *ARGON2_NOTICE.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
-                    "Argon2id's memory is not locked, so it can reach swap: {why}. The secrets \
-                     themselves are locked."
+                    "Argon2id's memory is not locked, so it can reach swap: {why} (the secrets \
+                     themselves are locked)"
                 ));
             }
         }

@@ -194,10 +194,11 @@ impl<'p> Tokens<'p> {
     fn warn_failed(&mut self, p: &Presence) {
         for (path, e) in &p.failed_modules {
             if self.warned.insert(path.clone()) {
-                self.prompter.warn(&format!(
-                    "PKCS#11 module {} is not used: {e}",
-                    display_path(path)
-                ));
+                self.prompter.warn(
+                    &format!("PKCS#11 module {} is not used: {e}", display_path(path)),
+                    "if custody needs it, check that the library loads (`p11-kit list-modules`) \
+                     or remove its registration; the other modules are still searched",
+                );
             }
         }
     }
@@ -433,9 +434,10 @@ pub(crate) fn wait_until<T>(
             Ok(found) => return Some(found),
             Err(present) => {
                 for name in present.difference(&seen) {
-                    prompter.warn(&format!(
-                        "{name} is not the one needed: still waiting for {what}"
-                    ));
+                    prompter.warn(
+                        &format!("{name} is not the one needed"),
+                        &format!("insert {what}: custody is still waiting (Ctrl-C to stop)"),
+                    );
                 }
                 // Something unplugged and plugged in again is news again.
                 seen = present;
@@ -622,8 +624,8 @@ mod tests {
 
     impl Prompter for Waiter {
         fn info(&mut self, _: &str) {}
-        fn warn(&mut self, msg: &str) {
-            self.warned.push(msg.to_owned());
+        fn warn(&mut self, what: &str, todo: &str) {
+            self.warned.push(format!("{what}; {todo}"));
         }
         fn new_password(&mut self, _: &str, _: bool) -> Result<NewPassword, PromptError> {
             Err(PromptError::Refused {
@@ -684,7 +686,10 @@ mod tests {
         assert_eq!(got, Some(7));
         assert_eq!(
             p.warned,
-            ["token \"B\" is not the one needed: still waiting for token \"A\""]
+            [
+                "token \"B\" is not the one needed; insert token \"A\": custody is still \
+                 waiting (Ctrl-C to stop)"
+            ]
         );
         assert_eq!(p.rounds, 4);
     }

@@ -582,6 +582,17 @@ impl Env {
 
     /// `custody restore <file> --out <out> --password-file <the test password>` plus `extra`.
     pub fn restore(&self, file: &str, out: &str, extra: &[&str]) -> Out {
+        self.restore_env(file, out, extra, &[])
+    }
+
+    /// [`Env::restore`] with `vars` set (`Some`) or removed (`None`), as [`Env::run_env`].
+    pub fn restore_env(
+        &self,
+        file: &str,
+        out: &str,
+        extra: &[&str],
+        vars: &[(&str, Option<&str>)],
+    ) -> Out {
         let mut args: Vec<String> = vec![
             "restore".into(),
             self.p(file),
@@ -591,7 +602,7 @@ impl Env {
             self.password_file(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        self.run(&args)
+        self.run_env(&args, vars)
     }
 
     /// Copy the token labelled `label` (its SoftHSM directory) from `other` into this world.

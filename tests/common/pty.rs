@@ -67,6 +67,11 @@ impl Pty {
     }
 
     fn spawn_full(mut cmd: Command, stdin: Option<File>, keep: bool) -> Pty {
+        // custody colours its messages on a terminal: the screens the tests read are plain
+        // unless a test sets or removes NO_COLOR itself (the colour test does).
+        if !cmd.get_envs().any(|(k, _)| k == "NO_COLOR") {
+            cmd.env("NO_COLOR", "1");
+        }
         let mut master: libc::c_int = 0;
         let mut slave: libc::c_int = 0;
         let r = unsafe {

@@ -41,7 +41,6 @@ pub fn run(a: args::BackupArgs, stdout: &mut Out) -> Res {
     let mut p = TerminalPrompter {
         password_files: a.password_file,
         new_password_files: None,
-        quiet: false,
     };
     let r = custody::backup_set(req, secret, token_env(), &mut p)
         .map_err(|e| rec.failed(Failure::of(&e), false))?;

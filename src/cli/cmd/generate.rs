@@ -22,12 +22,12 @@ pub fn run(a: args::GenerateArgs, stdout: &mut Out) -> Res {
     let fingerprint = custody::fingerprint(buf);
     emit_secret(stdout, &a.out, a.format, buf).map_err(|f| rec.failed(f, false))?;
     if a.out != Path::new("-") {
-        eprintln!(
+        crate::cli::say::info(&format!(
             "Wrote {} random bytes to {} (mode 0600). Fingerprint: {}",
             a.bytes,
             custody::display_path(&a.out),
             custody::fingerprint_display(&fingerprint)
-        );
+        ));
     }
     rec.done(
         custody::RecordEvent::Generated { fingerprint },

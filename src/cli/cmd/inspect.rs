@@ -38,7 +38,10 @@ fn print_all(
         match custody::load_with(f, options) {
             Ok(lf) => {
                 if let Some(notice) = lf.text_copy_notice() {
-                    eprintln!("warning: {notice}");
+                    crate::cli::say::warning(
+                        &notice,
+                        "copy the original again in binary mode and keep that copy instead",
+                    );
                 }
                 all.push(custody::inspect_json(&lf));
                 stdout.write_all(custody::inspect_text(&lf).as_bytes())?;
@@ -47,7 +50,7 @@ fn print_all(
                 }
             }
             Err(e) => {
-                eprintln!("error: {e}\n  what to do: {}", e.advice());
+                crate::cli::say::error(&e.to_string(), e.advice());
                 first_err.get_or_insert(exit::code(e.kind()));
             }
         }

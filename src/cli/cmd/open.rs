@@ -38,7 +38,6 @@ pub fn open_files(
     let mut p = TerminalPrompter {
         password_files,
         new_password_files: None,
-        quiet: false,
     };
     let req = custody::RestoreRequest {
         files,

@@ -58,7 +58,6 @@ pub fn run(a: args::ReshareArgs, stdout: &mut Out) -> Res {
     let mut p = TerminalPrompter {
         password_files: a.password_file,
         new_password_files: Some(a.new_password_file),
-        quiet: false,
     };
     let req = custody::ReshareRequest {
         old: rec.inputs(&a.files),

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use crate::cli::args::{self, OutFormat};
 use crate::cli::output::Out;
-use crate::cli::record::{Recording, expected_fingerprint, own_claim};
+use crate::cli::record::{Recording, expected_fingerprint};
+use crate::cli::say;
 use crate::cli::secret_out::emit_secret;
 use crate::cli::{Failure, Res, exit, kdf_limits};
 
@@ -52,16 +53,13 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
     rec.restored(&o)?;
     crate::cli::output::document_path("out", &a.out);
     emit_secret(stdout, &a.out, a.format, o.secret.expose()).map_err(|f| rec.failed(f, true))?;
-    eprintln!(
+    say::info(&format!(
         "Restored {} bytes (fingerprint {}, as the file records it; set id {}), opened with {}.",
         o.secret.expose().len(),
         custody::fingerprint_display(&o.fingerprint),
         hex::encode(o.set_id),
         o.opened_with
-    );
-    if o.weak_kdf {
-        eprintln!("warning: this backup uses weak password key derivation.");
-    }
+    ));
     checked_line(&o.fingerprint, o.checked);
     Ok(())
 }
@@ -72,15 +70,19 @@ pub fn run(a: args::RestoreArgs, stdout: &mut Out) -> Res {
 pub fn checked_line(fingerprint: &[u8; 16], checked: custody::FingerprintCheck) {
     let full = custody::record_fingerprint_display(fingerprint);
     match checked {
-        custody::FingerprintCheck::Record => {
-            eprintln!("fingerprint {full} is the one the ceremony record holds for this set")
-        }
-        custody::FingerprintCheck::Expected => {
-            eprintln!("fingerprint {full} is the one given with --expect-fingerprint")
-        }
-        custody::FingerprintCheck::Typed => {
-            eprintln!("fingerprint {full} starts as the ceremony record has it")
-        }
-        _ => eprintln!("{}", own_claim(fingerprint)),
+        custody::FingerprintCheck::Record => say::info(&format!(
+            "fingerprint {full} is the one the ceremony record holds for this set"
+        )),
+        custody::FingerprintCheck::Expected => say::info(&format!(
+            "fingerprint {full} is the one given with --expect-fingerprint"
+        )),
+        custody::FingerprintCheck::Typed => say::info(&format!(
+            "fingerprint {full} starts as the ceremony record has it"
+        )),
+        // Not checked against anything: a warning, on every run, even with --quiet.
+        _ => say::warning(
+            &format!("fingerprint {full} is this file's own claim"),
+            "compare it with the ceremony record",
+        ),
     }
 }

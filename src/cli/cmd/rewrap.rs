@@ -73,7 +73,6 @@ pub fn run(a: args::RewrapArgs, stdout: &mut Out) -> Res {
     let mut p = TerminalPrompter {
         password_files: a.password_file.into_iter().collect(),
         new_password_files: Some(a.new_password_file.into_iter().collect()),
-        quiet: false,
     };
     let r = custody::rewrap(req, token_env(), &mut p)
         .map_err(|e| rec.failed(Failure::of(&e), false))?;

@@ -21,7 +21,6 @@ pub fn run(t: TokenCommand, stdout: &mut Out) -> Res {
     let mut p = TerminalPrompter {
         password_files: Vec::new(),
         new_password_files: None,
-        quiet: false,
     };
     let tf = |e: TokenError| Failure::of(&e);
     match t {

@@ -114,10 +114,12 @@ fn check(
     }
     if let Some(e) = expected {
         if custody::constant_time_eq(e.expose(), o.secret.expose()) {
+            let secret = a.secret.unwrap_or_default();
+            crate::cli::output::document_path("secret_same_as", &secret);
             writeln!(
                 stdout,
                 "  it holds exactly the secret in {}",
-                custody::display_path(&a.secret.unwrap_or_default())
+                custody::display_path(&secret)
             )?;
         } else {
             return Err(Failure::new(
@@ -165,7 +167,6 @@ fn all_slots(
     let mut p = TerminalPrompter {
         password_files: a.password_file,
         new_password_files: None,
-        quiet: false,
     };
     let req = custody::AllSlotsRequest {
         file,
@@ -212,7 +213,8 @@ fn all_slots(
                 "--secret needs a whole backup: a share file alone does not hold the secret",
             ));
         };
-        let secret_name = custody::display_path(&a.secret.unwrap_or_default());
+        let secret = a.secret.unwrap_or_default();
+        let secret_name = custody::display_path(&secret);
         if !custody::constant_time_eq(e.expose(), o.secret.expose()) {
             return Err(Failure::new(
                 exit::OTHER,
@@ -220,6 +222,7 @@ fn all_slots(
                 "check that you compared the right secret file with the right backup",
             ));
         }
+        crate::cli::output::document_path("secret_same_as", &secret);
         writeln!(stdout, "  it holds exactly the secret in {secret_name}")?;
     }
     match (report.failure(), report.check) {

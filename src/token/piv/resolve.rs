@@ -103,11 +103,13 @@ impl PivCards {
                 .and_then(|m| m.policy)
                 .is_some_and(|(pin, _)| pin == yubikey::PinPolicy::Never)
         {
-            prompter.warn(&format!(
-                "{name}: the card uses this key without its PIN (PIN policy \"never\"): whoever \
-                 holds the card can use it. Prefer a key made with `custody token keygen \
-                 --pin-policy once`."
-            ));
+            prompter.warn(
+                &format!(
+                    "{name}: the card uses this key without its PIN (PIN policy \"never\"): \
+                     whoever holds the card can use it"
+                ),
+                "prefer a key made with `custody token keygen --pin-policy once`",
+            );
         }
         match meta.and_then(|m| m.origin) {
             Some(yubikey::piv::Origin::Generated) => Ok(()),
@@ -119,17 +121,24 @@ impl PivCards {
                 })
             }
             Some(yubikey::piv::Origin::Imported) => {
-                prompter.warn(&format!(
-                    "{name}: the card says its key was imported, so its value exists off the card."
-                ));
+                prompter.warn(
+                    &format!(
+                        "{name}: the card says its key was imported, so its value exists off \
+                         the card"
+                    ),
+                    "make a key on the card (`custody token keygen`) and rewrap onto it",
+                );
                 Ok(())
             }
             None if self.require_bound => {
-                prompter.warn(&format!(
-                    "{name}: the card does not say where the key comes from (no key metadata: \
-                     firmware before 5.3, or another card), so custody cannot check that it was \
-                     made on the card."
-                ));
+                prompter.warn(
+                    &format!(
+                        "{name}: the card does not say where the key comes from (no key \
+                         metadata: firmware before 5.3, or another card), so custody cannot \
+                         check that it was made on the card"
+                    ),
+                    "use a key you made on this card yourself (`custody token keygen`)",
+                );
                 Ok(())
             }
             None => Ok(()),
@@ -173,10 +182,13 @@ impl PivCards {
         } else {
             let final_try = card.borrow_mut().get_pin_retries().is_ok_and(|t| t == 1);
             if pin.value.is_none() && pin.source.is_none() && final_try {
-                prompter.warn(&format!(
-                    "{}: one more wrong PIN will block its PIN.",
-                    card_name(serial)
-                ));
+                prompter.warn(
+                    &format!(
+                        "{}: one more wrong PIN will block its PIN",
+                        card_name(serial)
+                    ),
+                    "type its PIN with care, or stop here (Ctrl-C) and find the right one",
+                );
             }
             let asker = card_name(serial);
             let mut request = PinRequest {
@@ -208,8 +220,8 @@ impl PivCards {
             pin
         };
         match touch_needed(&mut card.borrow_mut(), slot) {
-            Some(true) => prompter.info(&format!("Touch your YubiKey {serial} when it blinks.")),
-            None => prompter.info(&format!("If your YubiKey {serial} blinks, touch it.")),
+            Some(true) => prompter.act(&format!("Touch your YubiKey {serial} when it blinks.")),
+            None => prompter.act(&format!("If your YubiKey {serial} blinks, touch it.")),
             Some(false) => {}
         }
         Ok(TokenKey {
@@ -318,13 +330,16 @@ impl PivCards {
         // It worked with the factory key: so anyone holding the card can too, and could put
         // another key and certificate in its slots.
         if factory_mgm {
-            prompter.warn(&format!(
-                "{} still has the factory management key: anyone holding it can replace its \
-                 keys and certificates. Change it, stored on the card behind the PIN: `ykman piv \
-                 access change-management-key --generate --protect` (custody then needs \
-                 --mgm-key-protected).",
-                card_name(y.serial)
-            ));
+            prompter.warn(
+                &format!(
+                    "{} still has the factory management key: anyone holding it can replace \
+                     its keys and certificates",
+                    card_name(y.serial)
+                ),
+                "change it, stored on the card behind the PIN: `ykman piv access \
+                 change-management-key --generate --protect` (custody then needs \
+                 --mgm-key-protected)",
+            );
         }
         Ok(GeneratedKey {
             descriptor: Descriptor::Piv {

@@ -336,13 +336,16 @@ impl Pkcs11Tokens {
         let session = m.open(token).map_err(|e| token_error(&name, e))?;
         if token.login_required {
             if token.protected_auth_path {
-                prompter.info(&format!("Enter the PIN of {name} on its PIN pad."));
+                prompter.act(&format!("Enter the PIN of {name} on its PIN pad."));
                 session
                     .login_protected()
                     .map_err(|e| token_error(&name, e))?;
             } else {
                 if pin.value.is_none() && pin.source.is_none() && token.pin_final_try {
-                    prompter.warn(&format!("{name}: one more wrong PIN will lock it."));
+                    prompter.warn(
+                        &format!("{name}: one more wrong PIN will lock it"),
+                        "type its PIN with care, or stop here (Ctrl-C) and find the right one",
+                    );
                 }
                 let mut request = PinRequest {
                     token: &name,
@@ -792,10 +795,14 @@ fn key_from(
                 reason: why,
             });
         }
-        prompter.warn(&format!(
-            "{name} is not bound to its token ({why}): whoever has its value and the password \
-             can open the backup without the token."
-        ));
+        prompter.warn(
+            &format!(
+                "{name} is not bound to its token ({why}): whoever has its value and the \
+                 password can open the backup without the token"
+            ),
+            "make a key on the token (`custody token keygen`) and rewrap onto it \
+             (`custody rewrap --new-token URI --drop-token OLD`)",
+        );
     }
     if let Some(reason) = unusable_reason(&key) {
         return Err(unusable(&reason));

@@ -149,8 +149,8 @@ impl Prompter for Scripted {
     fn info(&mut self, msg: &str) {
         self.info.push(msg.to_owned());
     }
-    fn warn(&mut self, msg: &str) {
-        self.warn.push(msg.to_owned());
+    fn warn(&mut self, what: &str, todo: &str) {
+        self.warn.push(format!("{what} {todo}"));
     }
     fn new_password(&mut self, _who: &str, _ask_hint: bool) -> Result<NewPassword, PromptError> {
         Ok(NewPassword {

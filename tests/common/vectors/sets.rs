@@ -53,8 +53,8 @@ impl Prompter for PerFile {
     fn info(&mut self, msg: &str) {
         self.info.push(msg.to_owned());
     }
-    fn warn(&mut self, msg: &str) {
-        self.warn.push(msg.to_owned());
+    fn warn(&mut self, what: &str, todo: &str) {
+        self.warn.push(format!("{what} {todo}"));
     }
     fn new_password(&mut self, who: &str, _ask_hint: bool) -> Result<NewPassword, PromptError> {
         Err(PromptError::NotInteractive {
