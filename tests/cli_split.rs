@@ -303,6 +303,18 @@ fn three_of_five_every_triple_restores_and_every_pair_names_the_missing_officers
         }
     }
     assert_eq!((triples, pairs), (10, 10));
+
+    // Two shares of three are counted before any password is used: a wrong password for each is
+    // never tried, so the error names the missing officers and no wrong password.
+    env.write("wrong", b"not the password\n");
+    let wrong = env.p("wrong");
+    let out = restore_set(&env, &[files[0], files[1]], &[&wrong, &wrong], "wrong.bin");
+    failed_cleanly(&env, &out, exit::NOT_ENOUGH_SHARES, "wrong.bin", &secret);
+    out.error_has(&[
+        &format!("not enough shares of set {set_id}"),
+        "3 needed (1 more)",
+    ]);
+    out.stderr_lacks(&["password is wrong", "wrong password"]);
 }
 
 // ───────────────────────────── 255 shares ─────────────────────────────
