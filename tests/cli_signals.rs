@@ -25,6 +25,16 @@ fn world(name: &str) -> Env {
     env
 }
 
+/// The fingerprint of `b.cb`, for `--expect-fingerprint`: the tests' prompts come after that
+/// check, which at a terminal would otherwise ask for it first.
+fn fingerprint(env: &Env) -> String {
+    let v = common::cli::inspect_json(env, "b.cb");
+    v["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .replace('-', "")
+}
+
 /// The files of the test's folder whose names contain `part`.
 fn named(env: &Env, part: &str) -> Vec<String> {
     env.entries("")
@@ -38,11 +48,7 @@ fn ctrl_c_at_the_password_prompt_gives_the_terminal_back_and_exits_130() {
     let env = world("sig-int");
     env.write("rec", b"");
     // The record knows nothing of this set: the expected fingerprint is given as a flag.
-    let v = common::cli::inspect_json(&env, "b.cb");
-    let fp = v["fingerprint"]
-        .as_str()
-        .expect("fingerprint")
-        .replace('-', "");
+    let fp = fingerprint(&env);
     let mut c = env.command();
     c.args(["restore", &env.p("b.cb"), "--out", &env.p("r.bin")])
         .args(["--record", "rec", "--allow-record-on-medium"])
@@ -116,5 +122,26 @@ fn sigterm_during_a_write_removes_its_temporary_file() {
         "{screen}"
     );
     env.assert_absent("n.cb");
+    assert!(named(&env, ".tmp-").is_empty(), "{:?}", env.entries(""));
+}
+
+#[test]
+fn sighup_at_the_pin_prompt_exits_129_with_the_terminal_given_back() {
+    let env = world("sig-hup");
+    let fp = fingerprint(&env);
+    let mut c = env.command();
+    c.args(["restore", &env.p("b.cb"), "--out", &env.p("r.bin")])
+        .args(["--expect-fingerprint", &fp])
+        .env_remove("CUSTODY_PIN");
+    let mut pty = Pty::spawn_keeping_terminal(c);
+    pty.expect("PIN for token \"sig-tok\"");
+    assert!(!pty.echo_on(), "echo is off at the PIN prompt");
+    pty.signal(libc::SIGHUP);
+    let (code, screen) = pty.wait_end();
+    assert_eq!(code, 129, "{screen}");
+    assert!(pty.echo_on(), "echo is back on after SIGHUP\n{screen}");
+    assert!(screen.contains("stopped by SIGHUP"), "{screen}");
+    assert!(!screen.contains("Password for "), "{screen}");
+    env.assert_absent("r.bin");
     assert!(named(&env, ".tmp-").is_empty(), "{:?}", env.entries(""));
 }
