@@ -325,3 +325,44 @@ fn a_module_configuration_others_can_write_is_not_used() {
         "the writable module was used: {v:#}"
     );
 }
+
+/// `token list --json` says why a module failed to load and why the smart-card service cannot
+/// be reached (here: a socket pcsc-lite is told to use and that does not exist), and still
+/// lists the tokens of the modules that work.
+#[test]
+fn token_list_json_names_a_module_that_fails_and_an_unreachable_pcscd() {
+    let env = Env::new("p11kit-fail");
+    env.init_token("fail-tok");
+    let missing = env.p("no-such-module.so");
+    let out = env.run_env(
+        ["token", "list", "--json", "--no-login"],
+        &[
+            ("CUSTODY_PKCS11_MODULE", Some(&missing)),
+            ("PCSCLITE_CSOCK_NAME", Some(&env.p("no-pcscd.comm"))),
+        ],
+    );
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("token list --json");
+    assert_eq!(v["pcscd"]["reachable"], false, "{v:#}");
+    assert!(
+        v["pcscd"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("pcscd running?")),
+        "{v:#}"
+    );
+    let failed: Vec<&serde_json::Value> = v["modules"]
+        .as_array()
+        .expect("modules")
+        .iter()
+        .filter(|m| m["path"] == missing.as_str())
+        .collect();
+    assert_eq!(failed.len(), 1, "{v:#}");
+    assert_eq!(failed[0]["names"][0], "CUSTODY_PKCS11_MODULE", "{v:#}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot load PKCS#11 module")),
+        "{v:#}"
+    );
+    assert_eq!(tokens_labelled(&v, "fail-tok").len(), 1, "{v:#}");
+}
