@@ -6,8 +6,10 @@ set -euo pipefail
 
 # tmux: tests/cli_tmux.rs reads what a terminal keeps of an officer's turn. p11-kit: tests/cli_p11kit.rs
 # compares custody with `p11-kit list-modules`. gnutls-bin: tests/cli_roundtrip.rs pastes the URIs
-# `p11tool --list-all` prints.
-packages=(softhsm2 opensc openssl util-linux libpcsclite-dev pkg-config tmux p11-kit gnutls-bin)
+# `p11tool --list-all` prints. fusefat, fuse, dosfstools: tests/cli_fuse.rs writes to a FAT
+# image mounted through FUSE.
+packages=(softhsm2 opensc openssl util-linux libpcsclite-dev pkg-config tmux p11-kit gnutls-bin
+  fusefat fuse dosfstools)
 if [ $# -gt 0 ]; then
   packages=("$@")
 fi

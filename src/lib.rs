@@ -224,7 +224,7 @@ pub use format::{
     UNICODE_VERSION as FREE_TEXT_UNICODE_VERSION, display_escaped, display_path, percent_encode,
     repair_text_copy,
 };
-pub use media::{DirProblem, check_output_dir};
+pub use media::{DirProblem, check_output_dir, check_output_dir_for};
 pub use media::{
     FAULT_INJECT_ENV, MediaError, MemoryAvailable, MemoryLimit, read_bounded, write_secret_new,
 };

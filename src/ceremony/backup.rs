@@ -322,7 +322,7 @@ pub(crate) fn check_set_outputs(
     req: &SetRequest,
     prompter: &mut dyn Prompter,
 ) -> Result<(), BackupError> {
-    check_output_folders(req.shares.iter().map(|s| &s.out))?;
+    check_output_folders(req.shares.iter().map(|s| &s.out), req.options.force)?;
     if req.shares.len() > 1 {
         let paths: Vec<PathBuf> = req
             .shares
@@ -341,6 +341,7 @@ pub(crate) fn check_set_outputs(
 /// share file is at most [`format::MAX_FILE_BYTES`]): nothing is asked before this holds.
 pub(crate) fn check_output_folders<'a>(
     outs: impl IntoIterator<Item = &'a Output>,
+    force: bool,
 ) -> Result<(), BackupError> {
     let mut folders: Vec<(PathBuf, &Path, u64)> = Vec::new();
     for out in outs {
@@ -352,7 +353,8 @@ pub(crate) fn check_output_folders<'a>(
         }
     }
     for (_, p, needed) in folders {
-        media::check_output_dir(p, needed).map_err(|error| BackupError::Write { error })?;
+        media::check_output_dir_for(p, needed, force)
+            .map_err(|error| BackupError::Write { error })?;
     }
     Ok(())
 }

@@ -326,7 +326,7 @@ pub fn rewrap(
     }
 
     // Where the new file goes, before any question, token, PIN or password.
-    super::backup::check_output_folders([&req.out]).map_err(RewrapError::Make)?;
+    super::backup::check_output_folders([&req.out], req.force).map_err(RewrapError::Make)?;
 
     // What Argon2id will cost, before any token or password: the file's (it asks), then the
     // new parameters' (run after it, not beside it).

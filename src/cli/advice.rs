@@ -42,6 +42,10 @@ pub enum Cause {
     BackupExists,
     NoSpace,
     WriteFailed,
+    /// The filesystem can neither refuse to replace a name nor link: a file whose command has
+    /// --force (a backup, a share), or one custody never replaces (a secret, an export).
+    NoSafeCreateForce,
+    NoSafeCreate,
     PartialSet,
     ReadFailed,
     Damaged,
@@ -183,6 +187,15 @@ impl Cause {
             Cause::WriteFailed => {
                 "check the medium (space, write protection) and run the command again"
             }
+            Cause::NoSafeCreateForce => {
+                "check that no file of that name is there and run the command again with --force, \
+                 or write to a filesystem the kernel mounts (ext4, vfat, exFAT): most FUSE and \
+                 network mounts cannot create a file safely"
+            }
+            Cause::NoSafeCreate => {
+                "write to a filesystem the kernel mounts (ext4, vfat, exFAT), not a FUSE or \
+                 network mount: custody never risks replacing a file that is there"
+            }
             Cause::PartialSet => {
                 "destroy the written shares of this incomplete set, fix the medium, and run the \
                  whole split backup again"
@@ -261,10 +274,18 @@ fn prompt_cause(e: &PromptError) -> Cause {
 pub fn write_cause(e: &MediaError, exists: Cause) -> Cause {
     match e {
         MediaError::Exists { .. } => exists,
+        MediaError::NoSafeCreate { .. } if exists == Cause::BackupExists => {
+            Cause::NoSafeCreateForce
+        }
+        MediaError::NoSafeCreate { .. } => Cause::NoSafeCreate,
         MediaError::OutputFolder { problem, .. } => match problem.as_ref() {
             custody::DirProblem::Missing | custody::DirProblem::NotAFolder => Cause::FolderMissing,
             custody::DirProblem::NoSpace { .. } => Cause::FolderNoSpace,
             custody::DirProblem::Leftover(_) => Cause::FolderLeftover,
+            custody::DirProblem::NoSafeCreate(_) if exists == Cause::BackupExists => {
+                Cause::NoSafeCreateForce
+            }
+            custody::DirProblem::NoSafeCreate(_) => Cause::NoSafeCreate,
             _ => Cause::FolderNotWritable,
         },
         _ if no_space(e) => Cause::NoSpace,

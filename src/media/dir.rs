@@ -27,6 +27,10 @@ pub enum DirProblem {
     /// It holds the temporary file of a custody write that did not finish (a crash, or a
     /// filesystem without unnamed files): part of a backup, or of a secret.
     Leftover(PathBuf),
+    /// Its filesystem (FUSE, or a network one: named) can neither rename without replacing
+    /// nor link, so a new file cannot be created there without risking replacing one of the
+    /// same name (only a write that may replace, `force`, could go on).
+    NoSafeCreate(&'static str),
 }
 
 /// Whether `name` is the temporary file of a custody write: `.<name>.tmp-<16 hex digits>`.
@@ -48,9 +52,18 @@ pub fn output_folder(path: &Path) -> PathBuf {
     }
 }
 
-/// Check that the folder of the output file `path` exists, can be written and has `needed`
-/// bytes free. Nothing is written: the check asks the kernel (`faccessat`, `statvfs`).
+/// Check that the folder of the output file `path` exists, can be written, has `needed`
+/// bytes free, and can take a new file without risking replacing one of its name. Nothing is
+/// written on the filesystems the kernel implements (the check asks it: `faccessat`,
+/// `statvfs`, `statfs`); on FUSE and network filesystems, whose support for that depends on
+/// what serves them, an empty probe file is created and removed to find out.
 pub fn check_output_dir(path: &Path, needed: u64) -> Result<(), MediaError> {
+    check_output_dir_for(path, needed, false)
+}
+
+/// [`check_output_dir`] for a write that may replace an existing file (`force`): a
+/// filesystem that cannot create without that risk is then no obstacle, and is not probed.
+pub fn check_output_dir_for(path: &Path, needed: u64, force: bool) -> Result<(), MediaError> {
     let dir = output_folder(path);
     let err = |problem| MediaError::OutputFolder {
         dir: dir.clone(),
@@ -79,7 +92,48 @@ pub fn check_output_dir(path: &Path, needed: u64) -> Result<(), MediaError> {
     {
         return Err(err(DirProblem::Leftover(left.path())));
     }
+    if !force
+        && let Some(fs) = sys::served_filesystem(&dir)
+        && !creates_safely(&dir)
+    {
+        return Err(err(DirProblem::NoSafeCreate(fs)));
+    }
     Ok(())
+}
+
+/// Whether a file can be moved to a new name in `dir` without risking replacing one there,
+/// as the writes do it (`RENAME_NOREPLACE`, else `link(2)`), tried on an empty probe file.
+/// A probe that cannot be made or fails for another reason answers yes: the write itself
+/// then reports what is wrong.
+fn creates_safely(dir: &Path) -> bool {
+    use std::hash::BuildHasher;
+    let tag = std::collections::hash_map::RandomState::new()
+        .hash_one((std::process::id(), std::time::SystemTime::now()));
+    let a = dir.join(format!(".custody-probe-{tag:016x}"));
+    let b = dir.join(format!(".custody-probe-{tag:016x}-b"));
+    if std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&a)
+        .is_err()
+    {
+        return true;
+    }
+    let unsupported =
+        |e: &io::Error, codes: &[i32]| e.raw_os_error().is_some_and(|c| codes.contains(&c));
+    let answer = match sys::rename_noreplace(&a, &b) {
+        Ok(()) => true,
+        Err(e) if unsupported(&e, &[libc::EINVAL, libc::ENOSYS, libc::EOPNOTSUPP]) => {
+            match std::fs::hard_link(&a, &b) {
+                Ok(()) => true,
+                Err(e) => !unsupported(&e, &[libc::EPERM, libc::EOPNOTSUPP, libc::ENOSYS]),
+            }
+        }
+        Err(_) => true,
+    };
+    let _ = std::fs::remove_file(&a);
+    let _ = std::fs::remove_file(&b);
+    answer
 }
 
 #[cfg(test)]

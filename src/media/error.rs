@@ -205,6 +205,12 @@ impl MediaError {
                     DirProblem::NoSpace { free, needed } => {
                         write!(f, "the folder {dir} has {free} bytes free, {needed} needed")
                     }
+                    DirProblem::NoSafeCreate(fs) => write!(
+                        f,
+                        "the folder {dir} is on a {fs} filesystem that supports neither \
+                         no-replace renames nor hard links: a new file cannot be created there \
+                         without risking replacing one of the same name"
+                    ),
                 }?;
                 f.write_str("; nothing was asked or written")
             }

@@ -129,7 +129,7 @@ impl fmt::Display for WriteStep {
 }
 
 pub use append::{AppendFile, device_of, host_name, read_shared};
-pub use dir::{DirProblem, check_output_dir, output_folder};
+pub use dir::{DirProblem, check_output_dir, check_output_dir_for, output_folder};
 pub use error::MediaError;
 pub use memory::{MemoryAvailable, MemoryLimit, memory_available};
 

@@ -108,6 +108,31 @@ pub(super) fn free_bytes(dir: &Path) -> io::Result<u64> {
     Ok(blocks.saturating_mul(st.f_frsize))
 }
 
+/// The name of the filesystem holding `dir` when it is one whose support for no-replace
+/// renames and hard links depends on what serves it (FUSE, network filesystems): those are
+/// probed before anything is asked ([`super::dir`]). `None` for the filesystems the kernel
+/// itself implements on a local device, and where `statfs` says nothing.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn served_filesystem(dir: &Path) -> Option<&'static str> {
+    let dir = c_path(dir).ok()?;
+    let st = rustix::fs::statfs(&dir).ok()?;
+    // The magic numbers of linux/magic.h and fs/smb/client (f_type's width varies by target).
+    #[allow(clippy::unnecessary_cast)]
+    match st.f_type as u64 {
+        0x6573_5546 => Some("FUSE"),
+        0x6969 => Some("NFS"),
+        0x517b => Some("SMB"),
+        0xff53_4d42 | 0xfe53_4d42 => Some("CIFS/SMB"),
+        0x0102_1997 => Some("9P"),
+        _ => None,
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn served_filesystem(_dir: &Path) -> Option<&'static str> {
+    None
+}
+
 /// An unnamed file in `dir` (`O_TMPFILE`, mode 0600), which nothing else can open and which
 /// vanishes with its last descriptor: a secret written to it leaves no copy under any name if
 /// the process dies before [`link_unnamed`]. `Ok(None)` where the filesystem or kernel has no
