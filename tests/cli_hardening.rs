@@ -52,6 +52,7 @@ fn wait_gone(pid: u32) {
 
 #[test]
 fn at_a_prompt_custody_cannot_dump_core_and_its_environment_holds_no_secret() {
+    const NEW_PASSWORD: &str = "a new password, never to be seen again";
     allow_core_dumps();
     let env = Env::new("harden");
     env.init_token("hard-tok");
@@ -69,6 +70,8 @@ fn at_a_prompt_custody_cannot_dump_core_and_its_environment_holds_no_secret() {
     let mut c = env.command();
     c.args(["restore", &env.p("b.cb"), "--out", &env.p("r.bin")])
         .env("CUSTODY_PASSWORD", PASSWORD)
+        // Read, scrubbed and dropped at start whatever the command (a restore has no use for it).
+        .env("CUSTODY_NEW_PASSWORD", NEW_PASSWORD)
         .current_dir(env.path("cwd"));
     let mut pty = Pty::spawn(c);
     // Waiting at the fingerprint question: the PIN and password were given in the environment.
@@ -85,7 +88,13 @@ fn at_a_prompt_custody_cannot_dump_core_and_its_environment_holds_no_secret() {
 
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     let text = String::from_utf8_lossy(&environ);
-    for gone in ["CUSTODY_PIN", "CUSTODY_PASSWORD", PASSWORD] {
+    for gone in [
+        "CUSTODY_PIN",
+        "CUSTODY_PASSWORD",
+        PASSWORD,
+        "CUSTODY_NEW_PASSWORD",
+        NEW_PASSWORD,
+    ] {
         assert!(!text.contains(gone), "{gone:?} in /proc/{pid}/environ");
     }
     // The control for the reading: the rest of the environment is there.
