@@ -805,6 +805,30 @@ fn a_new_password_over_an_absent_yubikey_wraps_its_slot_from_its_public_key() {
     assert_eq!(verified("pkcs11-aes"), Some(serde_json::json!(true)), "{v}");
     assert_eq!(verified("piv-p256"), Some(serde_json::json!(false)), "{v}");
 
+    // Made again from its public key, an unverified slot stays unverified.
+    env.run([
+        "rewrap",
+        &env.p("n.custody"),
+        "--out",
+        &env.p("o.custody"),
+        "--password-file",
+        &env.p("new-pw"),
+        "--new-password-file",
+        &env.password_file(),
+        "--token",
+        &pubkey,
+    ])
+    .ok();
+    let v = cli::inspect_json(&env, "o.custody");
+    let piv: Vec<&serde_json::Value> = v["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter(|s| s["kind"] == "piv-p256")
+        .collect();
+    assert_eq!(piv.len(), 1, "{v}");
+    assert_eq!(piv[0]["verified"], false, "{v}");
+
     // The card back: the re-made slot opens with the new password.
     let _card = SecondCard::plug_in(&state);
     env.run([
