@@ -10,10 +10,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::cli::{Env, Out, assert_restored, exit, require_tool, run_command, uri};
+
+/// Where the stick is mounted, in the test's folder.
+const STICK: &str = "stick";
 
 /// A FAT image mounted with fusefat, unmounted when dropped (pass or fail).
 struct FuseFat {
@@ -23,7 +26,7 @@ struct FuseFat {
 impl FuseFat {
     fn new(env: &Env) -> FuseFat {
         let image = env.path("stick.img");
-        let mount = env.path("stick");
+        let mount = env.path(STICK);
         std::fs::create_dir_all(&mount).unwrap();
         std::fs::File::create(&image)
             .and_then(|f| f.set_len(8 << 20))
@@ -55,10 +58,6 @@ impl FuseFat {
     fn p(&self, name: &str) -> String {
         self.mount.join(name).to_str().unwrap().to_owned()
     }
-
-    fn entries(&self) -> Vec<String> {
-        entries(&self.mount)
-    }
 }
 
 impl Drop for FuseFat {
@@ -70,26 +69,17 @@ impl Drop for FuseFat {
     }
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 /// Refused before anything is asked or derived: the message says why, the advice what to do,
 /// and nothing was added to the stick (the probe that found it out is gone too).
 #[track_caller]
-fn refused(out: &Out, stick: &FuseFat, before: &[String], advice: &str) {
+fn refused(out: &Out, env: &Env, before: &[String], advice: &str) {
     out.code(exit::OTHER).error_has(&[
         "is on a FUSE filesystem that supports neither no-replace renames nor hard links",
         "nothing was asked or written",
         advice,
     ]);
     out.stderr_lacks(&["Deriving the password key", "PIN for", "Password"]);
-    assert_eq!(stick.entries(), before, "{}", out.dump());
+    assert_eq!(env.entries(STICK), before, "{}", out.dump());
 }
 
 #[test]
@@ -99,11 +89,11 @@ fn a_medium_that_cannot_create_safely_is_refused_with_what_to_do() {
     env.keygen("fuse-tok", "k", "aes");
     let secret = env.secret("secret.bin", 32);
     let stick = FuseFat::new(&env);
-    let before = stick.entries();
+    let before = env.entries(STICK);
 
     // A secret: never risked, whatever is asked.
     let out = env.run(["generate", "--out", &stick.p("s.bin")]);
-    refused(&out, &stick, &before, "a filesystem the kernel mounts");
+    refused(&out, &env, &before, "a filesystem the kernel mounts");
 
     // A backup: refused, with --force as the way when nothing of that name is there.
     let token = uri("fuse-tok", "k");
@@ -113,7 +103,7 @@ fn a_medium_that_cannot_create_safely_is_refused_with_what_to_do() {
         &stick.p("b.cb"),
         &["--single-token"],
     );
-    refused(&out, &stick, &before, "--force");
+    refused(&out, &env, &before, "--force");
     let out = env.backup(
         "secret.bin",
         &[&token],
@@ -126,7 +116,7 @@ fn a_medium_that_cannot_create_safely_is_refused_with_what_to_do() {
     let mut now = before.clone();
     now.push("b.cb".into());
     now.sort();
-    assert_eq!(stick.entries(), now);
+    assert_eq!(env.entries(STICK), now);
 
     // What --force wrote opens; restoring onto the stick is refused like generate.
     env.restore(&stick.p("b.cb"), "r.bin", &[]).ok();
@@ -139,5 +129,5 @@ fn a_medium_that_cannot_create_safely_is_refused_with_what_to_do() {
         "--password-file",
         &env.password_file(),
     ]);
-    refused(&out, &stick, &now, "a filesystem the kernel mounts");
+    refused(&out, &env, &now, "a filesystem the kernel mounts");
 }

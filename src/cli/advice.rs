@@ -272,20 +272,20 @@ fn prompt_cause(e: &PromptError) -> Cause {
 
 /// The cause of a failed write of a new file: there already, no space left, or the medium.
 pub fn write_cause(e: &MediaError, exists: Cause) -> Cause {
+    // Found by the folder check before anything is asked, or by the write itself.
+    let no_safe_create = if exists == Cause::BackupExists {
+        Cause::NoSafeCreateForce
+    } else {
+        Cause::NoSafeCreate
+    };
     match e {
         MediaError::Exists { .. } => exists,
-        MediaError::NoSafeCreate { .. } if exists == Cause::BackupExists => {
-            Cause::NoSafeCreateForce
-        }
-        MediaError::NoSafeCreate { .. } => Cause::NoSafeCreate,
+        MediaError::NoSafeCreate { .. } => no_safe_create,
         MediaError::OutputFolder { problem, .. } => match problem.as_ref() {
             custody::DirProblem::Missing | custody::DirProblem::NotAFolder => Cause::FolderMissing,
             custody::DirProblem::NoSpace { .. } => Cause::FolderNoSpace,
             custody::DirProblem::Leftover(_) => Cause::FolderLeftover,
-            custody::DirProblem::NoSafeCreate(_) if exists == Cause::BackupExists => {
-                Cause::NoSafeCreateForce
-            }
-            custody::DirProblem::NoSafeCreate(_) => Cause::NoSafeCreate,
+            custody::DirProblem::NoSafeCreate(_) => no_safe_create,
             _ => Cause::FolderNotWritable,
         },
         _ if no_space(e) => Cause::NoSpace,

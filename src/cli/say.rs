@@ -52,7 +52,7 @@ fn paint(on: bool, style: &str, word: &str) -> String {
     }
 }
 
-/// `LABEL WHAT` and, when there is something to do, `  what to do: TODO` under it.
+/// `LABEL WHAT` and, when there is something to do, `  what to do: ADVICE` under it.
 fn block(on: bool, style: &str, label: &str, what: &str, todo: &str) -> String {
     let mut s = format!("{} {what}\n", paint(on, style, label));
     if !todo.is_empty() {
